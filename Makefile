@@ -1,0 +1,33 @@
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint format demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build
+	$(PY) -m pip install torch==2.13.0
+	$(PY) -m pip install -e '.[dev,quant,space]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check trl_ext hub_datasets scripts tests
+	$(VENV)/bin/ruff format --check trl_ext hub_datasets scripts tests
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix trl_ext hub_datasets scripts tests
+	$(VENV)/bin/ruff format trl_ext hub_datasets scripts tests
+
+test: $(STAMP) lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/trl-ext demo
+
+clean:
+	rm -rf $(VENV) hub outputs

@@ -1,0 +1,178 @@
+"""trl_ext.hub against local folders and against the loopback Hub-protocol server with the real clients."""
+
+import os
+import threading
+
+import pytest
+from datasets import Dataset, DatasetDict
+
+from trl_ext import hub
+from trl_ext.hub import HubError
+
+
+def _dataset_dict(offset: int) -> DatasetDict:
+    return DatasetDict(
+        train=Dataset.from_dict({"x": list(range(offset, offset + 5)), "s": [f"t{i}" for i in range(5)]}),
+        test=Dataset.from_dict({"x": list(range(offset, offset + 3)), "s": ["a", "b", "c"]}),
+    )
+
+
+def _check_two_configs(target):
+    for name, offset in (("one", 0), ("two", 100)):
+        hub.push_dataset(
+            _dataset_dict(offset),
+            target,
+            name,
+            card_meta={"license": "mit", "pretty_name": "Toy"},
+            card_body="# Toy\n",
+        )
+    for name, offset in (("one", 0), ("two", 100)):
+        loaded = hub.load_dataset(target, name)
+        assert set(loaded) == {"train", "test"}
+        for split, expected in _dataset_dict(offset).items():
+            assert loaded[split].to_dict() == expected.to_dict()
+    meta, body = hub.split_card(hub.read_text(target, "README.md"))
+    assert meta["license"] == "mit"
+    assert [c["config_name"] for c in meta["configs"]] == ["one", "two"]
+    assert body.startswith("# Toy")
+
+
+def test_target_kinds():
+    assert (
+        hub.is_local("./hub/x")
+        and hub.is_local("/tmp/x")
+        and hub.is_local("~/x")
+        and hub.is_local("file:///x")
+    )
+    assert not hub.is_local("org/name")
+    for bad in ["noslash", "a/b/c", "../etc", "org/..", "org/na me", "", "/abs"[1:] + "/"]:
+        with pytest.raises(HubError, match="not a valid target"):
+            hub.check_repo_id(bad)
+    for bad in ["../x", "/etc/passwd", "a/../b", "a//b", "a b"]:
+        with pytest.raises(HubError, match="not a safe path"):
+            hub.check_path_in_repo(bad)
+
+
+def test_local_dataset_round_trip(tmp_path):
+    target = str(tmp_path / "ds")
+    _check_two_configs(target)
+    # The folder holds exactly what the Hub repo would: the card and one folder of parquet shards per config.
+    assert sorted(hub.list_files(target)) == [
+        "README.md",
+        "one/test-00000-of-00001.parquet",
+        "one/train-00000-of-00001.parquet",
+        "two/test-00000-of-00001.parquet",
+        "two/train-00000-of-00001.parquet",
+    ]
+    import datasets
+
+    assert datasets.load_dataset(target, "two", split="test")["x"] == [100, 101, 102]
+    with pytest.raises(HubError, match="no config 'three'"):
+        hub.load_dataset(target, "three")
+    with pytest.raises(HubError, match="does not exist"):
+        hub.load_dataset(str(tmp_path / "missing"))
+
+
+def test_local_json_files_atomic_and_concurrent(tmp_path):
+    target = str(tmp_path / "requests")
+
+    def write(i):
+        hub.write_json(target, f"org/req-{i}.json", {"i": i})
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    files = hub.list_files(target, "org/")
+    assert len(files) == 20
+    assert sorted(hub.read_json(target, f)["i"] for f in files) == list(range(20))
+    assert not [p for p in os.listdir(tmp_path / "requests" / "org") if p.endswith(".tmp")]
+    with pytest.raises(HubError, match="has no file"):
+        hub.read_json(target, "org/none.json")
+
+
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root can write anywhere; checked through a read-only path below"
+)
+def test_unwritable_local_target_nonroot(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(HubError, match="not writable|cannot create"):
+        hub.write_json(str(ro / "x"), "a.json", {})
+
+
+def test_unwritable_local_target(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(HubError, match="cannot create local target"):
+        hub.write_json(str(blocker / "sub"), "a.json", {})
+    with pytest.raises(HubError, match="cannot create local target"):
+        hub.push_dataset(_dataset_dict(0), str(blocker / "ds"), "one")
+
+
+def test_hub_write_without_token(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    import huggingface_hub.constants as c
+
+    monkeypatch.setattr(c, "HF_TOKEN_PATH", "/nonexistent-hf-home/token")
+    monkeypatch.setattr(c, "HF_STORED_TOKENS_PATH", "/nonexistent-hf-home/stored_tokens")
+    with pytest.raises(HubError, match="needs a token"):
+        hub.write_json("org/requests", "a.json", {})
+
+
+@pytest.mark.hub
+def test_loopback_dataset_round_trip(loopback_hub):
+    _check_two_configs("tester/toy")
+    assert ("dataset", "tester/toy") in loopback_hub.state.repos
+
+
+@pytest.mark.hub
+def test_loopback_json_files(loopback_hub):
+    hub.create("tester/requests", repo_type="dataset")
+    hub.write_json("tester/requests", "org/a.json", {"status": "PENDING"})
+    hub.write_json("tester/requests", "org/b.json", {"status": "RUNNING"})
+    assert hub.list_files("tester/requests", "org/") == ["org/a.json", "org/b.json"]
+    assert hub.read_json("tester/requests", "org/b.json") == {"status": "RUNNING"}
+    hub.write_json("tester/requests", "org/b.json", {"status": "FINISHED"})
+    assert hub.read_json("tester/requests", "org/b.json") == {"status": "FINISHED"}
+
+
+@pytest.mark.hub
+def test_loopback_model_upload_and_load(loopback_hub, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trl_ext.models import build_tiny_model
+
+    # hidden 512 x vocab: a multi-MiB safetensors file, which must travel through the LFS batch API.
+    path = build_tiny_model(
+        tmp_path / "m", ["hello world\n"], hidden_size=512, num_hidden_layers=2, intermediate_size=1024
+    )
+    size = (path / "model.safetensors").stat().st_size
+    assert size > 4 * 2**20
+    hub.upload_folder(path, "tester/tiny", repo_type="model")
+    assert any("lfs/objects/batch" in r for r in loopback_hub.state.requests)
+    local = hub.download("tester/tiny")
+    assert (local / "model.safetensors").stat().st_size == size
+    assert "license: apache-2.0" in (local / "README.md").read_text()
+    model = AutoModelForCausalLM.from_pretrained(local)
+    original = AutoModelForCausalLM.from_pretrained(path)
+    for a, b in zip(model.parameters(), original.parameters()):
+        assert torch.equal(a, b)
+    assert AutoTokenizer.from_pretrained(local).decode([5, 6]) == AutoTokenizer.from_pretrained(path).decode(
+        [5, 6]
+    )
+    assert hub.exists("tester/tiny") and not hub.exists("tester/other")
+
+
+@pytest.mark.hub
+def test_loopback_missing_repo(loopback_hub):
+    with pytest.raises(HubError, match="does not exist"):
+        hub.load_dataset("tester/missing", "x")
+    with pytest.raises(HubError, match="does not exist"):
+        hub.download("tester/missing")
+    with pytest.raises(HubError, match="does not exist"):
+        hub.read_json("tester/missing", "a.json")

@@ -1,0 +1,398 @@
+"""The one place that talks to the Hugging Face Hub or to a local folder standing in for a Hub repo.
+
+A *target* is either a Hub repo id (`org/name`) or a local folder (a path starting with `.`, `/`, `~` or
+`file://`). A local target holds exactly the files the Hub repo would, so `datasets.load_dataset(folder,
+config)` and `from_pretrained(folder)` work on it. Local writes are atomic: files are written to a temporary
+name in the same directory and renamed into place.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_TYPES = ("model", "dataset", "space")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+
+
+class HubError(RuntimeError):
+    """A clear, user-facing error about a target: bad id, missing repo, missing token, unwritable path."""
+
+
+# ----------------------------------------------------------------------------------------------- targets
+
+
+def is_local(target: str | os.PathLike) -> bool:
+    """True when `target` names a local folder rather than a Hub repo id."""
+    return isinstance(target, os.PathLike) or str(target).startswith((".", "/", "~", "file://"))
+
+
+def local_path(target: str | os.PathLike) -> Path:
+    text = os.fspath(target)
+    if text.startswith("file://"):
+        text = text[len("file://") :]
+    return Path(text).expanduser().resolve()
+
+
+def check_repo_id(repo_id: str) -> str:
+    """Return `repo_id` if it is a well-formed `org/name`, else raise HubError saying what is wrong."""
+    if not isinstance(repo_id, str) or not _REPO_ID.match(repo_id) or ".." in repo_id or "--" in repo_id:
+        raise HubError(
+            f"{repo_id!r} is not a valid target: use a Hub repo id 'org/name' (letters, digits, '-', '_', '.') "
+            "or a local folder starting with '.', '/', '~' or 'file://'"
+        )
+    return repo_id
+
+
+def check_path_in_repo(path: str) -> str:
+    """Reject absolute paths, `..` and odd characters in a path inside a repo."""
+    if not _SAFE_PATH.match(path) or any(part in ("", ".", "..") for part in path.split("/")):
+        raise HubError(
+            f"{path!r} is not a safe path inside a repo (no '..', no absolute paths, no odd characters)"
+        )
+    return path
+
+
+def describe(target: str | os.PathLike) -> str:
+    return f"local folder {local_path(target)}" if is_local(target) else f"Hub repo {target}"
+
+
+# ------------------------------------------------------------------------------------ Hub client helpers
+
+
+def _api():
+    from huggingface_hub import HfApi
+
+    return HfApi()
+
+
+def _token_for_write() -> str:
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        raise HubError("writing to the Hub needs a token: run `hf auth login` or set HF_TOKEN")
+    return token
+
+
+@contextmanager
+def _hub_errors(target: str, repo_type: str) -> Iterator[None]:
+    """Translate huggingface_hub's exceptions into HubError messages that name the target."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    try:
+        yield
+    except RepositoryNotFoundError as err:
+        raise HubError(f"{repo_type} repo {target!r} does not exist on the Hub (or is private)") from err
+    except RevisionNotFoundError as err:
+        raise HubError(f"{repo_type} repo {target!r}: revision not found") from err
+    except EntryNotFoundError as err:
+        raise HubError(f"{repo_type} repo {target!r}: file not found ({err})") from err
+    except OfflineModeIsEnabled as err:
+        raise HubError(
+            f"{repo_type} repo {target!r}: HF_HUB_OFFLINE is set, the Hub cannot be reached"
+        ) from err
+    except HfHubHTTPError as err:
+        raise HubError(f"{repo_type} repo {target!r}: the Hub answered {err}") from err
+
+
+def _create_repo(repo_id: str, repo_type: str, private: bool = False) -> None:
+    token = _token_for_write()
+    with _hub_errors(repo_id, repo_type):
+        _api().create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, token=token)
+
+
+# ---------------------------------------------------------------------------------- atomic local writes
+
+
+def _writable_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HubError(f"cannot create local target {path}: {err.strerror or err}") from err
+    if not os.access(path, os.W_OK):
+        raise HubError(f"local target {path} is not writable")
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same directory and an atomic rename."""
+    _writable_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished directory `src` to `dst`, replacing it; readers never see a half-copied folder."""
+    old = None
+    if dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+    os.replace(src, dst)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# -------------------------------------------------------------------------------------- dataset cards
+
+
+def split_card(text: str) -> tuple[dict, str]:
+    """Split a README into its YAML front matter (a dict) and its body."""
+    if text.startswith("---"):
+        parts = text.split("\n---", 1)
+        if len(parts) == 2:
+            meta = yaml.safe_load(parts[0][3:]) or {}
+            return meta, parts[1].lstrip("-").lstrip("\n")
+    return {}, text
+
+
+def join_card(meta: dict, body: str) -> str:
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body.lstrip("\n")
+
+
+def _merge_card(
+    existing: str, config_name: str, splits: list[str], meta: dict | None, body: str | None
+) -> str:
+    """Return README text whose `configs:` lists `config_name` (with its splits) next to the existing configs,
+    with `meta` merged into the front matter and `body` replacing the old body when given."""
+    old_meta, old_body = split_card(existing)
+    new_meta = {**old_meta, **(meta or {})}
+    entry = {
+        "config_name": config_name,
+        "data_files": [{"split": s, "path": f"{config_name}/{s}-*"} for s in splits],
+    }
+    configs = [c for c in old_meta.get("configs", []) if c.get("config_name") != config_name]
+    new_meta["configs"] = sorted(configs + [entry], key=lambda c: c["config_name"])
+    # dataset_info written by push_to_hub describes the data; keep it, we do not rewrite it.
+    return join_card(new_meta, body if body is not None else old_body)
+
+
+# ------------------------------------------------------------------------------------------- datasets
+
+
+def push_dataset(
+    dataset_dict,
+    target: str,
+    config_name: str = "default",
+    *,
+    card_meta: dict | None = None,
+    card_body: str | None = None,
+    private: bool = False,
+) -> str:
+    """Push a `DatasetDict` as config `config_name` of `target`, with its dataset card.
+
+    The card's front matter gets a `configs:` entry for this config (other configs are kept) merged with
+    `card_meta` (license, task categories, pretty name...); `card_body` replaces the card's text when given.
+    Returns the target.
+    """
+    splits = list(dataset_dict.keys())
+    if is_local(target):
+        root = _writable_dir(local_path(target))
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{config_name}."))
+        try:
+            for split, ds in dataset_dict.items():
+                ds.to_parquet(str(tmp / f"{split}-00000-of-00001.parquet"))
+            readme = root / "README.md"
+            existing = readme.read_text() if readme.exists() else ""
+            _replace_dir(tmp, root / config_name)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        atomic_write_bytes(readme, _merge_card(existing, config_name, splits, card_meta, card_body).encode())
+        return target
+
+    check_repo_id(target)
+    token = _token_for_write()
+    _create_repo(target, "dataset", private)
+    with _hub_errors(target, "dataset"):
+        dataset_dict.push_to_hub(target, config_name=config_name, token=token, private=private)
+        if card_meta or card_body is not None:
+            existing = read_text(target, "README.md", repo_type="dataset")
+            text = _merge_card(existing, config_name, splits, card_meta, card_body)
+            _api().upload_file(
+                path_or_fileobj=text.encode(),
+                path_in_repo="README.md",
+                repo_id=target,
+                repo_type="dataset",
+                token=token,
+                commit_message=f"Update dataset card for config {config_name}",
+            )
+    return target
+
+
+def load_dataset(target: str, config_name: str | None = None, split: str | None = None):
+    """Load config `config_name` (and `split`, if given) of a dataset target."""
+    import datasets
+
+    if is_local(target):
+        path = local_path(target)
+        if not (path / "README.md").exists():
+            raise HubError(f"local dataset {path} does not exist (no README.md there)")
+        meta, _ = split_card((path / "README.md").read_text())
+        known = [c["config_name"] for c in meta.get("configs", [])]
+        if config_name is not None and config_name not in known:
+            raise HubError(f"local dataset {path} has no config {config_name!r}; configs: {', '.join(known)}")
+        return datasets.load_dataset(str(path), config_name, split=split)
+    check_repo_id(target)
+    with _hub_errors(target, "dataset"):
+        try:
+            return datasets.load_dataset(target, config_name, split=split)
+        except datasets.exceptions.DatasetNotFoundError as err:
+            raise HubError(f"dataset repo {target!r} does not exist on the Hub (or is private)") from err
+        except ValueError as err:
+            if "BuilderConfig" in str(err) or "config" in str(err).lower():
+                raise HubError(f"dataset repo {target!r}: {err}") from err
+            raise
+
+
+# ------------------------------------------------------------------------------------ folders and files
+
+
+def upload_folder(
+    folder: str | Path, target: str, *, repo_type: str = "model", message: str = "Upload"
+) -> str:
+    """Upload the contents of `folder` to `target` (creating the repo if needed)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise HubError(f"{folder} is not a folder")
+    if is_local(target):
+        dst = local_path(target)
+        _writable_dir(dst.parent)
+        tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}."))
+        try:
+            shutil.copytree(folder, tmp, dirs_exist_ok=True)
+            _replace_dir(tmp, dst)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+    check_repo_id(target)
+    _create_repo(target, repo_type)
+    with _hub_errors(target, repo_type):
+        _api().upload_folder(
+            folder_path=str(folder), repo_id=target, repo_type=repo_type, commit_message=message
+        )
+    return target
+
+
+def download(target: str, *, repo_type: str = "model", revision: str | None = None) -> Path:
+    """Return a local path holding the repo's files (the folder itself for a local target)."""
+    if is_local(target):
+        path = local_path(target)
+        if not path.is_dir():
+            raise HubError(f"local {repo_type} {path} does not exist")
+        return path
+    check_repo_id(target)
+    from huggingface_hub import snapshot_download
+
+    with _hub_errors(target, repo_type):
+        return Path(snapshot_download(target, repo_type=repo_type, revision=revision))
+
+
+def exists(target: str, *, repo_type: str = "model") -> bool:
+    if is_local(target):
+        return local_path(target).is_dir()
+    check_repo_id(target)
+    with _hub_errors(target, repo_type):
+        return _api().repo_exists(target, repo_type=repo_type)
+
+
+def create(target: str, *, repo_type: str = "dataset", space_sdk: str | None = None) -> str:
+    """Create an empty repo (or local folder) if it does not exist yet."""
+    if is_local(target):
+        _writable_dir(local_path(target))
+        return target
+    check_repo_id(target)
+    token = _token_for_write()
+    with _hub_errors(target, repo_type):
+        _api().create_repo(target, repo_type=repo_type, exist_ok=True, token=token, space_sdk=space_sdk)
+    return target
+
+
+def write_text(
+    target: str, path_in_repo: str, text: str, *, repo_type: str = "dataset", message: str = ""
+) -> None:
+    """Write one small file into a repo: an atomic rename locally, one commit on the Hub."""
+    check_path_in_repo(path_in_repo)
+    if is_local(target):
+        atomic_write_bytes(local_path(target) / path_in_repo, text.encode())
+        return
+    check_repo_id(target)
+    token = _token_for_write()
+    with _hub_errors(target, repo_type):
+        _api().upload_file(
+            path_or_fileobj=io.BytesIO(text.encode()),
+            path_in_repo=path_in_repo,
+            repo_id=target,
+            repo_type=repo_type,
+            token=token,
+            commit_message=message or f"Write {path_in_repo}",
+        )
+
+
+def read_text(target: str, path_in_repo: str, *, repo_type: str = "dataset") -> str:
+    check_path_in_repo(path_in_repo)
+    if is_local(target):
+        path = local_path(target) / path_in_repo
+        if not path.is_file():
+            raise HubError(f"{describe(target)} has no file {path_in_repo}")
+        return path.read_text()
+    check_repo_id(target)
+    from huggingface_hub import hf_hub_download
+
+    with _hub_errors(target, repo_type):
+        return Path(hf_hub_download(target, path_in_repo, repo_type=repo_type)).read_text()
+
+
+def list_files(target: str, prefix: str = "", *, repo_type: str = "dataset") -> list[str]:
+    """Paths of the files in a repo (relative, '/'-separated) that start with `prefix`, sorted."""
+    if is_local(target):
+        root = local_path(target)
+        if not root.is_dir():
+            return []
+        paths = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        return sorted(p for p in paths if p.startswith(prefix) and not Path(p).name.startswith("."))
+    check_repo_id(target)
+    with _hub_errors(target, repo_type):
+        return sorted(p for p in _api().list_repo_files(target, repo_type=repo_type) if p.startswith(prefix))
+
+
+def write_json(
+    target: str, path_in_repo: str, obj: Any, *, repo_type: str = "dataset", message: str = ""
+) -> None:
+    write_text(
+        target,
+        path_in_repo,
+        json.dumps(obj, indent=2, sort_keys=True) + "\n",
+        repo_type=repo_type,
+        message=message,
+    )
+
+
+def read_json(target: str, path_in_repo: str, *, repo_type: str = "dataset") -> Any:
+    return json.loads(read_text(target, path_in_repo, repo_type=repo_type))
