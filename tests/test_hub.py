@@ -92,17 +92,6 @@ def test_local_json_files_atomic_and_concurrent(tmp_path):
         hub.read_json(target, "org/none.json")
 
 
-@pytest.mark.skipif(
-    os.geteuid() == 0, reason="root can write anywhere; checked through a read-only path below"
-)
-def test_unwritable_local_target_nonroot(tmp_path):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    with pytest.raises(HubError, match="not writable|cannot create"):
-        hub.write_json(str(ro / "x"), "a.json", {})
-
-
 def test_unwritable_local_target(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
