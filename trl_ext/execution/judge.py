@@ -1,0 +1,350 @@
+"""Running programs and test suites in the sandbox, and judging their output.
+
+Statuses (exactly): ok, wrong_answer, runtime_error, timeout, memory_limit, output_limit, sandbox_error.
+Bad *code* never raises: it gets a status. Bad *arguments* raise ValueError/TypeError naming the problem.
+Expected outputs never enter the sandbox: programs run on inputs only and the host compares.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import signal
+import threading
+from dataclasses import dataclass, field
+
+from trl_ext.execution.sandbox import Sandbox
+
+STATUSES = ("ok", "wrong_answer", "runtime_error", "timeout", "memory_limit", "output_limit", "sandbox_error")
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_MEMORY_MB = 512
+DEFAULT_OUTPUT_LIMIT = 64 * 1024
+
+
+@dataclass
+class ExecResult:
+    """How one run of a program ended."""
+
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int | None = None
+    signal: int | None = None
+    wall_time: float = 0.0
+    cpu_time: float = 0.0
+    output_truncated: bool = False
+    value: object = None  # call mode: the function's return value (JSON)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class TestResult:
+    status: str
+    input: str
+    expected: str
+    got: str
+    stderr: str = ""
+    wall_time: float = 0.0
+
+
+@dataclass
+class TestsResult:
+    """Per-test results of one program on a test suite; tests after the first failure are skipped when
+    `stop_on_failure` (then `results` is shorter than the suite)."""
+
+    results: list[TestResult] = field(default_factory=list)
+    num_tests: int = 0
+
+    @property
+    def passed(self) -> bool:
+        return self.num_tests > 0 and self.num_passed == self.num_tests
+
+    @property
+    def num_passed(self) -> int:
+        return sum(r.status == "ok" for r in self.results)
+
+    @property
+    def fraction(self) -> float:
+        return self.num_passed / self.num_tests if self.num_tests else 0.0
+
+    @property
+    def status(self) -> str:
+        """ok when all passed, else the status of the first failing test."""
+        return next(
+            (r.status for r in self.results if r.status != "ok"), "ok" if self.passed else "wrong_answer"
+        )
+
+
+# ------------------------------------------------------------------------------------ output comparison
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+
+
+def _token_equal(got: str, expected: str) -> bool:
+    if got == expected:
+        return True
+    try:
+        return _close(float(got), float(expected))
+    except ValueError:
+        return False
+
+
+def outputs_match(got: str, expected: str) -> bool:
+    """stdout comparison as contest judges do it: whitespace-insensitive token match, floats within 1e-6."""
+    got_tokens, expected_tokens = got.split(), expected.split()
+    return len(got_tokens) == len(expected_tokens) and all(map(_token_equal, got_tokens, expected_tokens))
+
+
+def values_match(got, expected) -> bool:
+    """Call-mode comparison of JSON values: floats within 1e-6, tuples as lists."""
+    if isinstance(got, bool) or isinstance(expected, bool):
+        return got == expected
+    if isinstance(got, int | float) and isinstance(expected, int | float):
+        return _close(got, expected)
+    if isinstance(got, list | tuple) and isinstance(expected, list | tuple):
+        return len(got) == len(expected) and all(map(values_match, got, expected))
+    if isinstance(got, dict) and isinstance(expected, dict):
+        return got.keys() == expected.keys() and all(values_match(got[k], expected[k]) for k in got)
+    return got == expected
+
+
+# ---------------------------------------------------------------------------------------- statuses
+
+
+def _status(raw: dict | None, mode: str) -> str:
+    if raw is None:
+        return "sandbox_error"
+    report = _report(raw)
+    if raw["timed_out"] or raw["signal"] == signal.SIGXCPU:
+        return "timeout"
+    if raw["signal"] == signal.SIGXFSZ or raw["output_truncated"]:
+        return "output_limit"
+    if report.get("kind") == "memory" or "MemoryError" in raw["stderr"][-2000:]:
+        return "memory_limit"
+    if raw["signal"] == signal.SIGKILL:  # not ours: the memory cgroup's OOM killer
+        return "memory_limit"
+    if raw["exit_code"] != 0:
+        return "runtime_error"
+    if mode != "script" and report.get("kind") != "ok":  # e.g. exit(0) before the checks ran
+        return "runtime_error"
+    return "ok"
+
+
+def _report(raw: dict) -> dict:
+    try:
+        report = json.loads(raw.get("report") or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
+def _exec_result(raw: dict | None, mode: str) -> ExecResult:
+    if raw is None:
+        return ExecResult("sandbox_error", stderr="the sandbox worker died or hung")
+    return ExecResult(
+        status=_status(raw, mode),
+        stdout=raw["stdout"],
+        stderr=raw["stderr"],
+        exit_code=raw["exit_code"],
+        signal=raw["signal"],
+        wall_time=raw["wall_time"],
+        cpu_time=raw["cpu_time"],
+        output_truncated=raw["output_truncated"],
+        value=_report(raw).get("value"),
+    )
+
+
+# --------------------------------------------------------------------------------------- arguments
+
+
+def _limits(timeout, memory_mb, cpu_time, output_limit) -> dict:
+    for name, value in (("timeout", timeout), ("memory_mb", memory_mb), ("output_limit", output_limit)):
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if memory_mb < 32:
+        raise ValueError(f"memory_mb must be at least 32 (a Python interpreter needs it), got {memory_mb}")
+    return {
+        "timeout": float(timeout),
+        "cpu_time": float(cpu_time if cpu_time is not None else timeout),
+        "memory_mb": int(memory_mb),
+        "output_limit": int(output_limit),
+    }
+
+
+def _check_code(code) -> str:
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str, got {type(code).__name__}")
+    return code
+
+
+def check_tests(tests) -> list[dict]:
+    """Validate a test list of the code-problem schema: [{"input": str, "output": str}, ...]."""
+    if not isinstance(tests, list | tuple):
+        raise ValueError(
+            f"tests must be a list of {{'input': str, 'output': str}}, got {type(tests).__name__}"
+        )
+    for i, test in enumerate(tests):
+        if not isinstance(test, dict) or not {"input", "output"} <= test.keys():
+            raise ValueError(
+                f"test {i} is malformed: expected a dict with 'input' and 'output', got {test!r:.200}"
+            )
+        if not isinstance(test["input"], str) or not isinstance(test["output"], str):
+            raise ValueError(f"test {i} is malformed: 'input' and 'output' must be strings")
+    return list(tests)
+
+
+# ------------------------------------------------------------------------------------- entry points
+
+_default: Sandbox | None = None
+_default_lock = threading.Lock()
+
+
+def default_sandbox() -> Sandbox:
+    """The process-wide sandbox pool (one worker per core), started on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Sandbox()
+            atexit.register(_default.close)
+        return _default
+
+
+def _run_job(job: dict, sandbox: Sandbox | None) -> ExecResult:
+    results: list[ExecResult] = []
+    (sandbox or default_sandbox()).execute(job, lambda i, raw: results.append(_exec_result(raw, job["mode"])))
+    return results[0]
+
+
+def _make_run_job(
+    code,
+    stdin="",
+    *,
+    timeout=DEFAULT_TIMEOUT,
+    memory_mb=DEFAULT_MEMORY_MB,
+    cpu_time=None,
+    output_limit=DEFAULT_OUTPUT_LIMIT,
+) -> dict:
+    if not isinstance(stdin, str):
+        raise TypeError(f"stdin must be a str, got {type(stdin).__name__}")
+    return {
+        "mode": "script",
+        "code": _check_code(code),
+        "inputs": [stdin],
+        **_limits(timeout, memory_mb, cpu_time, output_limit),
+    }
+
+
+def run(code: str, stdin: str = "", *, sandbox: Sandbox | None = None, **limits) -> ExecResult:
+    """Run a Python program on `stdin`. Limits: timeout (wall s), cpu_time (s), memory_mb, output_limit (bytes)."""
+    return _run_job(_make_run_job(code, stdin, **limits), sandbox)
+
+
+def run_batch(jobs: list[dict], *, sandbox: Sandbox | None = None) -> list[ExecResult]:
+    """`run` for many jobs in parallel; each job is a dict of `run`'s arguments (`code`, `stdin`, limits)."""
+    prepared = [_make_run_job(**job) for job in jobs]
+    box = sandbox or default_sandbox()
+    return box.map(lambda job: _run_job(job, box), prepared)
+
+
+def _make_tests_job(
+    code,
+    tests,
+    *,
+    fn_name=None,
+    test_code=None,
+    stop_on_failure=True,
+    timeout=DEFAULT_TIMEOUT,
+    memory_mb=DEFAULT_MEMORY_MB,
+    cpu_time=None,
+    output_limit=DEFAULT_OUTPUT_LIMIT,
+):
+    tests = check_tests(tests or [])
+    if test_code is not None:
+        if not isinstance(test_code, str) or "def check" not in test_code:
+            raise ValueError("test_code must be Python source defining check(candidate)")
+        if not fn_name:
+            raise ValueError("test_code needs fn_name: the function passed to check()")
+        mode, inputs = "test_code", [""]
+    elif not tests:
+        raise ValueError("run_tests needs at least one test (or test_code)")
+    else:
+        mode, inputs = ("call" if fn_name else "script"), [t["input"] for t in tests]
+        if fn_name:
+            for i, test in enumerate(tests):
+                try:
+                    json.loads(test["input"]), json.loads(test["output"])
+                except json.JSONDecodeError as err:
+                    raise ValueError(
+                        f"test {i} is malformed: call-mode input/output must be JSON ({err})"
+                    ) from err
+    job = {
+        "mode": mode,
+        "code": _check_code(code),
+        "inputs": inputs,
+        "fn_name": fn_name,
+        "test_code": test_code,
+    }
+    job.update(_limits(timeout, memory_mb, cpu_time, output_limit))
+    return job, tests, stop_on_failure
+
+
+def _run_tests_job(prepared, sandbox: Sandbox | None) -> TestsResult:
+    job, tests, stop_on_failure = prepared
+    mode = job["mode"]
+    out = TestsResult(num_tests=len(tests) if mode != "test_code" else 1)
+
+    def on_result(i: int, raw: dict | None) -> bool:
+        result = _exec_result(raw, mode)
+        expected = tests[i]["output"] if tests and mode != "test_code" else ""
+        status = result.status
+        if status == "ok" and mode == "script" and not outputs_match(result.stdout, expected):
+            status = "wrong_answer"
+        if status == "ok" and mode == "call" and not values_match(result.value, json.loads(expected)):
+            status = "wrong_answer"
+        got = result.stdout if mode == "script" else json.dumps(result.value, default=repr)
+        test_input = tests[i]["input"] if mode != "test_code" else ""
+        out.results.append(
+            TestResult(status, test_input, expected, got[:2000], result.stderr[-2000:], result.wall_time)
+        )
+        return status == "ok" or not stop_on_failure
+
+    (sandbox or default_sandbox()).execute(job, on_result)
+    return out
+
+
+def run_tests(
+    code: str,
+    tests: list[dict] | None = None,
+    *,
+    fn_name: str | None = None,
+    test_code: str | None = None,
+    stop_on_failure: bool = True,
+    sandbox: Sandbox | None = None,
+    **limits,
+) -> TestsResult:
+    """Run `code` on a test suite of the code-problem schema.
+
+    - stdin mode (`fn_name` None): each test's `input` is stdin, `output` the expected stdout (token match).
+    - call mode (`fn_name` given): `input` is a JSON list of arguments, `output` the JSON return value.
+    - HumanEval style (`test_code` given): runs `code`, then `test_code`, then `check(<fn_name>)` in one process;
+      the test code runs beside the candidate in one interpreter, as in HumanEval's own harness.
+    """
+    return _run_tests_job(
+        _make_tests_job(
+            code, tests, fn_name=fn_name, test_code=test_code, stop_on_failure=stop_on_failure, **limits
+        ),
+        sandbox,
+    )
+
+
+def run_tests_batch(jobs: list[dict], *, sandbox: Sandbox | None = None) -> list[TestsResult]:
+    """`run_tests` for many (program, suite) jobs in parallel; each job is a dict of `run_tests`' arguments."""
+    prepared = [_make_tests_job(**job) for job in jobs]
+    box = sandbox or default_sandbox()
+    return box.map(lambda p: _run_tests_job(p, box), prepared)
