@@ -43,6 +43,16 @@ def _rmtree(path):
     shutil.rmtree(path, onerror=unlock)
 
 
+def _wipe(root):
+    """Remove everything under the private tmp root: nothing a run leaves behind reaches the next run."""
+    for entry in os.listdir(root):
+        path = os.path.join(root, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            _rmtree(path)
+        else:
+            os.unlink(path)
+
+
 def _child(job, stdin_path, workdir, result_w):
     """Runs in the forked child: set limits, wire stdio, run the program, never return."""
     try:
@@ -209,12 +219,13 @@ def run_once(job, workdir):
     stderr, err_trunc = _read_prefix(os.path.join(workdir, ".stderr"), limit)
     if os.getpid() == 1:
         _sweep(keep=1)
+        _wipe("/dev/shm")
     else:
         try:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    _rmtree(workdir)
+    _wipe(os.path.dirname(workdir))
     return {
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
@@ -229,7 +240,7 @@ def run_once(job, workdir):
 
 
 def main():
-    workdir = sys.argv[1]
+    tmp_root = sys.argv[1]
     try:  # PR_SET_DUMPABLE = 4: no ptrace, no /proc/1/mem for the programs we run
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
     except OSError:
@@ -246,7 +257,7 @@ def main():
             job["stdin" if job["mode"] == "script" else "input"] = stdin
             if job["mode"] == "call":
                 job["stdin"] = ""
-            result = run_once(job, os.path.join(workdir, "job"))
+            result = run_once(job, os.path.join(tmp_root, "job"))
             host_out.write(json.dumps(result).encode() + b"\n")
             if i + 1 < len(inputs) and json.loads(next(lines)).get("op") != "next":
                 break

@@ -64,9 +64,9 @@ def _bwrap_command(bwrap: str) -> list[str]:
     if not prefix.startswith("/usr/"):
         cmd += ["--ro-bind", prefix, prefix]
     cmd += ["--ro-bind", str(WORKER_SCRIPT), "/sandbox/worker.py"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
     cmd += ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
-    return cmd + [python, "-S", "-I", "-B", "/sandbox/worker.py", "/tmp/work"]
+    return cmd + [python, "-S", "-I", "-B", "/sandbox/worker.py", "/tmp"]
 
 
 @cache
