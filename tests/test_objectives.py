@@ -63,7 +63,7 @@ def test_maxk_weights_and_loo_estimates_match_enumeration(n, k):
         est = loo_maxk_estimate(torch.tensor([r]), m)[0]
         for i in range(n):
             others = r[:i] + r[i + 1 :]
-            expected = 0.0 if m == 0 else subset_mean(n - 1, m, lambda s: max(others[j] for j in s))
+            expected = 0.0 if m == 0 else subset_mean(n - 1, m, lambda s, o=others: max(o[j] for j in s))
             assert est[i].item() == pytest.approx(expected)
 
 
