@@ -103,8 +103,8 @@ def outputs_match(got: str, expected: str) -> bool:
 
 def values_match(got, expected) -> bool:
     """Call-mode comparison of JSON values: floats within 1e-6, tuples as lists."""
-    if isinstance(got, bool) or isinstance(expected, bool):
-        return got == expected
+    if isinstance(got, bool) or isinstance(expected, bool):  # True is not 1
+        return type(got) is type(expected) and got == expected
     if isinstance(got, int | float) and isinstance(expected, int | float):
         return _close(got, expected)
     if isinstance(got, list | tuple) and isinstance(expected, list | tuple):
@@ -254,7 +254,7 @@ def run_batch(jobs: list[dict], *, sandbox: Sandbox | None = None) -> list[ExecR
 
 def _make_tests_job(
     code,
-    tests,
+    tests=None,
     *,
     fn_name=None,
     test_code=None,

@@ -1,0 +1,118 @@
+"""The code verifier: run the completion's program on the problem's tests in the sandbox.
+
+Rows follow the code-problem schema (DESIGN.md): `public_tests`/`private_tests` (lists of {input, output}),
+`fn_name` (call mode) or none (stdin mode), optional HumanEval-style `test_code`, `starter_code`,
+`time_limit_s`, `memory_limit_mb`. A completion with no code scores 0; nothing here raises on bad code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trl_ext.execution import run_tests_batch
+from trl_ext.rewards.common import as_list, completion_text, extract_code, rows_from_columns
+
+TEST_SETS = ("all", "public", "private")
+MODES = ("all_pass", "fraction")
+
+
+def build_program(text: str, row: dict[str, Any]) -> str | None:
+    """The program to run for a completion: its code, after the starter code when the completion only gives
+    a function body or omits the signature (HumanEval prompts end mid-function)."""
+    code = extract_code(text)
+    if code is None:
+        return None
+    fn_name, starter = row.get("fn_name"), row.get("starter_code") or ""
+    if fn_name and starter and f"def {fn_name}" not in code:
+        code = starter + code
+    return code
+
+
+def _tests(row: dict[str, Any], which: str) -> list[dict]:
+    public, private = as_list(row.get("public_tests")), as_list(row.get("private_tests"))
+    return {"all": public + private, "public": public, "private": private}[which]
+
+
+def _job(program: str, row: dict[str, Any], which: str, stop_on_failure: bool) -> dict:
+    tests = _tests(row, which)
+    job = {
+        "code": program,
+        "stop_on_failure": stop_on_failure,
+        "timeout": float(row.get("time_limit_s") or 5.0),
+        "memory_mb": int(row.get("memory_limit_mb") or 512),
+    }
+    if tests:
+        return {**job, "tests": tests, "fn_name": row.get("fn_name") or None}
+    if row.get("test_code"):
+        return {**job, "test_code": row["test_code"], "fn_name": row.get("fn_name")}
+    raise ValueError(f"code problem has no {which} tests and no test_code: cannot verify it")
+
+
+def score(texts: list[str], rows: list[dict], *, tests: str = "all", mode: str = "all_pass") -> list[float]:
+    """1.0/0.0 for all tests passed (mode 'all_pass') or the fraction of tests passed (mode 'fraction')."""
+    if tests not in TEST_SETS or mode not in MODES:
+        raise ValueError(f"tests must be one of {TEST_SETS} and mode one of {MODES}")
+    programs = [build_program(t, r) for t, r in zip(texts, rows)]
+    todo = [i for i, p in enumerate(programs) if p is not None]
+    results = run_tests_batch([_job(programs[i], rows[i], tests, mode == "all_pass") for i in todo])
+    scores = [0.0] * len(texts)
+    for i, result in zip(todo, results):
+        scores[i] = float(result.passed) if mode == "all_pass" else result.fraction
+    return scores
+
+
+def public_pass(texts: list[str], rows: list[dict]) -> list[bool]:
+    """Whether each completion passes the public tests (rows without public tests: False)."""
+    has_public = [bool(as_list(r.get("public_tests"))) for r in rows]
+    scores = (
+        score([t if h else "" for t, h in zip(texts, has_public)], rows, tests="public")
+        if any(has_public)
+        else []
+    )
+    return [bool(s) for s in scores] if scores else [False] * len(texts)
+
+
+def answers(texts: list[str], rows: list[dict]) -> list[tuple | None]:
+    """Canonical answer of each completion, for majority voting: what its program prints/returns on the
+    problem's test inputs (public ones when there are any), with each run's status. None without code, or
+    when the problem has no test inputs (HumanEval-style `test_code` only)."""
+    programs = [build_program(t, r) for t, r in zip(texts, rows)]
+    inputs = [as_list(r.get("public_tests")) or as_list(r.get("private_tests")) for r in rows]
+    todo = [i for i, p in enumerate(programs) if p is not None and inputs[i]]
+    jobs = []
+    for i in todo:
+        row, tests = rows[i], inputs[i]
+        # Expected outputs play no part in the answer: run on the inputs with placeholder expectations.
+        probe = [{"input": t["input"], "output": "null" if row.get("fn_name") else ""} for t in tests]
+        jobs.append(
+            {
+                "code": programs[i],
+                "tests": probe,
+                "fn_name": row.get("fn_name") or None,
+                "stop_on_failure": False,
+            }
+        )
+    out: list[tuple | None] = [None] * len(texts)
+    for i, result in zip(todo, run_tests_batch(jobs) if jobs else []):
+        out[i] = (
+            tuple(
+                (r.status if r.status not in ("ok", "wrong_answer") else "ran", " ".join(r.got.split()))
+                for r in result.results
+            )
+            or None
+        )
+    return out
+
+
+def make_code_reward(tests: str = "all", mode: str = "all_pass"):
+    """A TRL reward function running each completion on the row's tests (see `score`)."""
+
+    def code_reward(prompts, completions, **columns) -> list[float]:
+        texts = [completion_text(c) for c in completions]
+        return score(texts, rows_from_columns(len(texts), columns), tests=tests, mode=mode)
+
+    code_reward.__name__ = f"code_{mode}" if tests == "all" else f"code_{tests}_{mode}"
+    return code_reward
+
+
+code_reward = make_code_reward()

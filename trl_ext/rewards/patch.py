@@ -1,0 +1,105 @@
+"""SWE-RL patch-similarity reward (Wei et al. 2025, arXiv 2502.18449).
+
+The completion proposes edits as search/replace blocks (SWE-RL's format):
+
+    ### path/to/file.py
+    <<<<<<< SEARCH
+    old lines
+    =======
+    new lines
+    >>>>>>> REPLACE
+
+They are applied to the row's original files (`code_context`: {path: content}, or its JSON string); a
+format error — no block, an unknown file, a SEARCH text not found — scores −1. Otherwise each changed file
+gets a unified diff, compared with the oracle patch's diff of that file (`oracle_patch`, a unified/git diff)
+by `difflib.SequenceMatcher(None, pred, oracle, autojunk=False).ratio()`, averaged over the union of files
+(a file on one side only scores 0). Diff headers are dropped before comparing, so `a/`/`b/` prefixes and
+index lines do not matter; hunks are compared as text, as SWE-RL does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+
+from trl_ext.rewards.common import completion_text, rows_from_columns
+
+FORMAT_ERROR = -1.0
+_BLOCK = re.compile(
+    r"###\s*(?P<path>\S+)\s*\n<<<<<<< SEARCH\n(?P<search>.*?)\n?=======\n(?P<replace>.*?)\n?>>>>>>> REPLACE",
+    re.DOTALL,
+)
+_FILE_HEADER = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.MULTILINE)
+
+
+def parse_edits(text: str) -> list[tuple[str, str, str]]:
+    return [(m["path"], m["search"], m["replace"]) for m in _BLOCK.finditer(text)]
+
+
+def apply_edits(files: dict[str, str], edits: list[tuple[str, str, str]]) -> dict[str, str] | None:
+    """New contents of the edited files, or None when an edit does not apply."""
+    new = {}
+    for path, search, replace in edits:
+        content = new.get(path, files.get(path))
+        if content is None or search not in content:
+            return None
+        new[path] = content.replace(search, replace, 1)
+    return new
+
+
+def _hunks(diff_text: str) -> str:
+    """The hunk lines of one file's diff (from the first @@), headers dropped."""
+    lines = diff_text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("@@")), len(lines))
+    return "".join(lines[start:])
+
+
+def split_patch(patch: str) -> dict[str, str]:
+    """A multi-file unified diff → {path: hunks of that file}."""
+    headers = list(_FILE_HEADER.finditer(patch))
+    out = {}
+    for h, nxt in zip(headers, headers[1:] + [None]):
+        body = patch[h.end() : nxt.start() if nxt else len(patch)]
+        out[h.group(1)] = _hunks(body)
+    return out
+
+
+def file_diff(path: str, old: str, new: str) -> str:
+    diff = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
+    )
+    return _hunks("".join(diff))
+
+
+def patch_similarity(text: str, files: dict[str, str], oracle_patch: str) -> float:
+    edits = parse_edits(text)
+    if not edits:
+        return FORMAT_ERROR
+    new = apply_edits(files, edits)
+    if new is None:
+        return FORMAT_ERROR
+    predicted = {p: file_diff(p, files[p], c) for p, c in new.items() if c != files[p]}
+    oracle = split_patch(oracle_patch)
+    paths = set(predicted) | set(oracle)
+    if not paths:
+        return 0.0
+    ratios = [
+        difflib.SequenceMatcher(None, predicted[p], oracle[p], autojunk=False).ratio()
+        if p in predicted and p in oracle
+        else 0.0
+        for p in paths
+    ]
+    return sum(ratios) / len(ratios)
+
+
+def patch_similarity_reward(prompts, completions, **columns) -> list[float]:
+    """TRL reward: SWE-RL patch similarity; needs the columns `code_context` and `oracle_patch`."""
+    rows = rows_from_columns(len(completions), columns)
+    out = []
+    for completion, row in zip(completions, rows):
+        files = row.get("code_context") or {}
+        if isinstance(files, str):
+            files = json.loads(files)
+        out.append(patch_similarity(completion_text(completion), files, row.get("oracle_patch") or ""))
+    return out
