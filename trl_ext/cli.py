@@ -36,6 +36,136 @@ def _build_dataset(args: argparse.Namespace) -> None:
     print(f"{args.name}/{config_name} ({sizes}) -> {hub.describe(args.push_to_hub)}")
 
 
+def _parse_ks(text: str) -> list[int]:
+    try:
+        return sorted({int(k) for k in text.split(",") if k.strip()})
+    except ValueError:
+        raise ValueError(f"--k expects comma-separated integers such as 1,4,16, got {text!r}") from None
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from trl_ext.eval.harness import EvalRequest, GenerationSettings, evaluate, format_table, write_results
+
+    request = EvalRequest(
+        model=args.model,
+        dataset=args.dataset,
+        dataset_config=args.config,
+        split=args.split,
+        samples=args.samples,
+        ks=_parse_ks(args.k),
+        revision=args.revision,
+        precision=args.precision,
+        limit=args.limit,
+        generation=GenerationSettings(
+            args.max_new_tokens, args.temperature, args.top_p, args.batch_size, args.seed
+        ),
+    )
+    results = evaluate(request)
+    print(format_table(results))
+    if args.output:
+        write_results(results, args.output)
+        print(f"results written to {args.output}")
+
+
+EMBEDDED_REQUESTS = "./hub/leaderboard/requests"
+EMBEDDED_RESULTS = "./hub/leaderboard/results"
+
+
+def embedded_benchmarks() -> list:
+    from trl_ext.leaderboard.settings import Benchmark
+
+    return [
+        Benchmark(
+            dataset="./hub/datasets/pbe",
+            config="demo",
+            split="test",
+            samples=8,
+            ks=[1, 2, 4, 8],
+            max_new_tokens=16,
+        )
+    ]
+
+
+def _leaderboard_settings(requests: str, results: str | None):
+    """The settings stored with the requests; first use creates them (embedded default benchmarks)."""
+    from trl_ext import hub
+    from trl_ext.leaderboard import settings as settings_io
+
+    try:
+        return settings_io.load(requests)
+    except hub.HubError:
+        settings = settings_io.Settings(
+            requests=requests,
+            results=results or EMBEDDED_RESULTS,
+            benchmarks=embedded_benchmarks(),
+            local_models="./hub/models",
+        )
+        settings_io.save(settings)
+        hub.create(settings.results, repo_type="dataset")
+        return settings
+
+
+def _leaderboard(args: argparse.Namespace) -> None:
+    if args.deploy:
+        from trl_ext.leaderboard.deploy import deploy
+
+        settings = deploy(
+            args.deploy,
+            embedded_benchmarks()
+            if args.requests == EMBEDDED_REQUESTS
+            else _leaderboard_settings(args.requests, args.results).benchmarks,
+        )
+        print(f"deployed Space {args.deploy} (requests {settings.requests}, results {settings.results})")
+        return
+    from trl_ext.leaderboard.app import launch
+
+    settings = _leaderboard_settings(args.requests, args.results)
+    print(
+        f"leaderboard on http://{args.host}:{args.port} (requests {settings.requests}, results {settings.results})",
+        flush=True,
+    )
+    launch(settings, port=args.port, host=args.host)
+
+
+def _submit(args: argparse.Namespace) -> None:
+    from trl_ext import hub
+
+    benchmarks = [b for b in (args.benchmarks or "").split(",") if b]
+    target = args.leaderboard
+    if hub.is_local(target):
+        from trl_ext.leaderboard import settings as settings_io
+        from trl_ext.leaderboard.submissions import submit
+
+        request = submit(
+            settings_io.load(target),
+            args.model,
+            args.revision,
+            args.precision,
+            args.model_type,
+            benchmarks,
+            args.submitter,
+        )
+        print(
+            f"✅ Submitted {request.model} ({request.revision}, {request.precision}): request {request.id} is PENDING"
+        )
+        return
+    from gradio_client import Client
+
+    client = Client(target, verbose=False)  # an empty benchmark list means all of them
+    message = client.predict(
+        args.model,
+        args.revision,
+        args.precision,
+        args.model_type,
+        benchmarks,
+        args.submitter,
+        api_name="/submit",
+    )
+    print(message)
+    if not message.startswith("✅"):
+        raise ValueError(message.removeprefix("❌ Rejected: "))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from trl_ext.demo import run_demo
 
@@ -62,6 +192,50 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--push-to-hub", required=True, metavar="TARGET", help="Hub repo id or local folder")
     build.set_defaults(func=_build_dataset)
 
+    ev = verbs.add_parser("evaluate", help="sample N completions per problem and report pass@k, maj@k, n@k")
+    ev.add_argument("--model", required=True, help="Hub model id or local folder")
+    ev.add_argument("--dataset", required=True, help="Hub dataset id or local folder of a trl-ext benchmark")
+    ev.add_argument("--config", help="dataset config")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--samples", type=int, default=8, help="completions per problem (N)")
+    ev.add_argument("--k", default="1", help="comma-separated k values, each <= samples")
+    ev.add_argument("--revision")
+    ev.add_argument("--precision", default="float32", help="float32, bfloat16, float16 or 4bit")
+    ev.add_argument("--limit", type=int, help="evaluate only the first LIMIT problems")
+    ev.add_argument("--max-new-tokens", type=int, default=256)
+    ev.add_argument("--temperature", type=float, default=1.0)
+    ev.add_argument("--top-p", type=float, default=1.0)
+    ev.add_argument("--batch-size", type=int, default=8, help="problems per generation batch")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--output", help="where to write the results JSON")
+    ev.set_defaults(func=_evaluate)
+
+    board = verbs.add_parser("leaderboard", help="run the leaderboard app, or deploy it as a Space")
+    board.add_argument(
+        "--requests", default=EMBEDDED_REQUESTS, help="requests dataset (target); holds leaderboard.json"
+    )
+    board.add_argument("--results", default=None, help="results dataset (target), when creating the settings")
+    board.add_argument("--port", type=int, default=7860)
+    board.add_argument("--host", default="127.0.0.1")
+    board.add_argument(
+        "--deploy", metavar="ORG/NAME", help="create/update the Space ORG/NAME and its datasets"
+    )
+    board.set_defaults(func=_leaderboard)
+
+    sub = verbs.add_parser(
+        "submit", help="submit a model to a leaderboard (Space id, URL, or local requests folder)"
+    )
+    sub.add_argument("--leaderboard", required=True, help="Space id, http(s) URL, or local requests target")
+    sub.add_argument(
+        "--model", required=True, help="model id org/name (local/NAME for a local leaderboard's models)"
+    )
+    sub.add_argument("--revision", default="main")
+    sub.add_argument("--precision", default="float32")
+    sub.add_argument("--model-type", default="fine-tuned")
+    sub.add_argument("--benchmarks", help="comma-separated benchmark names (default: all)")
+    sub.add_argument("--submitter", default="anonymous")
+    sub.set_defaults(func=_submit)
+
     demo = verbs.add_parser("demo", help="run the end-to-end flow on the embedded default (CPU, no network)")
     demo.add_argument("--output", default="./hub", help="local folder standing in for the Hub")
     demo.add_argument("--steps", type=int, default=40, help="RL steps")
@@ -74,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (HubError, ValueError) as err:
+    except (HubError, ValueError, RuntimeError) as err:
         print(f"trl-ext {args.verb}: error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -113,10 +113,14 @@ def _hub_errors(target: str, repo_type: str) -> Iterator[None]:
         raise HubError(f"{repo_type} repo {target!r}: the Hub answered {err}") from err
 
 
-def _create_repo(repo_id: str, repo_type: str, private: bool = False) -> None:
+def _create_repo(repo_id: str, repo_type: str, private: bool = False, space_sdk: str | None = None) -> None:
     token = _token_for_write()
+    if repo_type == "space":
+        space_sdk = space_sdk or "gradio"  # the Hub needs an SDK for a Space; ours are Gradio apps
     with _hub_errors(repo_id, repo_type):
-        _api().create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, token=token)
+        _api().create_repo(
+            repo_id, repo_type=repo_type, private=private, exist_ok=True, token=token, space_sdk=space_sdk
+        )
 
 
 # ---------------------------------------------------------------------------------- atomic local writes
@@ -328,9 +332,7 @@ def create(target: str, *, repo_type: str = "dataset", space_sdk: str | None = N
         _writable_dir(local_path(target))
         return target
     check_repo_id(target)
-    token = _token_for_write()
-    with _hub_errors(target, repo_type):
-        _api().create_repo(target, repo_type=repo_type, exist_ok=True, token=token, space_sdk=space_sdk)
+    _create_repo(target, repo_type, space_sdk=space_sdk)
     return target
 
 

@@ -1,0 +1,289 @@
+"""The leaderboard: submission validation and the queue, the backend (incl. being killed mid-evaluation),
+the Gradio app through gradio_client, the full flow to a leaderboard row, the browser view, and deploy."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import hub_datasets
+from trl_ext import hub
+from trl_ext.cli import main
+from trl_ext.leaderboard import settings as settings_io
+from trl_ext.leaderboard.app import build_app, filter_frame, leaderboard_frame, passk_figure, queue_frame
+from trl_ext.leaderboard.backend import process_once
+from trl_ext.leaderboard.settings import Benchmark, Settings
+from trl_ext.leaderboard.submissions import SubmissionError, list_requests, submit
+from trl_ext.models import build_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A local hub: a PBE demo benchmark, two tiny models (one without a license), leaderboard settings."""
+    root = tmp_path_factory.mktemp("lb") / "hub"
+    built = hub_datasets.build("pbe", "demo", n=16, n_test=12, seed=0)
+    hub.push_dataset(
+        built.dataset,
+        str(root / "datasets/pbe"),
+        "demo",
+        card_meta=built.card_meta,
+        card_body=built.card_body,
+    )
+    corpus = [r["prompt"][0]["content"] + r["answer"] for r in built.dataset["train"]]
+    build_tiny_model(root / "models/tiny", corpus)
+    shutil.copytree(root / "models/tiny", root / "models/unlicensed")
+    (root / "models/unlicensed/README.md").write_text("# no front matter, no license\n")
+    return root
+
+
+def make_settings(world, name, **kwargs) -> Settings:
+    bench = Benchmark(
+        dataset=str(world / "datasets/pbe"),
+        config="demo",
+        samples=4,
+        ks=[1, 2, 4],
+        max_new_tokens=8,
+        limit=12,
+    )
+    settings = Settings(
+        requests=str(world / name / "requests"),
+        results=str(world / name / "results"),
+        benchmarks=[bench],
+        local_models=str(world / "models"),
+        **kwargs,
+    )
+    settings_io.save(settings)
+    return settings
+
+
+def test_submission_validation(world):
+    settings = make_settings(world, "validation", daily_limit=3)
+    assert settings_io.load(settings.requests) == settings
+    request = submit(settings, "local/tiny", precision="float32", model_type="rl-tuned")
+    assert (
+        request.status == "PENDING" and request.license == "apache-2.0" and request.benchmarks == ["pbe/demo"]
+    )
+    refusals = {
+        "already submitted": dict(model="local/tiny"),
+        "malformed model id": dict(model="../models/tiny"),
+        "malformed model id: '/etc/passwd'": dict(model="/etc/passwd"),
+        "malformed model id: 'local/ti ny'": dict(model="local/ti ny"),
+        "malformed revision": dict(model="local/tiny", revision="../x"),
+        "precision must be one of": dict(model="local/tiny", precision="int3"),
+        "model type must be one of": dict(model="local/tiny", model_type="alien"),
+        "unknown benchmark 'chess/x'": dict(model="local/tiny", benchmarks=["chess/x"]),
+        "does not exist": dict(model="local/missing"),
+        "declares no license": dict(model="local/unlicensed"),
+    }
+    for reason, kwargs in refusals.items():
+        with pytest.raises(SubmissionError, match=reason.replace("(", r"\(")):
+            submit(settings, **kwargs)
+    submit(settings, "local/tiny", revision="v2")
+    submit(settings, "local/tiny", revision="v3")
+    with pytest.raises(SubmissionError, match="reached its limit of 3 submissions per day"):
+        submit(settings, "local/tiny", revision="v4")
+    assert len(list_requests(settings.requests)) == 3
+
+
+def test_concurrent_submissions_never_overwrite(world):
+    settings = make_settings(world, "concurrent", daily_limit=100)
+    errors, threads = [], []
+
+    def one(revision):
+        try:
+            submit(settings, "local/tiny", revision=revision)
+        except SubmissionError as err:
+            errors.append(str(err))
+
+    revisions = [f"r{i}" for i in range(12)] + ["same"] * 6
+    threads = [threading.Thread(target=one, args=(r,)) for r in revisions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    requests = list_requests(settings.requests)
+    assert sorted(r.revision for r in requests) == sorted([f"r{i}" for i in range(12)] + ["same"])
+    assert len(errors) == 5 and all("already submitted" in e for e in errors)
+    assert len({r.id for r in requests}) == len(requests)
+
+
+def test_backend_finishes_fails_and_requeues(world):
+    settings = make_settings(world, "backend")
+    submit(settings, "local/tiny")
+    done = process_once(settings)
+    assert done.status == "FINISHED" and process_once(settings) is None
+    frame = leaderboard_frame(settings)
+    assert list(frame["Model"]) == ["local/tiny"]
+    assert {"pbe/demo pass@1", "pbe/demo pass@4", "pbe/demo maj@2"} <= set(frame.columns)
+    assert frame["Params (M)"].iloc[0] > 0
+    # a benchmark that cannot be loaded fails the request with the reason
+    broken = replace(settings, benchmarks=[replace(settings.benchmarks[0], dataset=str(world / "nowhere"))])
+    submit(broken, "local/tiny", revision="other")
+    failed = process_once(broken)
+    assert failed.status == "FAILED" and "does not exist" in failed.failure_reason
+    # an abandoned RUNNING request is requeued after the timeout
+    stale = replace(
+        list_requests(settings.requests)[0],
+        status="RUNNING",
+        started_time="2000-01-01T00:00:00+00:00",
+        id="stale0000001",
+    )
+    hub.write_json(settings.requests, stale.path, stale.__dict__)
+    assert process_once(replace(settings, running_timeout_s=60)).id == "stale0000001"
+    queue = queue_frame(settings)
+    assert set(queue["Status"]) == {"FINISHED", "FAILED"}
+    assert filter_frame(frame, ["rl-tuned"], ["float32"], ["< 1M"]).empty
+    assert len(filter_frame(frame, ["fine-tuned"], ["float32"], ["< 1M"])) == 1
+    assert passk_figure(settings, "pbe/demo").axes[0].lines
+
+
+@pytest.mark.slow
+def test_backend_killed_mid_evaluation_loses_nothing(world):
+    settings = make_settings(world, "killed")
+    slow = replace(
+        settings, benchmarks=[replace(settings.benchmarks[0], samples=64, ks=[1, 64], max_new_tokens=64)]
+    )
+    settings_io.save(slow)
+    submit(slow, "local/tiny")
+    backend = subprocess.Popen(
+        [sys.executable, "-m", "trl_ext.leaderboard.backend", "--requests", slow.requests, "--once"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and list_requests(slow.requests)[0].status != "RUNNING":
+            time.sleep(0.1)
+        assert list_requests(slow.requests)[0].status == "RUNNING"
+        time.sleep(1.0)
+        assert backend.poll() is None, "the evaluation finished before it could be interrupted"
+        backend.send_signal(signal.SIGKILL)
+        backend.wait(30)
+    finally:
+        if backend.poll() is None:
+            backend.kill()
+    assert list_requests(slow.requests)[0].status == "RUNNING"
+    assert hub.list_files(slow.results) == []  # no partial results
+    quick = replace(settings, running_timeout_s=0)
+    done = process_once(quick)
+    assert done.status == "FINISHED" and done.attempts == 2
+    assert len(hub.list_files(slow.results)) == 1
+
+
+@pytest.fixture(scope="module")
+def served(world):
+    """The app on 127.0.0.1 with one evaluated model."""
+    settings = make_settings(world, "served")
+    submit(settings, "local/tiny")
+    process_once(settings)
+    port = free_port()
+    app = build_app(settings)
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield settings, f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def test_submissions_through_gradio_client(served, capsys):
+    from gradio_client import Client
+
+    settings, url = served
+    client = Client(url, verbose=False)
+    ok = client.predict(
+        "local/tiny", "v9", "float32", "fine-tuned", ["pbe/demo"], "tester", api_name="/submit"
+    )
+    assert ok.startswith("✅ Submitted local/tiny (v9, float32)")
+    dup = client.predict(
+        "local/tiny", "v9", "float32", "fine-tuned", ["pbe/demo"], "tester", api_name="/submit"
+    )
+    assert dup.startswith("❌ Rejected:") and "already submitted" in dup
+    bad = client.predict(
+        "../../etc", "main", "float32", "fine-tuned", ["pbe/demo"], "tester", api_name="/submit"
+    )
+    assert "malformed model id" in bad
+    # the CLI through the same API: a refusal exits non-zero with the reason
+    assert main(["submit", "--leaderboard", url, "--model", "local/unlicensed"]) == 2
+    assert "declares no license" in capsys.readouterr().err
+    assert main(["submit", "--leaderboard", url, "--model", "local/tiny", "--revision", "v10"]) == 0
+    assert {r.revision for r in list_requests(settings.requests)} == {"main", "v9", "v10"}
+
+
+def test_cli_submit_to_local_queue(world, capsys):
+    settings = make_settings(world, "cli")
+    assert (
+        main(
+            ["submit", "--leaderboard", settings.requests, "--model", "local/tiny", "--precision", "bfloat16"]
+        )
+        == 0
+    )
+    assert (
+        main(
+            ["submit", "--leaderboard", settings.requests, "--model", "local/tiny", "--precision", "bfloat16"]
+        )
+        == 2
+    )
+    assert "already submitted" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_browser_renders_leaderboard_rows(served, tmp_path):
+    from trl_ext.leaderboard.browser import chromium_available, headless_chrome, wait_for_rows
+
+    if not chromium_available():
+        pytest.skip(
+            "chromium and chromium-driver are not installed (make test installs them with apt-get when it can)"
+        )
+    settings, url = served
+    driver = headless_chrome()
+    try:
+        driver.get(url)
+        table = wait_for_rows(driver, "local/tiny")
+        assert "pbe/demo pass@1" in table.replace("\n", " ")
+        driver.save_screenshot(str(tmp_path / "leaderboard.png"))
+        severe = [
+            e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]
+        ]
+        assert not severe, severe
+    finally:
+        driver.quit()
+    assert (tmp_path / "leaderboard.png").stat().st_size > 10_000
+
+
+@pytest.mark.hub
+def test_deploy_to_loopback_hub(loopback_hub, world, capsys):
+    assert main(["leaderboard", "--deploy", "tester/board"]) == 0
+    space = hub.list_files("tester/board", repo_type="space")
+    wheel = next(p for p in space if p.endswith(".whl"))
+    assert {"app.py", "README.md", "requirements.txt", "space.json"} <= set(space) and wheel.startswith(
+        "trl_ext-"
+    )
+    assert f"./{wheel}" in hub.read_text("tester/board", "requirements.txt", repo_type="space")
+    meta, _ = hub.split_card(hub.read_text("tester/board", "README.md", repo_type="space"))
+    assert (
+        meta["sdk"] == "gradio" and meta["app_file"] == "app.py" and str(meta["sdk_version"]).startswith("6")
+    )
+    assert json.loads(hub.read_text("tester/board", "space.json", repo_type="space")) == {
+        "requests": "tester/board-requests"
+    }
+    settings = settings_io.load("tester/board-requests")
+    assert settings.results == "tester/board-results" and settings.benchmarks[0].name == "pbe/demo"
+    assert hub.exists("tester/board-results", repo_type="dataset")
