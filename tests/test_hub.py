@@ -165,3 +165,19 @@ def test_loopback_missing_repo(loopback_hub):
         hub.download("tester/missing")
     with pytest.raises(HubError, match="does not exist"):
         hub.read_json("tester/missing", "a.json")
+
+
+def test_local_datasets_with_the_same_name_do_not_share_a_cache(tmp_path):
+    # datasets caches `load_dataset(folder)` by the folder's name: trl_ext.hub must not serve stale rows.
+    for n in (3, 5):
+        hub.push_dataset(
+            DatasetDict(train=Dataset.from_dict({"x": list(range(n))})), str(tmp_path / "a" / "pbe"), "demo"
+        )
+        assert hub.load_dataset(str(tmp_path / "a" / "pbe"), "demo", split="train").num_rows == n
+    hub.push_dataset(
+        DatasetDict(train=Dataset.from_dict({"x": list(range(7))})), str(tmp_path / "b" / "pbe"), "demo"
+    )
+    assert hub.load_dataset(str(tmp_path / "b" / "pbe"), "demo")["train"].num_rows == 7
+    assert hub.load_dataset(str(tmp_path / "a" / "pbe"))["train"].num_rows == 5
+    with pytest.raises(HubError, match="has no split 'valid'"):
+        hub.load_dataset(str(tmp_path / "a" / "pbe"), "demo", split="valid")

@@ -167,9 +167,14 @@ def _submit(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from trl_ext.demo import run_demo
+    from trl_ext.demo import DemoSettings, run_demo
 
-    run_demo(output=args.output, steps=args.steps, seed=args.seed)
+    run_demo(
+        DemoSettings(
+            minutes=args.minutes, trainer=args.trainer, k=args.k, seed=args.seed, output=args.output,
+            hub_root=args.hub, n_train=args.n_train, n_test=args.n_test,
+        )
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,9 +242,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=_submit)
 
     demo = verbs.add_parser("demo", help="run the end-to-end flow on the embedded default (CPU, no network)")
-    demo.add_argument("--output", default="./hub", help="local folder standing in for the Hub")
-    demo.add_argument("--steps", type=int, default=40, help="RL steps")
+    demo.add_argument("--minutes", type=float, default=12.0, help="overall time budget (SFT and RL share it)")
+    demo.add_argument(
+        "--trainer", default="passk", help="passk (PassAtKTrainer) or grpo (stock GRPOTrainer baseline)"
+    )
+    demo.add_argument("--k", type=int, default=4, help="k of the pass@k objective")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--output", default="outputs/demo", help="plots, results JSON and training runs")
+    demo.add_argument("--hub", default="./hub", help="local folder standing in for the Hub")
+    demo.add_argument("--n-train", type=int, default=2000, help="training problems")
+    demo.add_argument("--n-test", type=int, default=300, help="held-out problems")
     demo.set_defaults(func=_demo)
     return parser
 

@@ -258,10 +258,21 @@ def load_dataset(target: str, config_name: str | None = None, split: str | None 
         if not (path / "README.md").exists():
             raise HubError(f"local dataset {path} does not exist (no README.md there)")
         meta, _ = split_card((path / "README.md").read_text())
-        known = [c["config_name"] for c in meta.get("configs", [])]
-        if config_name is not None and config_name not in known:
-            raise HubError(f"local dataset {path} has no config {config_name!r}; configs: {', '.join(known)}")
-        return datasets.load_dataset(str(path), config_name, split=split)
+        configs = {c["config_name"]: c for c in meta.get("configs", [])}
+        if config_name is None and len(configs) == 1:
+            config_name = next(iter(configs))
+        if config_name not in configs:
+            raise HubError(
+                f"local dataset {path} has no config {config_name!r}; configs: {', '.join(configs)}"
+            )
+        # Load the parquet files themselves: `load_dataset(folder)` caches by the folder's *name*, so two
+        # folders both called e.g. "pbe" would share a cache entry; data files are cached by path and mtime.
+        data_files = {f["split"]: str(path / f["path"]) for f in configs[config_name]["data_files"]}
+        if split is not None and split not in data_files:
+            raise HubError(
+                f"local dataset {path} config {config_name!r} has no split {split!r}; splits: {', '.join(data_files)}"
+            )
+        return datasets.load_dataset("parquet", data_files=data_files, split=split)
     check_repo_id(target)
     with _hub_errors(target, "dataset"):
         try:
