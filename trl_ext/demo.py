@@ -6,7 +6,8 @@
 2. builds a character-level tokenizer and a tiny Llama-style model on the task's own text and warm-starts it
    with TRL's SFTTrainer on the reference programs (cached: a second run reuses it);
 3. evaluates the SFT model on the held-out split with the `trl-ext evaluate` harness;
-4. trains with PassAtKTrainer (`--trainer grpo`: stock GRPOTrainer, the baseline) and evaluates again;
+4. trains with PassAtKTrainer (`--trainer grpo`: stock GRPOTrainer, the baseline; `--trainer sft`: the
+   control, the same time spent on more SFT) and evaluates again;
 5. submits both models to the local leaderboard, runs the backend once and prints the table;
 6. saves plots: reward and batch pass@k during RL, and the before/after comparison.
 """
@@ -24,9 +25,9 @@ from transformers import TrainerCallback
 
 from trl_ext import hub
 
-TRAINERS = ("passk", "grpo")
+TRAINERS = ("passk", "grpo", "sft")  # sft: the control — spend the RL budget on more SFT instead
 # Shares of the overall budget; evaluation, the leaderboard and model building take the rest.
-SFT_SHARE, RL_SHARE = 0.38, 0.38
+SFT_SHARE, RL_SHARE = 0.42, 0.42
 
 
 @dataclass
@@ -106,10 +107,43 @@ def _common_args(s: DemoSettings, output_dir: Path) -> dict:
     )
 
 
+def _sft_args(s: DemoSettings, output_dir: Path, learning_rate: float) -> dict:
+    return dict(
+        **_common_args(s, output_dir),
+        per_device_train_batch_size=16,
+        learning_rate=learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=20,
+        completion_only_loss=False,  # the whole sequence: completion-only loss did not learn at this size
+        max_length=256,
+    )
+
+
+def _timed_sft(model: str, args: dict, data, budget_s: float):
+    """SFT for about `budget_s`: measure the step rate on a short run, then size the cosine schedule to it."""
+    from trl import SFTConfig, SFTTrainer
+
+    probe = SFTTrainer(
+        model=model, args=SFTConfig(**{**args, "max_steps": 12, "logging_steps": 100}), train_dataset=data
+    )
+    start = time.monotonic()
+    probe.train()
+    rate = 12 / (time.monotonic() - start)
+    steps = max(20, int(rate * budget_s * 0.95))
+    print(f"SFT: {rate:.1f} steps/s, {steps} steps in {budget_s / 60:.1f} min")
+    trainer = SFTTrainer(
+        model=model,
+        args=SFTConfig(**{**args, "max_steps": steps}),
+        train_dataset=data,
+        callbacks=[Deadline(budget_s)],
+    )
+    trainer.train()
+    return trainer
+
+
 def sft_model(s: DemoSettings, dataset_target: str, budget_s: float) -> str:
     """The SFT warm start, cached in the local hub (its card records how it was made)."""
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
 
     from trl_ext.models import build_tiny_model
 
@@ -130,35 +164,11 @@ def sft_model(s: DemoSettings, dataset_target: str, budget_s: float) -> str:
         intermediate_size=256,
         seed=s.seed,
     )
-    data = Dataset.from_list(rows)
-    args = dict(
-        **_common_args(s, Path(s.output) / "sft"),
-        per_device_train_batch_size=16,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=20,
-        completion_only_loss=False,  # the whole sequence: completion-only loss did not learn at this size
-        max_length=256,
+    trainer = _timed_sft(
+        str(base), _sft_args(s, Path(s.output) / "sft", 3e-3), Dataset.from_list(rows), budget_s
     )
-    # Measure the step rate on a short run, then size the cosine schedule to the budget.
-    probe = SFTTrainer(
-        model=str(base), args=SFTConfig(**{**args, "max_steps": 12, "logging_steps": 100}), train_dataset=data
-    )
-    start = time.monotonic()
-    probe.train()
-    rate = 12 / (time.monotonic() - start)
-    steps = max(20, int(rate * budget_s * 0.95))
-    print(f"SFT: {rate:.1f} steps/s, {steps} steps in {budget_s / 60:.1f} min")
-    trainer = SFTTrainer(
-        model=str(base),
-        args=SFTConfig(**{**args, "max_steps": steps}),
-        train_dataset=data,
-        callbacks=[Deadline(budget_s)],
-    )
-    trainer.train()
     trainer.save_model(str(Path(s.output) / "sft-final"))
-    card = hub.split_card((base / "README.md").read_text())
-    meta, body = card
+    meta, body = hub.split_card((base / "README.md").read_text())
     body += f"\n## Warm start\n\nTRL `SFTTrainer` on {len(rows)} reference programs of the PBE `demo` config (whole-sequence loss, lr 3e-3 cosine, batch 16, {trainer.state.global_step} steps, seed {s.seed}).\n"
     (Path(s.output) / "sft-final" / "README.md").write_text(hub.join_card(meta, body))
     hub.upload_folder(Path(s.output) / "sft-final", str(target))
@@ -184,6 +194,7 @@ def evaluate_model(s: DemoSettings, model: str, dataset_target: str, name: str) 
 
 
 def rl_model(s: DemoSettings, sft: str, dataset_target: str, budget_s: float) -> tuple[str, list[dict]]:
+    from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     from trl_ext.rewards import task_reward
@@ -202,7 +213,14 @@ def rl_model(s: DemoSettings, sft: str, dataset_target: str, budget_s: float) ->
         max_steps=100_000,  # the deadline stops it
     )
     args["logging_steps"] = 1
-    if s.trainer == "passk":
+    if s.trainer == "sft":  # the control: continue SFT on the reference programs (lr 1e-3 cosine)
+        trainer = _timed_sft(
+            sft,
+            _sft_args(s, Path(s.output) / "sft-control", 1e-3),
+            Dataset.from_list(_sft_rows(train)),
+            budget_s,
+        )
+    elif s.trainer == "passk":
         config = PassAtKConfig(**args, objective="pass@k", k=s.k)
         trainer = PassAtKTrainer(
             model=sft,
@@ -220,12 +238,15 @@ def rl_model(s: DemoSettings, sft: str, dataset_target: str, budget_s: float) ->
             callbacks=[Deadline(budget_s)],
         )
     trainer.train()
-    name = f"pbe-{s.trainer}-seed{s.seed}"
+    name = f"pbe-{'sft-control' if s.trainer == 'sft' else s.trainer}-seed{s.seed}"  # never the warm start's name
     final = Path(s.output) / f"{s.trainer}-final"
     trainer.save_model(str(final))
     meta, body = hub.split_card((Path(sft) / "README.md").read_text())
-    objective = f"PassAtKTrainer (pass@{s.k})" if s.trainer == "passk" else "stock GRPOTrainer"
-    body += f"\n## Reinforcement learning\n\n{objective} from the SFT model: 16 prompts x 8 samples per step, lr 1e-4 constant, {trainer.state.global_step} steps, reward `trl_ext.rewards.task_reward`.\n"
+    if s.trainer == "sft":
+        body += f"\n## Control: more SFT\n\nThe RL budget spent on {trainer.state.global_step} more SFT steps (lr 1e-3 cosine) instead.\n"
+    else:
+        objective = f"PassAtKTrainer (pass@{s.k})" if s.trainer == "passk" else "stock GRPOTrainer"
+        body += f"\n## Reinforcement learning\n\n{objective} from the SFT model: 16 prompts x 8 samples per step, lr 1e-4 constant, {trainer.state.global_step} steps, reward `trl_ext.rewards.task_reward`.\n"
     (final / "README.md").write_text(hub.join_card(meta, body))
     target = str(_hub_path(s, "models", name))
     hub.upload_folder(final, target)
@@ -239,15 +260,27 @@ def save_plots(s: DemoSettings, history: list[dict], before: dict, after: dict) 
     import matplotlib.pyplot as plt
 
     out = Path(s.output)
-    steps = [e["step"] for e in history if "reward" in e]
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(steps, [e["reward"] for e in history if "reward" in e], label="mean reward (batch pass@1)")
-    passk = [(e["step"], e[f"passk/pass@{s.k}"]) for e in history if f"passk/pass@{s.k}" in e]
-    if passk:
-        ax.plot([p for p, _ in passk], [v for _, v in passk], label=f"batch pass@{s.k}")
-    ax.set_xlabel("RL step")
-    ax.set_ylabel("rate")
-    ax.set_title(f"RL on PBE demo ({s.trainer})")
+    curves = [
+        ("reward", "mean reward (batch pass@1)"),
+        (f"passk/pass@{s.k}", f"batch pass@{s.k}"),
+        ("loss", "SFT loss"),
+    ]
+    for key, label in curves:
+        points = [(e["step"], e[key]) for e in history if key in e and "train_runtime" not in e]
+        if not points or (key == "loss" and s.trainer != "sft"):
+            continue
+        steps, values = [p for p, _ in points], [v for _, v in points]
+        window = max(1, len(values) // 25)
+        smooth = [
+            sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
+            for i in range(len(values))
+        ]
+        (line,) = ax.plot(steps, smooth, label=f"{label} (moving mean of {window})")
+        ax.plot(steps, values, color=line.get_color(), alpha=0.2, linewidth=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("rate" if s.trainer != "sft" else "loss")
+    ax.set_title(f"Training after the warm start on PBE demo ({s.trainer})")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -260,6 +293,9 @@ def save_plots(s: DemoSettings, history: list[dict], before: dict, after: dict) 
     xs = range(len(metrics))
     ax.bar([x - width / 2 for x in xs], [100 * before[m] for m in metrics], width, label="SFT")
     ax.bar([x + width / 2 for x in xs], [100 * after[m] for m in metrics], width, label=f"SFT + {s.trainer}")
+    for x, m in zip(xs, metrics):
+        ax.text(x - width / 2, 100 * before[m] + 1, f"{100 * before[m]:.1f}", ha="center", fontsize=8)
+        ax.text(x + width / 2, 100 * after[m] + 1, f"{100 * after[m]:.1f}", ha="center", fontsize=8)
     ax.set_xticks(list(xs), metrics)
     ax.set_ylabel("% of held-out problems")
     ax.set_title(f"PBE demo, {s.n_test} held-out problems")
@@ -327,13 +363,15 @@ def run_demo(s: DemoSettings) -> dict:
     sft = sft_model(s, dataset, SFT_SHARE * budget)
     _banner("3/6 evaluate the SFT model")
     before = evaluate_model(s, sft, dataset, "sft")
-    _banner(f"4/6 RL with {s.trainer}")
+    _banner(f"4/6 {'more SFT (the control)' if s.trainer == 'sft' else 'RL with ' + s.trainer}")
     remaining = budget - (time.monotonic() - start)
     rl_budget = max(20.0, min(RL_SHARE * budget, remaining * 0.55))
     rl, history = rl_model(s, sft, dataset, rl_budget)
     after = evaluate_model(s, rl, dataset, s.trainer)
     _banner("5/6 local leaderboard")
-    settings, table = publish(s, [(sft, "fine-tuned"), (rl, "rl-tuned")])
+    settings, table = publish(
+        s, [(sft, "fine-tuned"), (rl, "fine-tuned" if s.trainer == "sft" else "rl-tuned")]
+    )
     print(table.to_string(index=False))
     _banner("6/6 plots")
     plots = save_plots(s, history, before, after)
