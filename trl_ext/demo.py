@@ -26,8 +26,11 @@ from transformers import TrainerCallback
 from trl_ext import hub
 
 TRAINERS = ("passk", "grpo", "sft")  # sft: the control — spend the RL budget on more SFT instead
-# Shares of the overall budget; evaluation, the leaderboard and model building take the rest.
-SFT_SHARE, RL_SHARE = 0.42, 0.42
+# Fixed step counts per minute of budget make the same seed give the same figures; a deadline (a share of the
+# budget) stops a machine slower than the 2-core CPU they were measured on (SFT ~17 steps/s, RL ~1.95 steps/s).
+SFT_STEPS_PER_MINUTE, RL_STEPS_PER_MINUTE = 125, 45
+SFT_STEPS_PER_S, RL_STEPS_PER_S = 17.0, 1.95
+SFT_SHARE, RL_SHARE = 0.4, 0.45
 
 
 @dataclass
@@ -41,6 +44,19 @@ class DemoSettings:
     n_train: int = 2000
     n_test: int = 300
     eval_samples: int = 8
+
+    @property
+    def sft_steps(self) -> int:
+        return max(20, round(SFT_STEPS_PER_MINUTE * self.minutes))
+
+    @property
+    def rl_steps(self) -> int:
+        return max(2, round(RL_STEPS_PER_MINUTE * self.minutes))
+
+    @property
+    def control_sft_steps(self) -> int:
+        """SFT steps that take as long as the RL steps: the control spends the same time on more SFT."""
+        return round(self.rl_steps * SFT_STEPS_PER_S / RL_STEPS_PER_S)
 
     def validate(self) -> None:
         if self.trainer not in TRAINERS:
@@ -56,7 +72,7 @@ class DemoSettings:
 
 
 class Deadline(TrainerCallback):
-    """Stop training once a wall-clock budget is spent (the step count is set from a measured rate)."""
+    """Stop training once a wall-clock budget is spent (on machines slower than the step counts assume)."""
 
     def __init__(self, seconds: float):
         self.end = time.monotonic() + seconds
@@ -119,21 +135,12 @@ def _sft_args(s: DemoSettings, output_dir: Path, learning_rate: float) -> dict:
     )
 
 
-def _timed_sft(model: str, args: dict, data, budget_s: float):
-    """SFT for about `budget_s`: measure the step rate on a short run, then size the cosine schedule to it."""
+def _sft(model: str, args: dict, data, steps: int, budget_s: float):
     from trl import SFTConfig, SFTTrainer
 
-    probe = SFTTrainer(
-        model=model, args=SFTConfig(**{**args, "max_steps": 12, "logging_steps": 100}), train_dataset=data
-    )
-    start = time.monotonic()
-    probe.train()
-    rate = 12 / (time.monotonic() - start)
-    steps = max(20, int(rate * budget_s * 0.95))
-    print(f"SFT: {rate:.1f} steps/s, {steps} steps in {budget_s / 60:.1f} min")
     trainer = SFTTrainer(
         model=model,
-        args=SFTConfig(**{**args, "max_steps": steps}),
+        args=SFTConfig(**args, max_steps=steps),
         train_dataset=data,
         callbacks=[Deadline(budget_s)],
     )
@@ -147,7 +154,7 @@ def sft_model(s: DemoSettings, dataset_target: str, budget_s: float) -> str:
 
     from trl_ext.models import build_tiny_model
 
-    target = _hub_path(s, "models", f"pbe-sft-seed{s.seed}")
+    target = _hub_path(s, "models", f"pbe-sft-seed{s.seed}-steps{s.sft_steps}")  # the cache key
     if (target / "model.safetensors").exists():
         print(f"reusing the SFT model in {target}")
         return str(target)
@@ -164,8 +171,8 @@ def sft_model(s: DemoSettings, dataset_target: str, budget_s: float) -> str:
         intermediate_size=256,
         seed=s.seed,
     )
-    trainer = _timed_sft(
-        str(base), _sft_args(s, Path(s.output) / "sft", 3e-3), Dataset.from_list(rows), budget_s
+    trainer = _sft(
+        str(base), _sft_args(s, Path(s.output) / "sft", 3e-3), Dataset.from_list(rows), s.sft_steps, budget_s
     )
     trainer.save_model(str(Path(s.output) / "sft-final"))
     meta, body = hub.split_card((base / "README.md").read_text())
@@ -210,15 +217,13 @@ def rl_model(s: DemoSettings, sft: str, dataset_target: str, budget_s: float) ->
         learning_rate=1e-4,
         lr_scheduler_type="constant",
         beta=0.0,
-        max_steps=100_000,  # the deadline stops it
+        max_steps=s.rl_steps,
     )
     args["logging_steps"] = 1
     if s.trainer == "sft":  # the control: continue SFT on the reference programs (lr 1e-3 cosine)
-        trainer = _timed_sft(
-            sft,
-            _sft_args(s, Path(s.output) / "sft-control", 1e-3),
-            Dataset.from_list(_sft_rows(train)),
-            budget_s,
+        data = Dataset.from_list(_sft_rows(train))
+        trainer = _sft(
+            sft, _sft_args(s, Path(s.output) / "sft-control", 1e-3), data, s.control_sft_steps, budget_s
         )
     elif s.trainer == "passk":
         config = PassAtKConfig(**args, objective="pass@k", k=s.k)
@@ -364,9 +369,7 @@ def run_demo(s: DemoSettings) -> dict:
     _banner("3/6 evaluate the SFT model")
     before = evaluate_model(s, sft, dataset, "sft")
     _banner(f"4/6 {'more SFT (the control)' if s.trainer == 'sft' else 'RL with ' + s.trainer}")
-    remaining = budget - (time.monotonic() - start)
-    rl_budget = max(20.0, min(RL_SHARE * budget, remaining * 0.55))
-    rl, history = rl_model(s, sft, dataset, rl_budget)
+    rl, history = rl_model(s, sft, dataset, RL_SHARE * budget)
     after = evaluate_model(s, rl, dataset, s.trainer)
     _banner("5/6 local leaderboard")
     settings, table = publish(
