@@ -287,3 +287,47 @@ def test_deploy_to_loopback_hub(loopback_hub, world, capsys):
     settings = settings_io.load("tester/board-requests")
     assert settings.results == "tester/board-results" and settings.benchmarks[0].name == "pbe/demo"
     assert hub.exists("tester/board-results", repo_type="dataset")
+
+
+def test_evaluate_cli(world, tmp_path, capsys):
+    dataset, model = str(world / "datasets/pbe"), str(world / "models/tiny")
+    out = tmp_path / "results.json"
+    argv = [
+        "evaluate",
+        "--model",
+        model,
+        "--dataset",
+        dataset,
+        "--config",
+        "demo",
+        "--samples",
+        "4",
+        "--k",
+        "1,4",
+    ]
+    assert main([*argv, "--limit", "5", "--max-new-tokens", "8", "--output", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert set(results["config"]) >= {
+        "model",
+        "revision",
+        "precision",
+        "dataset",
+        "dataset_config",
+        "samples",
+        "generation",
+        "harness_version",
+    }
+    assert set(results["results"]["pbe/demo"]) == {"pass@1", "pass@4", "maj@1", "maj@4"}
+    assert "pass@4" in capsys.readouterr().out
+    no_task = tmp_path / "plain"
+    from datasets import Dataset, DatasetDict
+
+    hub.push_dataset(DatasetDict(test=Dataset.from_dict({"prompt": ["x"]})), str(no_task), "default")
+    for bad, message in [
+        (["--k", "8"], "k=8 exceeds --samples 4"),
+        (["--model", str(world / "models/none")], "does not exist"),
+        (["--dataset", str(no_task), "--config", "default"], "not a trl-ext benchmark"),
+        (["--split", "validation"], "has no split 'validation'"),
+    ]:
+        assert main([*argv, *bad]) == 2
+        assert message in capsys.readouterr().err
