@@ -130,37 +130,17 @@ def _leaderboard(args: argparse.Namespace) -> None:
 def _submit(args: argparse.Namespace) -> None:
     from trl_ext import hub
 
-    benchmarks = [b for b in (args.benchmarks or "").split(",") if b]
-    target = args.leaderboard
-    if hub.is_local(target):
+    benchmarks = [b for b in (args.benchmarks or "").split(",") if b]  # none: all of the leaderboard's
+    fields = (args.model, args.revision, args.precision, args.model_type, benchmarks, args.submitter)
+    if hub.is_local(args.leaderboard):  # a local requests target: the app's own handler, directly
         from trl_ext.leaderboard import settings as settings_io
-        from trl_ext.leaderboard.submissions import submit
+        from trl_ext.leaderboard.app import submit_message
 
-        request = submit(
-            settings_io.load(target),
-            args.model,
-            args.revision,
-            args.precision,
-            args.model_type,
-            benchmarks,
-            args.submitter,
-        )
-        print(
-            f"✅ Submitted {request.model} ({request.revision}, {request.precision}): request {request.id} is PENDING"
-        )
-        return
-    from gradio_client import Client
+        message = submit_message(settings_io.load(args.leaderboard), *fields)
+    else:  # a Space id or URL: through the app's API
+        from gradio_client import Client
 
-    client = Client(target, verbose=False)  # an empty benchmark list means all of them
-    message = client.predict(
-        args.model,
-        args.revision,
-        args.precision,
-        args.model_type,
-        benchmarks,
-        args.submitter,
-        api_name="/submit",
-    )
+        message = Client(args.leaderboard, verbose=False).predict(*fields, api_name="/submit")
     print(message)
     if not message.startswith("✅"):
         raise ValueError(message.removeprefix("❌ Rejected: "))
