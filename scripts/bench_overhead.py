@@ -1,0 +1,200 @@
+"""Per-step overhead of each trl-ext trainer against stock GRPOTrainer on an identical workload.
+
+    python scripts/bench_overhead.py                      # every trainer, 8 measured steps each
+    python scripts/bench_overhead.py --trainers grpo,passk --steps 4
+
+Same tiny model (built once from the task's text), same PBE prompts, batch, generation length and seed for
+every trainer. Each trainer runs in its own subprocess, so its peak resident memory is its own. Per step we
+record wall time and CPU time (this process and its children, e.g. sandbox workers), and the time spent in
+`_generate` beyond the step's first call: the *extra* generations an algorithm needs by design (Guide's
+hinted regeneration, RLEF's later turns, SPO's reference samples). The table gives each trainer's ratio to
+GRPO with and without those extra generations. Saves JSON + markdown under `--output`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name → (config class, trainer class, trainer-specific config fields). GRPO is the baseline.
+TRAINERS = {
+    "grpo": ("trl:GRPOConfig", "trl:GRPOTrainer", {}),
+    "passk": ("trl_ext.trainers.passk:PassAtKConfig", "trl_ext.trainers.passk:PassAtKTrainer", {"k": 4}),
+    "passk-maj": (
+        "trl_ext.trainers.passk:PassAtKConfig",
+        "trl_ext.trainers.passk:PassAtKTrainer",
+        {"objective": "maj@k", "k": 4},
+    ),
+}
+
+
+def _load(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def build_workload(root: Path, n_prompts: int, seed: int) -> tuple[Path, Path]:
+    """The PBE demo prompts and a tiny model built from their text, shared by every trainer."""
+    import hub_datasets
+    from trl_ext import hub
+    from trl_ext.models import build_tiny_model
+
+    data, model = root / "data", root / "model"
+    if not (data / "README.md").exists():
+        built = hub_datasets.build("pbe", "demo", n=n_prompts, n_test=8, seed=seed)
+        hub.push_dataset(
+            built.dataset, str(data), "demo", card_meta=built.card_meta, card_body=built.card_body
+        )
+    if not (model / "config.json").exists():
+        train = hub.load_dataset(str(data), "demo")["train"]
+        build_tiny_model(model, [r["prompt"][-1]["content"] + r["answer"] for r in train], seed=seed)
+    return data, model
+
+
+def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
+    """Train `name` for warmup + measured steps in this process and return its per-step figures."""
+    from transformers import TrainerCallback
+
+    from trl_ext import hub
+    from trl_ext.rewards import task_reward
+
+    config_path, trainer_path, extra = TRAINERS[name]
+    config_cls, trainer_cls = _load(config_path), _load(trainer_path)
+    data, model = build_workload(root, args.prompts, args.seed)
+    train = hub.load_dataset(str(data), "demo")["train"]
+    config = config_cls(
+        output_dir=str(root / "runs" / name),
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+        learning_rate=1e-4,
+        per_device_train_batch_size=args.batch,
+        num_generations=args.generations,
+        max_completion_length=args.max_completion_length,
+        max_steps=args.warmup + args.steps,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        beta=0.0,
+        disable_tqdm=True,
+        **extra,
+    )
+    trainer = trainer_cls(model=str(model), reward_funcs=task_reward, args=config, train_dataset=train)
+
+    steps, generate_calls = [], []
+    original_generate = trainer._generate
+
+    def timed_generate(*a, **kw):
+        start = time.perf_counter()
+        try:
+            return original_generate(*a, **kw)
+        finally:
+            generate_calls.append(time.perf_counter() - start)
+
+    trainer._generate = timed_generate
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, *_, **__):
+            generate_calls.clear()
+            self.start = (time.perf_counter(), _cpu_seconds())
+
+        def on_step_end(self, *_, **__):
+            wall, cpu = time.perf_counter() - self.start[0], _cpu_seconds() - self.start[1]
+            steps.append({"wall": wall, "cpu": cpu, "extra_generate": sum(generate_calls[1:])})
+
+    trainer.add_callback(StepTimer())
+    trainer.train()
+    measured = steps[args.warmup :]
+    return {
+        "trainer": name,
+        "steps": len(measured),
+        "wall_s": statistics.median(s["wall"] for s in measured),
+        "cpu_s": statistics.median(s["cpu"] for s in measured),
+        "extra_generate_s": statistics.median(s["extra_generate"] for s in measured),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    base = next((r for r in rows if r["trainer"] == "grpo"), None)
+    lines = [
+        "| trainer | step wall (s) | × GRPO | × GRPO excl. extra generation | step CPU (s) | × GRPO | peak RSS (MB) | × GRPO |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['trainer']} | failed: {r['error']} | | | | | | |")
+            continue
+
+        def ratio(key, value=None):
+            return f"{(r[key] if value is None else value) / base[key]:.2f}" if base else "–"
+
+        lines.append(
+            f"| {r['trainer']} | {r['wall_s']:.3f} | {ratio('wall_s')} | "
+            f"{ratio('wall_s', r['wall_s'] - r['extra_generate_s'])} | {r['cpu_s']:.3f} | {ratio('cpu_s')} | "
+            f"{r['peak_rss_mb']:.0f} | {ratio('peak_rss_mb')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--trainers", default=",".join(TRAINERS), help="comma-separated, from: " + ", ".join(TRAINERS)
+    )
+    parser.add_argument("--steps", type=int, default=8, help="measured steps per trainer (median reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="steps run before measuring")
+    parser.add_argument(
+        "--batch", type=int, default=16, help="completions per step (per_device_train_batch_size)"
+    )
+    parser.add_argument("--generations", type=int, default=8, help="num_generations (group size)")
+    parser.add_argument("--max-completion-length", type=int, default=16)
+    parser.add_argument("--prompts", type=int, default=256, help="training prompts in the workload")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=Path("outputs/bench_overhead"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.output.mkdir(parents=True, exist_ok=True)
+
+    if args.worker:
+        print(json.dumps(run_worker(args.worker, args.output, args)))
+        return
+
+    names = [n.strip() for n in args.trainers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in TRAINERS]
+    if unknown:
+        parser.error(f"unknown trainer(s) {', '.join(unknown)}; choose from {', '.join(TRAINERS)}")
+    build_workload(args.output, args.prompts, args.seed)
+    rows = []
+    for i, name in enumerate(names, 1):
+        print(
+            f"[{i}/{len(names)}] {name}: {args.warmup} warm-up + {args.steps} measured steps ...", flush=True
+        )
+        argv = [sys.executable, __file__, "--worker", name, *sys.argv[1:]]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            rows.append({"trainer": name, "error": done.stderr.strip().splitlines()[-1][:200]})
+        else:
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print("   ", rows[-1], flush=True)
+    table = markdown(rows)
+    (args.output / "overhead.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.output / "overhead.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
