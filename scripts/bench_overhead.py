@@ -139,8 +139,8 @@ def markdown(rows: list[dict]) -> str:
             lines.append(f"| {r['trainer']} | failed: {r['error']} | | | | | | |")
             continue
 
-        def ratio(key, value=None):
-            return f"{(r[key] if value is None else value) / base[key]:.2f}" if base else "–"
+        def ratio(key, value=None, row=r):
+            return f"{(row[key] if value is None else value) / base[key]:.2f}" if base else "–"
 
         lines.append(
             f"| {r['trainer']} | {r['wall_s']:.3f} | {ratio('wall_s')} | "
