@@ -12,6 +12,7 @@ from trl_ext.objectives import (
     loo_maxk_estimate,
     majority_advantages,
     majority_value,
+    maxk_value,
     maxk_weights,
     pass_at_k,
     passk_advantages,
@@ -288,3 +289,12 @@ def test_math_runs_on_cuda():
     assert passk_advantages(rewards, 4).device.type == "cuda"
     correct = rewards > 0.5
     assert majority_advantages([list("aabbccdd")] * 3, correct, 4).device.type == "cuda"
+
+
+def test_maxk_value_matches_enumeration_and_skips_small_groups():
+    nan = float("nan")
+    r = [0.2, 0.9, 0.5, 0.1]
+    values = maxk_value(torch.tensor([r, [nan, 1.0, 0.0, nan]]), 3)
+    assert values[0].item() == pytest.approx(subset_mean(4, 3, lambda s: max(r[j] for j in s)))
+    assert math.isnan(values[1].item())
+    assert maxk_value(torch.tensor([[1.0, 0.0, 0.0, 1.0]]), 2)[0].item() == pytest.approx(pass_at_k(4, 2, 2))

@@ -107,6 +107,20 @@ def loo_maxk_estimate(rewards: torch.Tensor, m: int) -> torch.Tensor:
     return torch.empty_like(est_sorted).scatter_(-1, order, est_sorted)
 
 
+def maxk_value(rewards: torch.Tensor, k: int) -> torch.Tensor:
+    """Per group, the unbiased estimate of E[max of k samples] from its scorable samples (NaN = unscorable), as
+    Σ_i w_i / k; NaN for a group with fewer than k scorable samples. Shape (groups,), float64."""
+    rewards = rewards.to(torch.float64)
+    out = torch.full(rewards.shape[:1], float("nan"), dtype=torch.float64, device=rewards.device)
+    scored = ~torch.isnan(rewards)
+    counts = scored.sum(dim=1)
+    for count in counts.unique().tolist():
+        if count >= max(k, 1):
+            rows = counts == count
+            out[rows] = maxk_weights(rewards[rows][scored[rows]].view(-1, count), k).sum(-1) / k
+    return out
+
+
 def _complete_passk_advantages(rewards: torch.Tensor, k: int, baseline: str) -> torch.Tensor:
     n = rewards.shape[1]
     w = maxk_weights(rewards, k)
