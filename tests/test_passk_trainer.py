@@ -1,5 +1,5 @@
 """PassAtKTrainer in the real stack: config errors, training (all objectives), the advantages it uses, two
-processes, LoRA, QLoRA, resume, and the script with its CPU recipe."""
+processes, LoRA, QLoRA, resume (the script with its CPU recipe: tests/test_user_path.py)."""
 
 import functools
 import json
@@ -92,10 +92,14 @@ def test_trains_and_uses_objective_advantages(tiny_model, tmp_path, objective, r
 
 def test_defaults_paper_and_exactness_warnings(tiny_model, tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    if not torch.cuda.is_available():  # TRL's default config wants bf16 on a GPU (GRPOTrainer fails the same way)
+    if (
+        not torch.cuda.is_available()
+    ):  # TRL's default config wants bf16 on a GPU (GRPOTrainer fails the same way)
         import trl_ext.trainers.passk as passk
 
-        monkeypatch.setattr(passk, "PassAtKConfig", functools.partial(PassAtKConfig, use_cpu=True, bf16=False))
+        monkeypatch.setattr(
+            passk, "PassAtKConfig", functools.partial(PassAtKConfig, use_cpu=True, bf16=False)
+        )
     with caplog.at_level("WARNING", logger="trl_ext.trainers.passk"):
         trainer = PassAtKTrainer(tiny_model, contains_a_reward, train_dataset=toy_dataset())
     assert isinstance(trainer.args, PassAtKConfig) and trainer.args.output_dir.endswith("model-PassAtK")
@@ -263,41 +267,3 @@ def test_two_processes_use_the_single_process_advantages(tiny_model, tmp_path, o
         full = objective_advantages(rewards, step0["answers"], 2, objective, 0.5).flatten()
         used = torch.tensor(step0["local_advantages"] + step1["local_advantages"], dtype=torch.float64)
         assert torch.allclose(used, full, atol=1e-6)
-
-
-@pytest.mark.slow
-def test_script_with_cpu_recipe(tmp_path):
-    from trl_ext.cli import main
-
-    hub = tmp_path / "hub"
-    assert (
-        main(
-            [
-                "build-dataset",
-                "pbe",
-                "--config",
-                "demo",
-                "--n",
-                "64",
-                "--n-test",
-                "8",
-                "--push-to-hub",
-                str(hub / "datasets/pbe"),
-            ]
-        )
-        == 0
-    )
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts/train_passk.py"),
-        "--config",
-        str(ROOT / "recipes/passk/cpu-tiny.yaml"),
-    ]
-    cmd += ["--model_name_or_path", str(hub / "models/tiny-pbe"), "--dataset_name", str(hub / "datasets/pbe")]
-    cmd += ["--max_steps", "2", "--output_dir", str(tmp_path / "out")]
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "TQDM_DISABLE": "1"}
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert (tmp_path / "out" / "model.safetensors").exists() and (hub / "models/tiny-pbe/README.md").exists()
-    assert "'passk/pass@4'" in done.stdout + done.stderr
