@@ -267,3 +267,20 @@ def test_two_processes_use_the_single_process_advantages(tiny_model, tmp_path, o
         full = objective_advantages(rewards, step0["answers"], 2, objective, 0.5).flatten()
         used = torch.tensor(step0["local_advantages"] + step1["local_advantages"], dtype=torch.float64)
         assert torch.allclose(used, full, atol=1e-6)
+
+
+def test_eval_clamps_k_with_a_warning(tiny_model, tmp_path, caplog):
+    args = config(
+        tmp_path,
+        k=3,
+        max_steps=1,
+        num_generations_eval=2,
+        per_device_eval_batch_size=4,
+        eval_strategy="steps",
+        eval_steps=1,
+    )
+    trainer = PassAtKTrainer(tiny_model, contains_a_reward, args, toy_dataset(), toy_dataset(4))
+    with caplog.at_level("WARNING", logger="trl_ext.trainers.passk"):
+        trainer.train()
+    assert "k=3 > 2 generations per prompt in eval" in caplog.text
+    assert next(e for e in trainer.state.log_history if "eval_passk/k" in e)["eval_passk/k"] == 2.0
