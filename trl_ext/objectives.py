@@ -206,10 +206,12 @@ def _quadrature(k: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     return tuple((nodes + 1) / 2), tuple(weights / 2)
 
 
-def _winner_sums(sizes: dict[int, int], n_abstain: int, k: int) -> dict[int, list[float]]:
+def _winner_sums(
+    sizes: dict[int, int], n_abstain: int, k: int, powers_cache: dict | None = None
+) -> dict[int, list[float]]:
     """For a population with `sizes[s]` answers of size s: {s: [Φ_s(K) for K = 0..k]} with
     Φ_s(K) = Σ_t C(s, t) ∫ [x^{K−t}] N(x) p_{s,t}^{sizes[s]−1} Π_{s'≠s} p_{s',t}^{sizes[s']} dy, so that
-    V(K) = Σ_a (R_a/m_a)·Φ_{m_a}(K)."""
+    V(K) = Σ_a (R_a/m_a)·Φ_{m_a}(K). `powers_cache` shares p_{s,t}^e between the populations of one group."""
     sizes = {s: c for s, c in sizes.items() if c}
     if not sizes:
         return {}
@@ -227,8 +229,15 @@ def _winner_sums(sizes: dict[int, int], n_abstain: int, k: int) -> dict[int, lis
 
     abstain = numpy.broadcast_to(binomials(n_abstain), (k, len(nodes), length))
     order = sorted(sizes)
-    full = {s: _series_pow(poly(s), sizes[s] - 1) for s in order}  # one answer of size s left out
-    powers = [_series_mul(full[s], poly(s)) for s in order]
+    cache = {} if powers_cache is None else powers_cache
+
+    def power(s: int, e: int) -> numpy.ndarray:
+        if (s, e) not in cache:
+            cache[s, e] = _series_pow(poly(s), e)
+        return cache[s, e]
+
+    full = {s: power(s, sizes[s] - 1) for s in order}  # one answer of size s left out
+    powers = [power(s, sizes[s]) for s in order]
     prefix = [abstain]
     for p in powers[:-1]:
         prefix.append(_series_mul(prefix[-1], p))
@@ -272,7 +281,8 @@ def _majority_group(answers: list, correct: list[float], k: int, baseline: str) 
     mass: dict[int, float] = defaultdict(float)
     for a, s in size.items():
         mass[s] += right[a] / s
-    phi = _winner_sums(histogram, n_abstain, k)
+    cache: dict = {}
+    phi = _winner_sums(histogram, n_abstain, k, cache)
     total = _population_value(phi, mass, k)
 
     removed_phi: dict[int | None, dict[int, list[float]]] = {}
@@ -283,9 +293,10 @@ def _majority_group(answers: list, correct: list[float], k: int, baseline: str) 
             s not in removed_phi
         ):  # the population without one sample of an answer of size s (None: abstaining)
             if s is None:
-                removed_phi[s] = _winner_sums(histogram, n_abstain - 1, k)
+                removed_phi[s] = _winner_sums(histogram, n_abstain - 1, k, cache)
             else:
-                removed_phi[s] = _winner_sums(histogram - Counter({s: 1}) + Counter({s - 1: 1}), n_abstain, k)
+                smaller = histogram - Counter({s: 1}) + Counter({s - 1: 1})
+                removed_phi[s] = _winner_sums(smaller, n_abstain, k, cache)
         others_mass = dict(mass)
         if s is not None:
             others_mass[s] -= right[a] / s
