@@ -284,3 +284,19 @@ def test_eval_clamps_k_with_a_warning(tiny_model, tmp_path, caplog):
         trainer.train()
     assert "k=3 > 2 generations per prompt in eval" in caplog.text
     assert next(e for e in trainer.state.log_history if "eval_passk/k" in e)["eval_passk/k"] == 2.0
+
+
+def no_answer(completions, **kwargs) -> list:
+    """An answer function that never gives an answer (like code rows with only `test_code`)."""
+    return [None] * len(completions)
+
+
+def test_majority_without_any_answer_warns_loudly_once(tiny_model, tmp_path, caplog):
+    args = config(tmp_path, objective="maj@k", k=2, answer_fn="test_passk_trainer:no_answer")
+    trainer = PassAtKTrainer(tiny_model, contains_a_reward, args, toy_dataset())
+    with caplog.at_level("WARNING", logger="trl_ext.trainers.passk"):
+        trainer.train()
+    assert caplog.text.count("some groups have no canonical answer at all") == 1  # 2 steps, one warning
+    logs = [e for e in trainer.state.log_history if "passk/k" in e]
+    assert [e["passk/frac_groups_without_answers"] for e in logs] == [1.0, 1.0]
+    assert all(e["passk/frac_groups_nonzero_advantage"] == 0.0 for e in logs)

@@ -77,3 +77,26 @@ def test_trained_model_is_accepted_by_our_leaderboard(tmp_path, capsys):
 def test_train_verb_names_unknown_trainers(capsys):
     assert main(["train", "no-such-trainer", "--config", "x.yaml"]) == 2
     assert "unknown trainer 'no-such-trainer'; registered: passk" in capsys.readouterr().err
+
+
+def test_card_license_and_push_target_are_checked_before_training(tmp_path):
+    from types import SimpleNamespace
+
+    from trl_ext.train import model_card_license, push_target
+
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "README.md").write_text("---\nlicense: mit\n---\n# base\n")
+    assert (
+        model_card_license(str(base), None) == "mit"
+        and model_card_license(str(base), "apache-2.0") == "apache-2.0"
+    )
+    (base / "README.md").write_text("# no front matter\n")
+    with pytest.raises(ValueError, match="give --model_license"):
+        model_card_license(str(base), None)
+    assert push_target(SimpleNamespace(push_to_hub=False, hub_model_id=None)) is None
+    assert push_target(SimpleNamespace(push_to_hub=True, hub_model_id="me/model")) == "me/model"
+    with pytest.raises(ValueError, match="needs --hub_model_id"):
+        push_target(SimpleNamespace(push_to_hub=True, hub_model_id=None))
+    with pytest.raises(hub.HubError, match="not a valid target"):
+        push_target(SimpleNamespace(push_to_hub=True, hub_model_id="no spaces/allowed here"))

@@ -81,6 +81,18 @@ def model_card_license(model: str, explicit: str | None) -> str:
     return str(license_)
 
 
+def push_target(training_args) -> str | None:
+    """Where `--push_to_hub` uploads: `hub_model_id` (a Hub repo id `org/name` or a local folder), checked now."""
+    from trl_ext import hub
+
+    if not training_args.push_to_hub:
+        return None
+    target = training_args.hub_model_id
+    if not target:
+        raise ValueError("--push_to_hub needs --hub_model_id: a Hub repo id 'org/name' or a local folder")
+    return target if hub.is_local(target) else hub.check_repo_id(target)
+
+
 def write_model_card(trainer, output_dir: str, dataset_name: str | None, license_: str) -> Path:
     """TRL's model card (trainer name, paper, citation, tags), with the Hub's `license:` field (TRL writes a
     `licence:` placeholder, which we drop)."""
@@ -101,6 +113,9 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
     from trl_ext.rewards import task_reward
 
     _, trainer_class = trainer_classes(name)
+    # Pushing is ours (after the card is written; also to a local folder), not transformers' (which would create
+    # the repo at start and push checkpoints without the license).
+    push_to = push_target(training_args)
     dataset = hub.load_dataset(script_args.dataset_name, script_args.dataset_config)
     train_split = dataset[script_args.dataset_train_split]
     model = model_args.model_name_or_path
@@ -111,13 +126,6 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
         corpus = [r["prompt"][-1]["content"] + (r.get("answer") or "") for r in rows]
         build_tiny_model(model, corpus, seed=training_args.seed)
     license_ = model_card_license(model, script_args.model_license)  # before training, not after
-    # Pushing is ours (after the card is written; also to a local folder), not transformers' (which would create
-    # the repo at start and push checkpoints without the license).
-    push_to = (
-        (training_args.hub_model_id or Path(training_args.output_dir).name)
-        if training_args.push_to_hub
-        else None
-    )
     training_args.push_to_hub = False
     training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}), "dtype": model_args.dtype}
     trainer = trainer_class(
