@@ -186,8 +186,8 @@ class PassAtKConfig(GRPOConfig):
             (k-1)-sample one) or `"loo_minus_one"` (PKPO's (k-1)-subset baseline). Both keep the gradient unbiased.
         scale_advantages (`str`, defaults to `"batch"`):
             `"batch"` divides the advantages by their standard deviation over the batch's scorable samples (the step
-            size becomes comparable to GRPO's, but the divisor depends on every sample, so the estimate is biased:
-            measured 11–20° off ∇max@k for continuous rewards); `"none"` keeps the exact estimator.
+            size becomes comparable to GRPO's, but the divisor depends on every sample, so the estimate is biased: a
+            review measured 11–20° off ∇max@k for continuous rewards); `"none"` keeps the exact estimator.
 
     Exactness: the advantages themselves are exact (E[Σ_i A_i ∇log π(y_i)] = ∇J, J the k-sample objective of each
     prompt, estimated from its scorable samples). The *update* TRL builds from them is a positive constant times an
