@@ -164,9 +164,24 @@ def test_max_at_k_logs_its_estimate_and_k_1_logs_pass_at_1_once(tiny_model, tmp_
 
 
 def test_majority_task_column_check_works_for_iterable_datasets(tiny_model, tmp_path):
-    iterable = toy_dataset().to_iterable_dataset()
+    """A generator-backed IterableDataset does not know its columns (column_names is None) until read."""
+    from datasets import IterableDataset
+
+    def rows(task: bool):
+        for i in range(8):
+            yield {
+                "prompt": [{"role": "user", "content": f"write {i}: "}],
+                **({"task": "pbe"} if task else {}),
+            }
+
+    args = config(tmp_path, objective="maj@k", k=2, max_steps=1)
+    without = IterableDataset.from_generator(rows, gen_kwargs={"task": False})
+    assert without.column_names is None
     with pytest.raises(ValueError, match="maj@k needs canonical answers"):
-        PassAtKTrainer(tiny_model, contains_a_reward, config(tmp_path, objective="maj@k", k=2), iterable)
+        PassAtKTrainer(tiny_model, contains_a_reward, args, without)
+    with_task = IterableDataset.from_generator(rows, gen_kwargs={"task": True})
+    trainer = PassAtKTrainer(tiny_model, contains_a_reward, args, with_task)
+    assert trainer._answer_fn.__name__ == "task_answers"
 
 
 def test_k_schedule_and_resume(tiny_model, tmp_path):
