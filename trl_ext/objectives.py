@@ -180,13 +180,12 @@ def _series_mul(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
     torch: these arrays are small, and torch's intra-op threads make such ops slow on a loaded CPU."""
     length = a.shape[-1]
     padded = numpy.concatenate([numpy.zeros_like(b[..., :-1]), b], axis=-1)
-    windows = numpy.lib.stride_tricks.sliding_window_view(padded, length, axis=-1)[
-        ..., ::-1
-    ]  # [j, i] = b[j − i]
+    windows = numpy.lib.stride_tricks.sliding_window_view(padded, length, axis=-1)
+    windows = windows[..., ::-1]  # [..., j, i] = b[..., j − i] (0 for i > j)
     return numpy.einsum("...ji,...i->...j", windows, a)
 
 
-def _series_pow(p: torch.Tensor, e: int) -> torch.Tensor:
+def _series_pow(p: numpy.ndarray, e: int) -> numpy.ndarray:
     """p**e by squaring (all coefficients stay non-negative: no cancellation)."""
     out = numpy.zeros_like(p)
     out[..., 0] = 1.0
@@ -267,36 +266,36 @@ def _scored(answers: Sequence[Hashable | None], correct: Sequence[float]):
     return keep, [answers[i] for i in keep], [float(correct[i]) for i in keep]
 
 
-def _majority_group(answers: list, correct: list[float], k: int, baseline: str) -> list[float]:
-    """Advantages of one group whose samples are all scorable (len(answers) ≥ k)."""
-    n = len(answers)
-    m = _baseline_size(n, k, baseline)
+def _answer_stats(answers: list, correct: list[float]):
+    """Sizes m_a and correctness sums R_a of the answers, the histogram of sizes, the abstentions, and the
+    per-size masses Σ_{a: m_a = s} R_a/m_a."""
     size: Counter = Counter(a for a in answers if a is not None)
     right: dict[Hashable, float] = defaultdict(float)
     for a, c in zip(answers, correct):
         if a is not None:
             right[a] += c
-    n_abstain = n - sum(size.values())
-    histogram = Counter(size.values())
     mass: dict[int, float] = defaultdict(float)
     for a, s in size.items():
         mass[s] += right[a] / s
-    cache: dict = {}
-    phi = _winner_sums(histogram, n_abstain, k, cache)
-    total = _population_value(phi, mass, k)
+    return size, right, Counter(size.values()), len(answers) - sum(size.values()), mass
 
-    removed_phi: dict[int | None, dict[int, list[float]]] = {}
+
+def _majority_group(answers: list, correct: list[float], k: int, baseline: str) -> list[float]:
+    """Advantages of one group whose samples are all scorable (len(answers) ≥ k)."""
+    n = len(answers)
+    m = _baseline_size(n, k, baseline)
+    size, right, histogram, n_abstain, mass = _answer_stats(answers, correct)
+    cache: dict = {}
+    total = _population_value(_winner_sums(histogram, n_abstain, k, cache), mass, k)
+    removed_phi: dict[int | None, dict[int, list[float]]] = {}  # without one sample of an answer of size s
     out = []
     for a, c in zip(answers, correct):
         s = None if a is None else size[a]
-        if (
-            s not in removed_phi
-        ):  # the population without one sample of an answer of size s (None: abstaining)
-            if s is None:
-                removed_phi[s] = _winner_sums(histogram, n_abstain - 1, k, cache)
-            else:
-                smaller = histogram - Counter({s: 1}) + Counter({s - 1: 1})
-                removed_phi[s] = _winner_sums(smaller, n_abstain, k, cache)
+        if s not in removed_phi:
+            smaller = histogram
+            if s is not None:
+                smaller = histogram - Counter({s: 1}) + Counter({s - 1: 1} if s > 1 else {})
+            removed_phi[s] = _winner_sums(smaller, n_abstain - (s is None), k, cache)
         others_mass = dict(mass)
         if s is not None:
             others_mass[s] -= right[a] / s
@@ -317,12 +316,8 @@ def majority_value(answers: Sequence[Hashable | None], correct: Sequence[float],
     n = len(answers)
     if not 1 <= k <= n:
         raise ValueError(f"k must be in [1, n={n} scorable samples], got {k}")
-    size: Counter = Counter(a for a in answers if a is not None)
-    mass: dict[int, float] = defaultdict(float)
-    for a, s in size.items():
-        mass[s] += sum(c for b, c in zip(answers, correct) if b == a) / s
-    phi = _winner_sums(Counter(size.values()), n - sum(size.values()), k)
-    return _population_value(phi, mass, k) / math.comb(n, k)
+    _, _, histogram, n_abstain, mass = _answer_stats(answers, correct)
+    return _population_value(_winner_sums(histogram, n_abstain, k), mass, k) / math.comb(n, k)
 
 
 def majority_advantages(
