@@ -68,6 +68,12 @@ def _groups(answers: list, group_size: int) -> list[list]:
     return [answers[i : i + group_size] for i in range(0, len(answers), group_size)]
 
 
+def successes(rewards: torch.Tensor, success_threshold: float) -> torch.Tensor:
+    """1.0 where the reward exceeds the threshold, 0.0 elsewhere, NaN (unscorable) kept; float64."""
+    rewards = rewards.double()
+    return torch.where(rewards.isnan(), rewards, (rewards > success_threshold).double())
+
+
 def unscaled_advantages(
     rewards: torch.Tensor,
     answers: list | None,
@@ -79,7 +85,7 @@ def unscaled_advantages(
     """The exact advantages, float64 (groups, G), from the total rewards (groups, G) of the whole (gathered) batch
     (NaN: unscorable, left out of its group, advantage 0) and, for maj@k, the canonical answers (a flat list, group
     after group)."""
-    success = torch.where(rewards.isnan(), rewards, (rewards > success_threshold).to(rewards.dtype))
+    success = successes(rewards, success_threshold)
     if objective == "pass@k":
         return passk_advantages(success, k, baseline)
     if objective == "max@k":
@@ -114,7 +120,7 @@ def objective_value(
     """The batch's estimate of the trained k-sample objective (mean over the groups with ≥ k scorable samples):
     pass@k, max@k or maj@k. NaN when no group qualifies."""
     if objective == "maj@k":
-        success = torch.where(rewards.isnan(), rewards, (rewards > success_threshold).double())
+        success = successes(rewards, success_threshold)
         values = [
             majority_value(group, row.tolist(), k)
             for group, row in zip(_groups(answers, rewards.shape[1]), success)
@@ -122,7 +128,7 @@ def objective_value(
         ]
         return sum(values) / len(values) if values else math.nan
     if objective == "pass@k":
-        rewards = torch.where(rewards.isnan(), rewards, (rewards > success_threshold).double())
+        rewards = successes(rewards, success_threshold)
     return maxk_value(rewards, k).nanmean().item()
 
 
@@ -134,8 +140,8 @@ def exactness_departures(args: GRPOConfig) -> list[str]:
         out.append(f"scale_advantages={args.scale_advantages!r} divides by a batch statistic (use 'none')")
     if args.loss_type != "dr_grpo":
         out.append(
-            f"loss_type={args.loss_type!r} normalises by token counts that depend on the samples (use 'dr_grpo': "
-            "Σ over tokens / a constant)"
+            f"loss_type={args.loss_type!r} is not a per-sequence sum of token terms divided by a constant "
+            "(use 'dr_grpo')"
         )
     if args.importance_sampling_level != "token":
         out.append(f"importance_sampling_level={args.importance_sampling_level!r} (use 'token')")
