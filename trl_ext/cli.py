@@ -231,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train with a trl-ext trainer from a recipe (trl_ext.train.TRAINERS)", add_help=False
     )
     train.add_argument("name", help="trainer name, e.g. passk (the recipes/<name>/ folder)")
-    train.add_argument("args", nargs=argparse.REMAINDER, help="--config RECIPE.yaml and --flag value overrides")
+    train.add_argument(
+        "args", nargs=argparse.REMAINDER, help="--config RECIPE.yaml and --flag value overrides"
+    )
     train.set_defaults(func=_train)
 
     demo = verbs.add_parser("demo", help="run the end-to-end flow on the embedded default (CPU, no network)")
