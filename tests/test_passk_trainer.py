@@ -315,3 +315,45 @@ def test_majority_without_any_answer_warns_loudly_once(tiny_model, tmp_path, cap
     logs = [e for e in trainer.state.log_history if "passk/k" in e]
     assert [e["passk/frac_groups_without_answers"] for e in logs] == [1.0, 1.0]
     assert all(e["passk/frac_groups_nonzero_advantage"] == 0.0 for e in logs)
+
+
+def test_exact_settings_make_trls_loss_gradient_the_estimator(tiny_model, tmp_path):
+    """With the settings the docs call exact, the gradient of TRL's own loss is −Σ_i A_i ∇log π(y_i) divided by
+    the constant B·max_completion_length (the estimator of ∇J, up to a positive constant)."""
+
+    def distinct_characters(prompts, completions, **kwargs):  # a continuous reward, for max@k
+        return [len(set(c[0]["content"])) / 8 for c in completions]
+
+    args = config(
+        tmp_path,
+        objective="max@k",
+        k=2,
+        scale_advantages="none",
+        loss_type="dr_grpo",
+        per_device_train_batch_size=8,
+        max_steps=1,
+    )
+    assert exactness_departures(args) == []
+    trainer = PassAtKTrainer(tiny_model, distinct_characters, args, toy_dataset())
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.training_step in a real step
+    inputs = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    assert inputs["advantages"].abs().sum() > 0, "no signal in this batch: pick another seed"
+    # completions of different lengths (as if they had ended at EOS), where per-length normalisations differ
+    for i, length in enumerate([8, 3, 5, 1, 8, 6, 2, 4]):
+        inputs["completion_mask"][i, length:] = 0
+    params = [p for p in trainer.model.parameters() if p.requires_grad]
+    from_trl = torch.autograd.grad(trainer.compute_loss(trainer.model, inputs), params)
+
+    ids = torch.cat([inputs["prompt_ids"], inputs["completion_ids"]], dim=1)
+    mask = torch.cat([inputs["prompt_mask"], inputs["completion_mask"]], dim=1)
+    logps, _, _ = trainer._get_per_token_logps_and_entropies(
+        trainer.model, ids, mask, inputs["completion_ids"].size(1)
+    )
+    sequence_logps = (logps * inputs["completion_mask"]).sum(dim=1)
+    estimator = -(inputs["advantages"] * sequence_logps).sum() / (
+        len(sequence_logps) * args.max_completion_length
+    )
+    ours = torch.autograd.grad(estimator, params)
+    for a, b in zip(from_trl, ours):
+        assert torch.allclose(a, b, atol=1e-7, rtol=1e-4)
