@@ -12,6 +12,7 @@ from trl_ext.objectives import (
     loo_maxk_estimate,
     majority_advantages,
     majority_value,
+    maxk_value,
     maxk_weights,
     pass_at_k,
     passk_advantages,
@@ -79,8 +80,11 @@ def test_binary_weights_closed_form():
 
 def test_passk_edge_cases():
     for rewards in (torch.ones(2, 6), torch.zeros(2, 6)):  # no variance: no signal
-        assert torch.allclose(passk_advantages(rewards, 3), torch.zeros(2, 6), atol=1e-7)
-    r = torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.5]])
+        adv = passk_advantages(rewards, 3)
+        assert adv.dtype == torch.float64 and torch.allclose(
+            adv, torch.zeros(2, 6, dtype=adv.dtype), atol=1e-12
+        )
+    r = torch.tensor([[1.0, 0.0, 0.0, 1.0, 0.5]], dtype=torch.float64)
     # k = 1 is RLOO up to the 1/n scale: (r_i - mean of the others) / n
     rloo = torch.stack([(r[0, i] - (r[0].sum() - r[0, i]) / 4) / 5 for i in range(5)])
     assert torch.allclose(passk_advantages(r, 1)[0], rloo)
@@ -191,3 +195,106 @@ def test_majority_gradient_is_unbiased(n, k):
 
     estimated = _expected_estimator(logits, n, advantages)
     assert torch.allclose(estimated, analytic, atol=1e-6), (estimated, analytic)
+
+
+# ------------------------------------- maj@k with correctness that differs inside an answer, unscorable samples
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_majority_mixed_correctness_matches_enumeration(seed):
+    """The same answer is right for one sample and wrong for another (code: same public outputs, different
+    private verdicts), with abstentions; every weight and baseline against subset enumeration."""
+    rng = random.Random(100 + seed)
+    n = rng.randint(2, 8)
+    answers = [rng.choice(["a", "a", "b", "c", None]) for _ in range(n)]
+    correct = [rng.random() < 0.5 for _ in range(n)]
+    for baseline in ("loo", "loo_minus_one"):
+        for k in range(1, n + 1):
+            f = lambda s: brute_majority(answers, correct, s)  # noqa: E731
+            assert majority_value(answers, correct, k) == pytest.approx(subset_mean(n, k, f))
+            adv = majority_advantages([answers], torch.tensor([correct]), k, baseline)[0]
+            assert adv.dtype == torch.float64
+            m = k if baseline == "loo" and n > k else k - 1
+            for i in range(n):
+                others = [j for j in range(n) if j != i]
+                base = sum(map(f, itertools.combinations(others, m))) / math.comb(n - 1, m) if m else 0.0
+                expected = subset_mean(n, k, f, containing=i) - k / n * base
+                assert adv[i].item() == pytest.approx(expected, abs=1e-9), (answers, correct, k, i)
+
+
+def test_maj_at_1_is_pass_at_1():
+    answers = [["x", "x", "y", None, "x", "y"]]
+    correct = torch.tensor([[True, False, False, False, True, True]])
+    assert torch.allclose(majority_advantages(answers, correct, 1), passk_advantages(correct.double(), 1))
+
+
+@pytest.mark.parametrize("n,k", [(1, 1), (2, 1), (3, 1), (2, 2), (3, 2), (4, 2), (3, 3), (4, 3)])
+def test_majority_gradient_is_unbiased_with_mixed_correctness(n, k):
+    # answer "a" is right in one outcome and wrong in another; "b" likewise; one abstention
+    answer = ["a", "a", "b", "b", None]
+    right = [True, False, False, True, False]
+    logits = torch.tensor([0.1, 0.4, -0.3, 0.2, -0.6])
+    analytic = _analytic_gradient(
+        logits, k, lambda tup: brute_majority([answer[o] for o in tup], [right[o] for o in tup], range(k))
+    )
+
+    def advantages(tuples):
+        answers = [[answer[o] for o in tup] for tup in tuples]
+        return majority_advantages(answers, torch.tensor([[right[o] for o in tup] for tup in tuples]), k)
+
+    estimated = _expected_estimator(logits, n, advantages)
+    assert torch.allclose(estimated, analytic, atol=1e-9), (estimated, analytic)
+
+
+def test_unscorable_samples_are_left_out_with_zero_advantage():
+    nan = float("nan")
+    rewards = torch.tensor([[1.0, nan, 0.0, 0.5, 0.0], [nan, nan, nan, 1.0, 0.0], [0.2, 0.9, 0.5, 0.1, 0.7]])
+    adv = passk_advantages(rewards, 2)
+    assert torch.equal(adv[0, 1], torch.tensor(0.0, dtype=torch.float64))
+    assert torch.allclose(adv[0, [0, 2, 3, 4]], passk_advantages(torch.tensor([[1.0, 0.0, 0.5, 0.0]]), 2)[0])
+    assert torch.equal(adv[1, :3], torch.zeros(3, dtype=torch.float64))  # 2 scorable samples, k = 2
+    assert torch.allclose(adv[1, 3:], passk_advantages(torch.tensor([[1.0, 0.0]]), 2)[0])
+    assert torch.allclose(adv[2], passk_advantages(rewards[2:], 2)[0])
+    assert torch.equal(passk_advantages(rewards, 3)[1], torch.zeros(5, dtype=torch.float64))  # 2 < k = 3
+
+    answers = [["a", "a", "b", None, "a"]]
+    correct = torch.tensor([[1.0, nan, 0.0, 0.0, 0.0]])
+    adv = majority_advantages(answers, correct, 2)[0]
+    kept = majority_advantages([["a", "b", None, "a"]], torch.tensor([[1.0, 0.0, 0.0, 0.0]]), 2)[0]
+    assert adv[1].item() == 0.0 and torch.allclose(adv[[0, 2, 3, 4]], kept)
+    assert majority_value(answers[0], correct[0].tolist(), 2) == pytest.approx(
+        majority_value(["a", "b", None, "a"], [1, 0, 0, 0], 2)
+    )
+
+
+def test_majority_large_groups_are_symmetric():
+    """n = 64, k = 16, many distinct answers: finite, and invariant to the order of the samples and to the
+    answers' labels (the counting works on answer sizes; a bug in the bookkeeping breaks this)."""
+    rng = random.Random(0)
+    answers = [rng.choice([rng.randrange(1000), 1, 2, 2, None]) for _ in range(64)]
+    correct = [rng.random() < 0.3 for _ in range(64)]
+    adv = majority_advantages([answers], torch.tensor([correct]), 16)[0]
+    assert torch.isfinite(adv).all() and adv.abs().max() > 0
+    perm = list(range(64))
+    rng.shuffle(perm)
+    relabelled = [None if answers[i] is None else ("x", answers[i]) for i in perm]
+    shuffled = majority_advantages([relabelled], torch.tensor([[correct[i] for i in perm]]), 16)[0]
+    assert torch.allclose(shuffled, adv[perm], atol=1e-12)
+    assert 0.0 <= majority_value(answers, correct, 16) <= 1.0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_math_runs_on_cuda():
+    rewards = torch.rand(3, 8, device="cuda")
+    assert passk_advantages(rewards, 4).device.type == "cuda"
+    correct = rewards > 0.5
+    assert majority_advantages([list("aabbccdd")] * 3, correct, 4).device.type == "cuda"
+
+
+def test_maxk_value_matches_enumeration_and_skips_small_groups():
+    nan = float("nan")
+    r = [0.2, 0.9, 0.5, 0.1]
+    values = maxk_value(torch.tensor([r, [nan, 1.0, 0.0, nan]]), 3)
+    assert values[0].item() == pytest.approx(subset_mean(4, 3, lambda s: max(r[j] for j in s)))
+    assert math.isnan(values[1].item())
+    assert maxk_value(torch.tensor([[1.0, 0.0, 0.0, 1.0]]), 2)[0].item() == pytest.approx(pass_at_k(4, 2, 2))

@@ -157,6 +157,12 @@ def _demo(args: argparse.Namespace) -> None:
     )  # fmt: skip
 
 
+def _train(args: argparse.Namespace) -> None:
+    from trl_ext.train import main as train_main
+
+    train_main(args.name, args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trl-ext", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -220,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--benchmarks", help="comma-separated benchmark names (default: all)")
     sub.add_argument("--submitter", default="anonymous")
     sub.set_defaults(func=_submit)
+
+    train = verbs.add_parser(
+        "train", help="train with a trl-ext trainer from a recipe (trl_ext.train.TRAINERS)", add_help=False
+    )
+    train.add_argument("name", help="trainer name, e.g. passk (the recipes/<name>/ folder)")
+    train.add_argument(
+        "args", nargs=argparse.REMAINDER, help="--config RECIPE.yaml and --flag value overrides"
+    )
+    train.set_defaults(func=_train)
 
     demo = verbs.add_parser("demo", help="run the end-to-end flow on the embedded default (CPU, no network)")
     demo.add_argument("--minutes", type=float, default=12.0, help="overall time budget (SFT and RL share it)")

@@ -268,7 +268,7 @@ def save_plots(s: DemoSettings, history: list[dict], before: dict, after: dict) 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     curves = [
         ("reward", "mean reward (batch pass@1)"),
-        (f"passk/pass@{s.k}", f"batch pass@{s.k}"),
+        ("passk/objective", f"batch pass@{s.k}"),  # PassAtKTrainer: its objective, pass@k
         ("loss", "SFT loss"),
     ]
     for key, label in curves:

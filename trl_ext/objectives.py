@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Hashable, Sequence
 from functools import cache
 
+import numpy
 import torch
 
 BASELINES = ("loo", "loo_minus_one")
@@ -92,7 +93,7 @@ def maxk_weights(rewards: torch.Tensor, k: int) -> torch.Tensor:
     """w_i = (1/C(n,k)) Σ_{|S|=k, S∋i} max(S), for rewards of shape (groups, n). O(n log n) per group."""
     n = rewards.shape[-1]
     sorted_r, order = rewards.to(torch.float64).sort(dim=-1)
-    own, above = _max_coefficients(n, k)
+    own, above = (c.to(sorted_r.device) for c in _max_coefficients(n, k))
     w_sorted = own * sorted_r + _suffix_sum_exclusive(above * sorted_r)
     return torch.empty_like(w_sorted).scatter_(-1, order, w_sorted)
 
@@ -101,126 +102,232 @@ def loo_maxk_estimate(rewards: torch.Tensor, m: int) -> torch.Tensor:
     """For each sample i, the unbiased estimate of E[max of m samples] from the other n−1 samples."""
     n = rewards.shape[-1]
     sorted_r, order = rewards.to(torch.float64).sort(dim=-1)
-    below, above = _loo_max_coefficients(n, m)
+    below, above = (c.to(sorted_r.device) for c in _loo_max_coefficients(n, m))
     est_sorted = _prefix_sum_exclusive(below * sorted_r) + _suffix_sum_exclusive(above * sorted_r)
     return torch.empty_like(est_sorted).scatter_(-1, order, est_sorted)
+
+
+def maxk_value(rewards: torch.Tensor, k: int) -> torch.Tensor:
+    """Per group, the unbiased estimate of E[max of k samples] from its scorable samples (NaN = unscorable), as
+    Σ_i w_i / k; NaN for a group with fewer than k scorable samples. Shape (groups,), float64."""
+    rewards = rewards.to(torch.float64)
+    out = torch.full(rewards.shape[:1], float("nan"), dtype=torch.float64, device=rewards.device)
+    scored = ~torch.isnan(rewards)
+    counts = scored.sum(dim=1)
+    for count in counts.unique().tolist():
+        if count >= max(k, 1):
+            rows = counts == count
+            out[rows] = maxk_weights(rewards[rows][scored[rows]].view(-1, count), k).sum(-1) / k
+    return out
+
+
+def _complete_passk_advantages(rewards: torch.Tensor, k: int, baseline: str) -> torch.Tensor:
+    n = rewards.shape[1]
+    w = maxk_weights(rewards, k)
+    return w - (k / n) * loo_maxk_estimate(rewards, _baseline_size(n, k, baseline))
 
 
 def passk_advantages(rewards: torch.Tensor, k: int, baseline: str = "loo") -> torch.Tensor:
     """Advantages for E[max of k samples] (pass@k when rewards are 0/1), rewards of shape (groups, n), n ≥ k.
 
     A_i = w_i − (k/n)·est_m(y_{−i}) with w_i the exact subset-averaged weight and the leave-one-out baseline
-    of the module docstring. E[Σ_i A_i ∇log π(y_i)] = ∇ E[max of k] exactly. Returns float tensor like rewards.
+    of the module docstring. E[Σ_i A_i ∇log π(y_i)] = ∇ E[max of k] exactly. A NaN reward marks an unscorable
+    sample (as in TRL): it is left out of its group, whose objective is estimated from its n' scorable samples,
+    and gets advantage 0; a group with n' < k gets 0. Returns float64, on the rewards' device.
     """
     if rewards.dim() != 2:
         raise ValueError(f"rewards must have shape (groups, n), got {tuple(rewards.shape)}")
-    n = rewards.shape[1]
-    _check(n, k, baseline)
-    w = maxk_weights(rewards, k)
-    b = (k / n) * loo_maxk_estimate(rewards, _baseline_size(n, k, baseline))
-    out_dtype = rewards.dtype if rewards.is_floating_point() else torch.float32
-    return (w - b).to(out_dtype)
+    _check(rewards.shape[1], k, baseline)
+    rewards = rewards.to(torch.float64)
+    scored = ~torch.isnan(rewards)
+    if scored.all():
+        return _complete_passk_advantages(rewards, k, baseline)
+    out = torch.zeros_like(rewards)
+    counts = scored.sum(dim=1)
+    for count in counts.unique().tolist():
+        if count < k:
+            continue
+        rows = counts == count
+        values = rewards[rows][scored[rows]].view(-1, count)  # row-major: each row keeps its own samples
+        block = torch.zeros_like(rewards[rows])
+        block[scored[rows]] = _complete_passk_advantages(values, k, baseline).flatten()
+        out[rows] = block
+    return out
 
 
 # ----------------------------------------------------------------------------------------------- maj@k
+#
+# f(S) for a k-subset S: among the answers with the most votes in S (abstentions never vote), a tie is broken
+# uniformly at random, and the answer's sample that is submitted is a uniformly random one of its samples *in S*:
+# f(S) = mean over tied answers a of (mean correctness of a's samples in S). Correctness may differ inside an
+# answer (code: the answer is the output on the public tests, correctness comes from all tests).
+#
+# Counting (no subset enumeration): V(K) = Σ_{|S|=K} f(S) depends on the samples only through the answers' sizes
+# m_a and correctness sums R_a: for a winning answer a that takes t samples, the t-subsets of a contribute
+# C(m_a, t)·R_a/m_a in total, and every other answer b takes j_b ≤ t samples (C(m_b, j_b) ways), abstentions the
+# rest. The tie factor 1/(1 + #others at t) is ∫_0^1 y^{#others at t} dy, so with the generating polynomial
+# p_{s,t}(x, y) = Σ_{j<t} C(s, j) x^j + y·C(s, t) x^t of an answer of size s,
+#   V(K) = Σ_a (R_a/m_a) Σ_t C(m_a, t) ∫_0^1 [x^{K−t}] N(x) Π_{b≠a} p_{m_b,t}(x, y) dy,   N(x) = (1 + x)^{n_abstain},
+# where the integrand is a polynomial in y of degree < K, integrated exactly by Gauss-Legendre with ⌈K/2⌉ nodes.
+# Answers of equal size have equal polynomials, so the product runs over the distinct sizes (powers), vectorised
+# over (t, node). A sample's weight is Σ_{S∋i} f(S) = V(K) − V_{−i}(K) and its baseline V_{−i}(m): V_{−i} only
+# changes one answer's size (or the abstentions), so a group needs the sums of at most (#distinct sizes + 2)
+# populations. Hand-written because no library counts tie-averaged plurality votes over subsets.
 
 
-def _majority_subset_sum(
-    counts: list[int], corr: list[float], n_none: int, k: int, forced: int | None
-) -> float:
-    """Σ over k-subsets S of f(S), f = tie-averaged correctness of the majority answer, by exact counting.
-
-    counts[a]/corr[a]: size and correctness (mean over its samples) of answer cluster a; n_none: samples with
-    no answer (they never win a vote). `forced`: a cluster index (or -1 for the no-answer samples) one of whose
-    samples must be in S (then S ranges over subsets containing that sample). For a winning cluster a taking
-    t samples, a DP over the other clusters counts the ways the rest of S is filled with every other cluster
-    taking ≤ t, tracking how many tie at exactly t. O(A²·k³) for A clusters.
-    """
-    lo = [1 if forced == a else 0 for a in range(len(counts))]
-    none_lo = 1 if forced == -1 else 0
-
-    def ways(a: int, j: int) -> int:
-        return math.comb(counts[a] - lo[a], j - lo[a]) if j >= lo[a] else 0
-
-    def ways_none(j: int) -> int:
-        return math.comb(n_none - none_lo, j - none_lo) if j >= none_lo else 0
-
-    total = 0.0
-    for a, (count_a, corr_a) in enumerate(zip(counts, corr)):
-        if corr_a == 0:
-            continue
-        for t in range(1, min(k, count_a) + 1):
-            w_a = ways(a, t)
-            if w_a == 0:
-                continue
-            dp: dict[tuple[int, int], int] = {(0, 0): 1}  # (samples taken by other clusters, #ties) -> ways
-            for b, count_b in enumerate(counts):
-                if b == a:
-                    continue
-                nxt: dict[tuple[int, int], int] = defaultdict(int)
-                for (taken, ties), ways_so_far in dp.items():
-                    for j in range(lo[b], min(t, count_b, k - t - taken) + 1):
-                        nxt[(taken + j, ties + (j == t))] += ways_so_far * ways(b, j)
-                dp = nxt
-            total += (
-                corr_a
-                * w_a
-                * sum(c * ways_none(k - t - taken) / (ties + 1) for (taken, ties), c in dp.items())
-            )
-    return total
+def _series_mul(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
+    """Product of power series truncated to their length L (last dim), batched over the leading dims. NumPy, not
+    torch: these arrays are small, and torch's intra-op threads make such ops slow on a loaded CPU."""
+    length = a.shape[-1]
+    padded = numpy.concatenate([numpy.zeros_like(b[..., :-1]), b], axis=-1)
+    windows = numpy.lib.stride_tricks.sliding_window_view(padded, length, axis=-1)
+    windows = windows[..., ::-1]  # [..., j, i] = b[..., j − i] (0 for i > j)
+    return numpy.einsum("...ji,...i->...j", windows, a)
 
 
-def _clusters(answers: Sequence[Hashable | None], correct: Sequence[bool]):
-    sizes = Counter(a for a in answers if a is not None)
-    keys = list(sizes)
+def _series_pow(p: numpy.ndarray, e: int) -> numpy.ndarray:
+    """p**e by squaring (all coefficients stay non-negative: no cancellation)."""
+    out = numpy.zeros_like(p)
+    out[..., 0] = 1.0
+    while e:
+        if e & 1:
+            out = _series_mul(out, p)
+        e >>= 1
+        if e:
+            p = _series_mul(p, p)
+    return out
+
+
+@cache
+def _quadrature(k: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Gauss-Legendre nodes and weights on [0, 1], exact for polynomials of degree < k."""
+    nodes, weights = numpy.polynomial.legendre.leggauss(max(1, math.ceil(k / 2)))
+    return tuple((nodes + 1) / 2), tuple(weights / 2)
+
+
+def _winner_sums(
+    sizes: dict[int, int], n_abstain: int, k: int, powers_cache: dict | None = None
+) -> dict[int, list[float]]:
+    """For a population with `sizes[s]` answers of size s: {s: [Φ_s(K) for K = 0..k]} with
+    Φ_s(K) = Σ_t C(s, t) ∫ [x^{K−t}] N(x) p_{s,t}^{sizes[s]−1} Π_{s'≠s} p_{s',t}^{sizes[s']} dy, so that
+    V(K) = Σ_a (R_a/m_a)·Φ_{m_a}(K). `powers_cache` shares p_{s,t}^e between the populations of one group."""
+    sizes = {s: c for s, c in sizes.items() if c}
+    if not sizes:
+        return {}
+    length = k + 1
+    nodes, weights = (numpy.array(v) for v in _quadrature(k))
+    t = numpy.arange(1, k + 1).reshape(-1, 1, 1)  # (T, 1, 1): the winner's count
+    j = numpy.arange(length).reshape(1, 1, -1)
+
+    def binomials(s: int) -> numpy.ndarray:
+        return numpy.array([math.comb(s, i) for i in range(length)], dtype=numpy.float64)
+
+    def poly(s: int) -> numpy.ndarray:  # p_{s,t}(x, y_q), shape (T, Q, L)
+        c = binomials(s).reshape(1, 1, -1)
+        return numpy.where(j < t, c, 0.0) + numpy.where(j == t, c, 0.0) * nodes.reshape(1, -1, 1)
+
+    abstain = numpy.broadcast_to(binomials(n_abstain), (k, len(nodes), length))
+    order = sorted(sizes)
+    cache = {} if powers_cache is None else powers_cache
+
+    def power(s: int, e: int) -> numpy.ndarray:
+        if (s, e) not in cache:
+            cache[s, e] = _series_pow(poly(s), e)
+        return cache[s, e]
+
+    full = {s: power(s, sizes[s] - 1) for s in order}  # one answer of size s left out
+    powers = [power(s, sizes[s]) for s in order]
+    prefix = [abstain]
+    for p in powers[:-1]:
+        prefix.append(_series_mul(prefix[-1], p))
+    out = {}
+    rest = None  # product of the powers after position d
+    for d in range(len(order) - 1, -1, -1):
+        s = order[d]
+        others = prefix[d] if rest is None else _series_mul(prefix[d], rest)
+        integrand = (_series_mul(others, full[s]) * weights.reshape(1, -1, 1)).sum(1)  # (T, L): Σ_q w_q [x^j]
+        rest = powers[d] if rest is None else _series_mul(rest, powers[d])
+        # Φ_s(K) = Σ_t C(s, t) integrand[t, K − t]
+        shifted = numpy.zeros((k, length))
+        for row in range(k):
+            shifted[row, row + 1 :] = integrand[row, : length - row - 1]
+        out[s] = (binomials(s)[1:].reshape(-1, 1) * shifted).sum(0).tolist()
+    return out
+
+
+def _population_value(phi: dict[int, list[float]], mass: dict[int, float], K: int) -> float:
+    """V(K) = Σ_s mass[s]·Φ_s(K), mass[s] = Σ over answers of size s of R_a/m_a."""
+    return sum(m * phi[s][K] for s, m in mass.items() if m and s in phi)
+
+
+def _scored(answers: Sequence[Hashable | None], correct: Sequence[float]):
+    """Drop unscorable samples (correctness NaN). Returns the kept indices, answers and correctness."""
+    keep = [i for i, c in enumerate(correct) if not math.isnan(float(c))]
+    return keep, [answers[i] for i in keep], [float(correct[i]) for i in keep]
+
+
+def _answer_stats(answers: list, correct: list[float]):
+    """Sizes m_a and correctness sums R_a of the answers, the histogram of sizes, the abstentions, and the
+    per-size masses Σ_{a: m_a = s} R_a/m_a."""
+    size: Counter = Counter(a for a in answers if a is not None)
     right: dict[Hashable, float] = defaultdict(float)
     for a, c in zip(answers, correct):
         if a is not None:
-            right[a] += float(c)
-    counts = [sizes[a] for a in keys]
-    corr = [right[a] / sizes[a] for a in keys]
-    return keys, counts, corr, sum(a is None for a in answers)
+            right[a] += c
+    mass: dict[int, float] = defaultdict(float)
+    for a, s in size.items():
+        mass[s] += right[a] / s
+    return size, right, Counter(size.values()), len(answers) - sum(size.values()), mass
 
 
-def majority_value(answers: Sequence[Hashable | None], correct: Sequence[bool], k: int) -> float:
-    """Unbiased estimate of maj@k from n ≥ k samples: the mean over k-subsets of the tie-averaged majority
-    correctness (ALGORITHMS.md §1: ties count (#correct tied)/(#tied); no-answer samples never win)."""
+def _majority_group(answers: list, correct: list[float], k: int, baseline: str) -> list[float]:
+    """Advantages of one group whose samples are all scorable (len(answers) ≥ k)."""
+    n = len(answers)
+    m = _baseline_size(n, k, baseline)
+    size, right, histogram, n_abstain, mass = _answer_stats(answers, correct)
+    cache: dict = {}
+    total = _population_value(_winner_sums(histogram, n_abstain, k, cache), mass, k)
+    removed_phi: dict[int | None, dict[int, list[float]]] = {}  # without one sample of an answer of size s
+    out = []
+    for a, c in zip(answers, correct):
+        s = None if a is None else size[a]
+        if s not in removed_phi:
+            smaller = histogram
+            if s is not None:
+                smaller = histogram - Counter({s: 1}) + Counter({s - 1: 1} if s > 1 else {})
+            removed_phi[s] = _winner_sums(smaller, n_abstain - (s is None), k, cache)
+        others_mass = dict(mass)
+        if s is not None:
+            others_mass[s] -= right[a] / s
+            if s > 1:
+                others_mass[s - 1] = others_mass.get(s - 1, 0.0) + (right[a] - c) / (s - 1)
+        without = removed_phi[s]
+        weight = (total - _population_value(without, others_mass, k)) / math.comb(n, k)
+        base = _population_value(without, others_mass, m) / math.comb(n - 1, m) if m else 0.0
+        out.append(weight - (k / n) * base)
+    return out
+
+
+def majority_value(answers: Sequence[Hashable | None], correct: Sequence[float], k: int) -> float:
+    """Unbiased estimate of maj@k from the scorable samples (at least k): the mean over k-subsets of f(S), the
+    tie-averaged correctness of the majority answer (block comment above; abstentions never win). `correct`:
+    0/1 (or a probability) per sample, NaN for an unscorable sample, which is left out."""
+    _, answers, correct = _scored(answers, correct)
     n = len(answers)
     if not 1 <= k <= n:
-        raise ValueError(f"k must be in [1, n={n}], got {k}")
-    _, counts, corr, n_none = _clusters(answers, correct)
-    return _majority_subset_sum(counts, corr, n_none, k, None) / math.comb(n, k)
-
-
-def _majority_group(answers: list, correct: list[bool], k: int, baseline: str) -> list[float]:
-    n = len(answers)
-    keys, counts, corr, n_none = _clusters(answers, correct)
-    index = {key: a for a, key in enumerate(keys)}
-    m = _baseline_size(n, k, baseline)
-    memo: dict[tuple, float] = {}
-    out = []
-    for i, answer in enumerate(answers):
-        key = (answer, bool(correct[i]))
-        if key not in memo:
-            a = -1 if answer is None else index[answer]
-            weight = _majority_subset_sum(counts, corr, n_none, k, a) / math.comb(n, k)
-            base = 0.0
-            if m:  # the same estimate from the other n−1 samples
-                _, o_counts, o_corr, o_none = _clusters(
-                    answers[:i] + answers[i + 1 :], correct[:i] + correct[i + 1 :]
-                )
-                base = _majority_subset_sum(o_counts, o_corr, o_none, m, None) / math.comb(n - 1, m)
-            memo[key] = weight - (k / n) * base
-        out.append(memo[key])
-    return out
+        raise ValueError(f"k must be in [1, n={n} scorable samples], got {k}")
+    _, _, histogram, n_abstain, mass = _answer_stats(answers, correct)
+    return _population_value(_winner_sums(histogram, n_abstain, k), mass, k) / math.comb(n, k)
 
 
 def majority_advantages(
     answers: Sequence[Sequence[Hashable | None]], correct: torch.Tensor, k: int, baseline: str = "loo"
 ) -> torch.Tensor:
-    """Advantages for maj@k. `answers`: groups × n canonical answers (hashable, or None to abstain);
-    `correct`: bool tensor (groups, n), per sample (an answer's correctness is the mean over its samples).
-    Unbiased for ∇ P(majority of k is correct), by exact counting (no subset enumeration, no Monte Carlo)."""
+    """Advantages for maj@k, float64 (groups, n). `answers`: groups × n canonical answers (hashable, or None to
+    abstain); `correct`: (groups, n) bool or float in [0, 1] per sample, NaN for an unscorable sample: it is left
+    out of its group's objective and gets advantage 0; a group with fewer than k scorable samples gets 0.
+    Unbiased for ∇ maj@k (f(S) as in the block comment above), by exact counting: O(D·(k² log n)) polynomial
+    products of size (k, ⌈k/2⌉, k + 1) per distinct answer size D of a group."""
     correct = torch.as_tensor(correct)
     if (
         correct.dim() != 2
@@ -232,5 +339,11 @@ def majority_advantages(
         )
     n = correct.shape[1]
     _check(n, k, baseline)
-    rows = [_majority_group(list(g), c.tolist(), k, baseline) for g, c in zip(answers, correct)]
-    return torch.tensor(rows, dtype=torch.float32)
+    out = torch.zeros(correct.shape, dtype=torch.float64)
+    for g, (group, row) in enumerate(zip(answers, correct.double().cpu().tolist())):
+        keep, kept_answers, kept_correct = _scored(list(group), row)
+        if len(keep) >= k:
+            out[g, keep] = torch.tensor(
+                _majority_group(kept_answers, kept_correct, k, baseline), dtype=torch.float64
+            )
+    return out.to(correct.device)
