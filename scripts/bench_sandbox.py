@@ -18,10 +18,11 @@ from tqdm import tqdm
 
 from hub_datasets import humaneval
 from trl_ext.execution import Sandbox, run_tests_batch
+from trl_ext.rewards.code import verify_job
 
 
 def bench_trl_ext(rows, rounds, workers):
-    jobs = [{"code": r["solutions"][0], "test_code": r["test_code"], "fn_name": r["fn_name"]} for r in rows]
+    jobs = [verify_job(r["solutions"][0], r) for r in rows]  # as task_reward verifies: call mode where converted
     with Sandbox(num_workers=workers) as box:
         run_tests_batch(jobs[:workers], sandbox=box)  # start the workers outside the timing
         start, passed = time.perf_counter(), 0
