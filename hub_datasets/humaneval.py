@@ -149,8 +149,7 @@ def build(source: str | None, split: str) -> Built:
             "Verification": "`task_reward` runs the completion (with the starter code prepended when it omits the "
             "signature) on the call-mode tests, and the host compares the return values; problems whose "
             "`check` could not be converted run `check` in a judge process apart from the candidate's, "
-            "calling it with plain-data arguments. "
-            + __doc__.split("\n\n", 1)[1].replace("\n", " "),
+            "calling it with plain-data arguments. " + __doc__.split("\n\n", 1)[1].replace("\n", " "),
         },
         license="mit",
     )

@@ -22,7 +22,9 @@ from trl_ext.rewards.code import verify_job
 
 
 def bench_trl_ext(rows, rounds, workers):
-    jobs = [verify_job(r["solutions"][0], r) for r in rows]  # as task_reward verifies: call mode where converted
+    jobs = [
+        verify_job(r["solutions"][0], r) for r in rows
+    ]  # as task_reward verifies: call mode where converted
     with Sandbox(num_workers=workers) as box:
         run_tests_batch(jobs[:workers], sandbox=box)  # start the workers outside the timing
         start, passed = time.perf_counter(), 0

@@ -3,7 +3,6 @@
 import pytest
 
 from hub_datasets import humaneval
-from trl_ext.rewards.code import verify_job
 from trl_ext.execution import (
     STATUSES,
     Sandbox,
@@ -14,6 +13,7 @@ from trl_ext.execution import (
     run_tests_batch,
     values_match,
 )
+from trl_ext.rewards.code import verify_job
 
 
 def test_statuses():
@@ -37,7 +37,7 @@ def test_statuses():
 
 def test_cpu_time_limit():
     result = run("while True: pass", timeout=10, cpu_time=1)
-    assert result.status == "timeout" and result.wall_time < 5
+    assert result.status == "timeout" and result.cpu_time < 3
 
 
 def test_stdin_tests_and_comparison():
