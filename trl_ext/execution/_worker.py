@@ -292,9 +292,24 @@ def _script_child(job, workdir, stdin_path):
     os._exit(code)
 
 
-def _candidate_child(job, workdir, stdin_path, requests, responses, cpu_seconds):
-    """The candidate process C of call / test_code mode: load the program, then answer each request
-    `[args, kwargs]` with `{"kind": "ok", "value": ...}` or an error kind; never returns."""
+def _requests(job, requests, first):
+    """(args, kwargs) of each call C makes: call mode, the job's inputs from `first` on (inputs are no
+    secret: C was forked holding them); test_code mode, what the judge sends over the `requests` pipe."""
+    if job["mode"] == "call":
+        for item in job["inputs"][first:]:
+            args = json.loads(item)
+            yield (args if isinstance(args, list) else [args]), {}
+        return
+    while True:
+        request = read_frame(requests)
+        if request is None:
+            return
+        yield decode_value(json.loads(request))
+
+
+def _candidate_child(job, workdir, stdin_path, requests, responses, cpu_seconds, first):
+    """The candidate process C of call / test_code mode: load the program, then answer each call with
+    `{"kind": "ok", "value": ...}` or an error kind, one frame each on `responses`; never returns."""
     try:
         _limit_self(job, cpu_seconds)
         _stdio(workdir, stdin_path, keep=(requests, responses))
@@ -302,11 +317,8 @@ def _candidate_child(job, workdir, stdin_path, requests, responses, cpu_seconds)
         os._exit(120)
     memory_mark = frame(b'{"kind": "memory"}')
     fn = None
+    calls = _requests(job, requests, first)
     while True:
-        request = read_frame(requests)
-        if request is None:
-            _flush()
-            os._exit(0)
         try:
             if fn is None:
                 namespace = {"__name__": "__main__", "__builtins__": builtins}
@@ -316,9 +328,11 @@ def _candidate_child(job, workdir, stdin_path, requests, responses, cpu_seconds)
                     fn = getattr(namespace["Solution"](), job["fn_name"], None)
                 if fn is None:
                     raise NameError(f"the program defines no function {job['fn_name']!r}")
-            args, kwargs = decode_value(json.loads(request))
-            reply = {"kind": "ok", "value": encode_value(fn(*args, **kwargs))}
-            reply = frame(json.dumps(reply).encode())
+            call = next(calls, None)
+            if call is None:
+                _flush()
+                os._exit(0)
+            reply = frame(json.dumps({"kind": "ok", "value": encode_value(fn(*call[0], **call[1]))}).encode())
         except MemoryError:
             reply = memory_mark
         except SystemExit as exit_:
@@ -333,6 +347,8 @@ def _candidate_child(job, workdir, stdin_path, requests, responses, cpu_seconds)
         try:
             write_all(responses, reply)
         except BaseException:
+            os._exit(1)
+        if fn is None:  # the program did not load: that was the answer to its first call
             os._exit(1)
 
 
@@ -469,7 +485,6 @@ class Job:
         self.workdir = os.path.join(tmp_root, "job")
         self.clock = TreeClock()
         self.clock.start()
-        self.cpu_budget = 0.0  # call mode: per input, cumulative over the inputs run so far
         self.cpid = None
 
     def _prepare(self, stdin):
@@ -479,10 +494,14 @@ class Job:
             f.write(stdin)
         return stdin_path
 
-    def _result(self, start, ended, waited, report=""):
+    def _result(self, start, ended, waited, report="", outputs=True):
         limit = self.job["output_limit"]
-        stdout, out_trunc = _read_prefix(os.path.join(self.workdir, ".stdout"), limit)
-        stderr, err_trunc = _read_prefix(os.path.join(self.workdir, ".stderr"), limit)
+        stdout, out_trunc = (
+            _read_prefix(os.path.join(self.workdir, ".stdout"), limit) if outputs else (b"", 0)
+        )
+        stderr, err_trunc = (
+            _read_prefix(os.path.join(self.workdir, ".stderr"), limit) if outputs else (b"", 0)
+        )
         return {
             **waited,
             "timed_out": ended in ("timeout", "cpu"),
@@ -512,7 +531,7 @@ class Job:
         self._clean()  # nothing of this run survives into the next input's
         return result
 
-    def _start_candidate(self, cpu_seconds):
+    def _start_candidate(self, cpu_seconds, first=0):
         stdin_path = self._prepare("")
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
@@ -520,7 +539,7 @@ class Job:
         if self.cpid == 0:
             os.close(self.req_w)
             os.close(self.resp_r)
-            _candidate_child(self.job, self.workdir, stdin_path, req_r, resp_w, cpu_seconds)
+            _candidate_child(self.job, self.workdir, stdin_path, req_r, resp_w, cpu_seconds, first)
         os.close(req_r)
         os.close(resp_w)
 
@@ -529,36 +548,36 @@ class Job:
             os.close(fd)
         self.cpid = None
 
-    def call(self, args_json):
-        """One call of the candidate on a JSON argument list (a fresh C when the last call ended it)."""
-        job, start = self.job, time.monotonic()
-        if self.cpid is None:
+    def calls(self):
+        """Call mode: one result per input. C runs the inputs one after the other and streams its replies;
+        each reply has its own wall deadline (from the previous one) and CPU budget (cumulative). When a call
+        ends C (exit, crash, limit), a fresh C goes on from the next input."""
+        job, inputs, i = self.job, self.job["inputs"], 0
+        while i < len(inputs):
             self.clock.start()
-            self.cpu_budget = 0.0
-            self._start_candidate(job["cpu_time"] * len(job["inputs"]))
-        self.cpu_budget += job["cpu_time"]
-        args = json.loads(args_json)
-        request = json.dumps(encode_value([args if isinstance(args, list) else [args], {}])).encode()
-        try:
-            write_all(self.req_w, frame(request))
-        except BrokenPipeError:
-            pass
-        deadline = start + job["timeout"]
-        ended = _wait([self.cpid], deadline, self.clock, self.cpu_budget, self.resp_r)
-        reply = None
-        if ended == "readable":
-            reply = _read_reply(self.resp_r, deadline, MAX_REPLY)
-            ended = "exited" if reply is not None else "timeout"
-        waited = {"exit_code": 0, "signal": None}
-        if reply is None:  # C died, ran out of time or sent garbage: its status, and a fresh C next time
-            if ended != "exited":
-                os.killpg(self.cpid, signal.SIGKILL)
-            waited = _status_of(self.cpid)
-            self._stop_candidate()
-            kill_all()
-        return self._result(start, ended, waited, reply.decode("utf-8", "replace") if reply else "")
-
-    def finish_calls(self):
+            budget = 0.0
+            self._start_candidate(job["cpu_time"] * (len(inputs) - i), first=i)
+            while i < len(inputs):
+                start = time.monotonic()
+                deadline, budget = start + job["timeout"], budget + job["cpu_time"]
+                ended = _wait([self.cpid], deadline, self.clock, budget, self.resp_r)
+                reply = _read_reply(self.resp_r, deadline, MAX_REPLY) if ended == "readable" else None
+                i += 1
+                if reply is not None:  # the program's own output matters only when a call failed
+                    failed = not reply.startswith(b'{"kind": "ok"')
+                    yield self._result(
+                        start, "exited", {"exit_code": 0, "signal": None}, reply.decode(), failed
+                    )
+                    continue
+                if ended == "readable":  # cut short or too big: a hang-up
+                    ended = "exited"
+                if ended != "exited":
+                    os.killpg(self.cpid, signal.SIGKILL)
+                waited = _status_of(self.cpid)
+                self._stop_candidate()
+                kill_all()
+                yield self._result(start, ended, waited)
+                break
         if self.cpid is not None:
             self._stop_candidate()
 
@@ -606,23 +625,28 @@ def _wipe(root):
             os.unlink(path)
 
 
-def serve(job, tmp_root, send, receive):
-    """Run one job: `send(result)` per input; `receive()` the host's next frame."""
+def serve(job, tmp_root, send, receive, stop_requested):
+    """Run one job: `send(result)` per input as soon as it is known, until the inputs run out or the host
+    asks to stop; then `send({"end": True})`. `receive()` reads the host's next frame (test_code: the
+    secret part)."""
     runner = Job(job, tmp_root)
     try:
         if job["mode"] == "test_code":
-            send(runner.run_test_code(receive))
-            return
-        for i, item in enumerate(job["inputs"]):
-            send(runner.run_script(item) if job["mode"] == "script" else runner.call(item))
-            if i + 1 < len(job["inputs"]) and json.loads(receive()).get("op") != "next":
+            results = iter([runner.run_test_code(receive)])
+        elif job["mode"] == "call":
+            results = runner.calls()
+        else:
+            results = (runner.run_script(item) for item in job["inputs"])
+        for result in results:
+            send(result)
+            if stop_requested():
                 break
-        runner.finish_calls()
     finally:
         kill_all()
         _wipe(tmp_root)
         if os.getpid() == 1:
             _wipe("/dev/shm")
+    send({"end": True})
 
 
 def main():
@@ -641,9 +665,14 @@ def main():
             sys.exit(0)
         return data
 
+    def stop_requested():
+        return bool(select.select([0], [], [], 0)[0]) and json.loads(receive()).get("op") == "stop"
+
     send({"ready": True})
     while True:
-        serve(json.loads(receive()), tmp_root, send, receive)
+        job = json.loads(receive())
+        if "op" not in job:  # else a stop that came after its job had ended anyway
+            serve(job, tmp_root, send, receive, stop_requested)
 
 
 if __name__ == "__main__":

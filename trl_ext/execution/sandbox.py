@@ -351,6 +351,7 @@ class Worker:
             for fd in fds:
                 os.close(fd)
         os.set_blocking(self.proc.stdin.fileno(), False)
+        self._pending = b""
         if self._read_line(30) != {"ready": True}:
             self.close()
             raise SandboxUnavailableError(f"the sandbox worker did not start ({isolation})")
@@ -361,11 +362,19 @@ class Worker:
         _drop_to_nobody()
 
     def _read_line(self, timeout: float) -> dict | None:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
+        """The worker's next result line (None on timeout or end of file), read in large chunks."""
+        fd, deadline = self.proc.stdout.fileno(), time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, _, rest = self._pending.partition(b"\n")
+        self._pending = rest
+        return json.loads(line)
 
     def _send(self, obj: dict, timeout: float = SEND_TIMEOUT_S) -> None:
         data = frame(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
@@ -374,27 +383,33 @@ class Worker:
     def execute(self, job: dict, on_result, secret: dict | None = None) -> bool:
         """Run `job` (one program, several inputs); `on_result(index, raw)` returns whether to go on. `secret`
         (test_code mode: the test code) is sent after the job, read by the worker after it forked the
-        candidate. Returns False when the worker died, hung or stopped reading (it must then be replaced)."""
-        inputs = job["inputs"]
-        i = 0
+        candidate. The worker streams one result per input and then an end mark; a stop is sent when
+        `on_result` says so, and results that crossed it are dropped. Returns False when the worker died,
+        hung or stopped reading (it must then be replaced)."""
+        inputs, i, stopped = job["inputs"], 0, False
         try:
             self._send({**job, "nproc": self.nproc}, SEND_TIMEOUT_S + job["timeout"])
             if secret is not None:
                 self._send(secret, SEND_TIMEOUT_S + job["timeout"])
-            for i in range(len(inputs)):
+            while True:
                 raw = self._read_line(job["timeout"] + 10)
-                if raw is None:
-                    on_result(i, None)
+                if raw is None or (raw.get("end") and i < len(inputs) and not stopped):
+                    if not stopped:
+                        on_result(min(i, len(inputs) - 1), None)
                     return False
+                if raw.get("end"):
+                    return True
+                if stopped or i >= len(inputs):
+                    continue
                 go_on = on_result(i, raw)
-                if i + 1 < len(inputs):
-                    self._send({"op": "next" if go_on else "stop"})
-                    if not go_on:
-                        break
+                i += 1
+                if not go_on and i < len(inputs):
+                    self._send({"op": "stop"})
+                    stopped = True
         except (OSError, ValueError, TimeoutError):
-            on_result(i, None)
+            if not stopped:
+                on_result(min(i, len(inputs) - 1), None)
             return False
-        return True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
