@@ -566,7 +566,11 @@ class Job:
                 if reply is not None:  # the program's own output matters only when a call failed
                     failed = not reply.startswith(b'{"kind": "ok"')
                     yield self._result(
-                        start, "exited", {"exit_code": 0, "signal": None}, reply.decode(), failed
+                        start,
+                        "exited",
+                        {"exit_code": 0, "signal": None},
+                        reply.decode("utf-8", "replace"),
+                        failed,
                     )
                     continue
                 if ended == "readable":  # cut short or too big: a hang-up
