@@ -84,6 +84,16 @@ def write_all(fd, data):
         view = view[os.write(fd, view) :]
 
 
+_results = []  # result lines for the host, written together whenever the worker is about to wait
+
+
+def flush_results():
+    if _results:
+        data = b"".join(_results)
+        _results.clear()
+        write_all(1, data)
+
+
 # ---------------------------------------------------------------------------------- value codec
 
 
@@ -150,7 +160,7 @@ def _clean_env():
 
 
 def _proc_stats():
-    """{pid: (ppid, cpu seconds of it and its reaped children)} for every visible process."""
+    """{pid: (ppid, cpu seconds of it and its reaped children, state)} for every visible process."""
     stats = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -160,13 +170,13 @@ def _proc_stats():
                 fields = f.read().rsplit(b")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        stats[int(entry)] = (int(fields[1]), sum(map(int, fields[11:15])) / _TICKS)
+        stats[int(entry)] = (int(fields[1]), sum(map(int, fields[11:15])) / _TICKS, fields[0])
     return stats
 
 
 def _descendants(stats):
     me, children = os.getpid(), {}
-    for pid, (ppid, _) in stats.items():
+    for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
     found, todo = [], list(children.get(me, []))
     while todo:
@@ -188,17 +198,20 @@ def _reap():
 
 def kill_all():
     """Kill every descendant of this process (repeatedly: a fork may race a kill) and reap them."""
-    for _ in range(1000):
-        pids = _descendants(_proc_stats())
-        for pid in pids:
+    for _ in range(10000):
+        _reap()
+        stats = _proc_stats()
+        pids = _descendants(stats)
+        if not pids:
+            return
+        live = [pid for pid in pids if stats[pid][2] != b"Z"]
+        for pid in live:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        _reap()
-        if not pids:
-            return
-        time.sleep(0.001)
+        if live:  # give SIGKILL a moment; zombies only need reaping (or their parent's death)
+            time.sleep(0.0005)
 
 
 class TreeClock:
@@ -429,6 +442,7 @@ def _wait(pids, deadline, clock, cpu_deadline, read_fd=None):
             if not first and clock.used() > cpu_deadline:
                 return "cpu"
             first = False
+            flush_results()
             events = poller.poll(min(left, CPU_POLL_S) * 1000)
             if any(fd == read_fd for fd, _ in events):
                 return "readable"
@@ -439,24 +453,58 @@ def _wait(pids, deadline, clock, cpu_deadline, read_fd=None):
             os.close(fd)
 
 
-def _read_reply(fd, deadline, limit):
-    """One frame from the candidate, or None when it is cut short, too big or late."""
-    data = bytearray()
-    need = HEADER.size
-    while len(data) < need:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+class Replies:
+    """The frames C sends back to back, read in large chunks, each awaited with a wall deadline and a CPU
+    deadline of the process tree."""
+
+    def __init__(self, fd, pid):
+        self.fd, self.pidfd, self.buf = fd, os.pidfd_open(pid), bytearray()
+        self.poller = select.poll()
+        self.poller.register(self.fd, select.POLLIN)
+        self.poller.register(self.pidfd, select.POLLIN)
+
+    def _frame(self):
+        """A complete frame from the buffer, or None; ValueError for a frame above MAX_REPLY."""
+        if len(self.buf) < HEADER.size:
             return None
-        chunk = os.read(fd, min(need - len(data), 1 << 20))
-        if not chunk:
+        size = HEADER.unpack_from(self.buf)[0]
+        if size > MAX_REPLY:
+            raise ValueError("reply too large")
+        if len(self.buf) < HEADER.size + size:
             return None
-        data += chunk
-        if need == HEADER.size and len(data) == need:
-            size = HEADER.unpack(data)[0]
-            if size > limit:
-                return None
-            need += size
-    return bytes(data[HEADER.size :])
+        reply = bytes(self.buf[HEADER.size : HEADER.size + size])
+        del self.buf[: HEADER.size + size]
+        return reply
+
+    def next(self, deadline, clock, cpu_deadline):
+        """('reply', bytes), or (how C's call ended: 'exited', 'timeout', 'cpu', None)."""
+        first = True
+        while True:
+            try:
+                reply = self._frame()
+            except ValueError:
+                return "exited", None
+            if reply is not None:
+                return "reply", reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout", None
+            if not first and clock.used() > cpu_deadline:
+                return "cpu", None
+            first = False
+            flush_results()
+            events = dict(self.poller.poll(min(left, CPU_POLL_S) * 1000))
+            if self.fd in events:
+                chunk = os.read(self.fd, 1 << 20)
+                if chunk:
+                    self.buf += chunk
+                    continue
+                self.poller.unregister(self.fd)  # C closed its end: now wait for its exit (or a limit)
+            elif self.pidfd in events:
+                return "exited", None
+
+    def close(self):
+        os.close(self.pidfd)
 
 
 def _read_prefix(path, limit):
@@ -484,7 +532,6 @@ class Job:
         self.tmp_root = tmp_root
         self.workdir = os.path.join(tmp_root, "job")
         self.clock = TreeClock()
-        self.clock.start()
         self.cpid = None
 
     def _prepare(self, stdin):
@@ -557,36 +604,33 @@ class Job:
             self.clock.start()
             budget = 0.0
             self._start_candidate(job["cpu_time"] * (len(inputs) - i), first=i)
-            while i < len(inputs):
-                start = time.monotonic()
-                deadline, budget = start + job["timeout"], budget + job["cpu_time"]
-                ended = _wait([self.cpid], deadline, self.clock, budget, self.resp_r)
-                reply = _read_reply(self.resp_r, deadline, MAX_REPLY) if ended == "readable" else None
-                i += 1
-                if reply is not None:  # the program's own output matters only when a call failed
-                    failed = not reply.startswith(b'{"kind": "ok"')
-                    yield self._result(
-                        start,
-                        "exited",
-                        {"exit_code": 0, "signal": None},
-                        reply.decode("utf-8", "replace"),
-                        failed,
-                    )
-                    continue
-                if ended == "readable":  # cut short or too big: a hang-up
-                    ended = "exited"
-                if ended != "exited":
-                    os.killpg(self.cpid, signal.SIGKILL)
-                waited = _status_of(self.cpid)
-                self._stop_candidate()
-                kill_all()
-                yield self._result(start, ended, waited)
-                break
-        if self.cpid is not None:
-            self._stop_candidate()
+            replies = Replies(self.resp_r, self.cpid)
+            try:
+                while i < len(inputs):
+                    start = time.monotonic()
+                    deadline, budget = start + job["timeout"], budget + job["cpu_time"]
+                    ended, reply = replies.next(deadline, self.clock, budget)
+                    i += 1
+                    if reply is not None:  # the program's own output matters only when a call failed
+                        failed = not reply.startswith(b'{"kind": "ok"')
+                        report = reply.decode("utf-8", "replace")
+                        yield self._result(start, "exited", {"exit_code": 0, "signal": None}, report, failed)
+                        continue
+                    if ended != "exited":
+                        os.killpg(self.cpid, signal.SIGKILL)
+                    waited = _status_of(self.cpid)
+                    self._stop_candidate()
+                    kill_all()
+                    yield self._result(start, ended, waited)
+                    break
+            finally:
+                replies.close()
+                if self.cpid is not None:
+                    self._stop_candidate()
 
     def run_test_code(self, read_secret):
         job, start = self.job, time.monotonic()
+        self.clock.start()
         self._start_candidate(job["cpu_time"])
         secret = read_secret()  # only now: C's memory is a copy of the worker's from before this read
         result_r, result_w = os.pipe()
@@ -616,8 +660,11 @@ def _wipe(root):
             os.chmod(path, 0o700)
         func(path)
 
-    try:
+    try:  # a program may have locked its own tmp root
         os.chmod(root, 0o700 if root != "/dev/shm" else 0o1777)
+    except OSError:
+        pass
+    try:
         entries = os.listdir(root)
     except OSError:
         return
@@ -651,6 +698,7 @@ def serve(job, tmp_root, send, receive, stop_requested):
         if os.getpid() == 1:
             _wipe("/dev/shm")
     send({"end": True})
+    flush_results()
 
 
 def main():
@@ -661,7 +709,7 @@ def main():
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
     def send(obj):
-        write_all(1, json.dumps(obj).encode() + b"\n")
+        _results.append(json.dumps(obj).encode() + b"\n")
 
     def receive():
         data = read_frame(0)
@@ -673,6 +721,7 @@ def main():
         return bool(select.select([0], [], [], 0)[0]) and json.loads(receive()).get("op") == "stop"
 
     send({"ready": True})
+    flush_results()
     while True:
         job = json.loads(receive())
         if "op" not in job:  # else a stop that came after its job had ended anyway
