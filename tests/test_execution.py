@@ -63,8 +63,9 @@ def test_call_mode_and_test_code():
         {"input": "[0.1, 0.2]", "output": "[0.3, [0.1, 0.2]]"},
     ]
     assert run_tests(code, tests, fn_name="add").passed
-    wrong = run_tests(code, [{"input": "[1, 1]", "output": "[3, [1, 1]]"}], fn_name="add")
+    wrong = run_tests(code, [{"input": "[1, 1]", "output": "[3, [1, 1]]"}] + tests, fn_name="add")
     assert wrong.status == "wrong_answer" and wrong.results[0].got == "[2, [1, 1]]"
+    assert len(wrong.results) == 1 and wrong.num_tests == 3  # stopped at the first failure
     leetcode = "class Solution:\n    def twice(self, x):\n        return 2 * x\n"
     assert run_tests(leetcode, [{"input": "[4]", "output": "8"}], fn_name="twice").passed
     assert values_match([1, 2.0000000001], (1, 2.0)) and not values_match(True, 1)

@@ -342,6 +342,8 @@ def _make_tests_job(
                     raise ValueError(
                         f"test {i} is malformed: call-mode input/output must be JSON ({err})"
                     ) from err
+    if fn_name is not None:
+        _check_text("fn_name", fn_name)
     job = {"mode": mode, "code": _check_code(code), "inputs": inputs, "fn_name": fn_name}
     job.update(_limits(timeout, memory_mb, cpu_time, output_limit))
     return job, secret, tests, stop_on_failure

@@ -123,6 +123,8 @@ def _bwrap_command(bwrap: str) -> tuple[list[str], list[int]]:
     if seccomp_fd is not None:
         fds.append(seccomp_fd)
         cmd += ["--seccomp", str(seccomp_fd)]
+    else:
+        _warn_once("no seccomp filter: libseccomp is not installed (apt-get install libseccomp2)")
     return cmd + [python, "-S", "-I", "-B", "/sandbox/worker.py", "/tmp"], fds
 
 
@@ -275,17 +277,20 @@ CGROUP_FILES = {name: f"{CGROUP_V2[name][0]} / {CGROUP_V1[name][0]}" for name in
 
 def warn_missing_limits(missing: list[str]) -> None:
     """One warning per distinct set of missing cgroup limits, naming each."""
-    if missing and tuple(missing) not in _warned:
-        _warned.add(tuple(missing))
+    if missing:
         names = ", ".join(f"{name} ({CGROUP_FILES[name]})" for name in missing)
-        message = (
-            f"!!! trl-ext sandbox: no writable cgroup for these limits, NOT enforced per worker: {names}"
-        )
+        _warn_once(f"no writable cgroup for these limits, NOT enforced per worker: {names}")
+
+
+def _warn_once(what: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        message = f"!!! trl-ext sandbox: {what}"
         warnings.warn(message, RuntimeWarning, stacklevel=4)
         logger.warning(message)
 
 
-_warned: set[tuple[str, ...]] = set()
+_warned: set[str] = set()
 # Workers are started from this one thread: bubblewrap's --die-with-parent follows the thread that forked it.
 _spawner = ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawner")
 SEND_TIMEOUT_S = 30.0
