@@ -516,6 +516,13 @@ def _read_prefix(path, limit):
     return data[:limit], len(data) > limit
 
 
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def _status_of(pid):
     _, status = os.waitpid(pid, 0)
     return {
@@ -573,7 +580,7 @@ class Job:
             _script_child(job, self.workdir, stdin_path)
         ended = _wait([pid], start + job["timeout"], self.clock, job["cpu_time"])
         if ended != "exited":
-            os.killpg(pid, signal.SIGKILL)
+            _kill_group(pid)
         result = self._result(start, ended, _status_of(pid))
         self._clean()  # nothing of this run survives into the next input's
         return result
@@ -617,7 +624,7 @@ class Job:
                         yield self._result(start, "exited", {"exit_code": 0, "signal": None}, report, failed)
                         continue
                     if ended != "exited":
-                        os.killpg(self.cpid, signal.SIGKILL)
+                        _kill_group(self.cpid)
                     waited = _status_of(self.cpid)
                     self._stop_candidate()
                     kill_all()
