@@ -145,3 +145,16 @@ def test_lone_surrogate_is_a_clear_error_and_memoryerror_text_is_not_a_verdict()
             [{"input": "7", "output": "7"}],
             sandbox=box,
         ).passed
+
+
+@needs_bwrap
+def test_ordinary_programs_still_run_under_the_filter():
+    code = (
+        "import threading, multiprocessing, subprocess, socket\n"
+        "t = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\n"
+        "with multiprocessing.Pool(2) as pool:\n    print(pool.map(abs, [-1, -2]))\n"
+        "print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout.strip())\n"
+        "a, b = socket.socketpair()\na.sendall(b'pair')\nprint(b.recv(4).decode())\n"
+    )
+    result = run(code, timeout=30)
+    assert result.status == "ok" and result.stdout.split() == ["thread", "[1,", "2]", "child", "pair"], result
