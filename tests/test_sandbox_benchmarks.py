@@ -45,3 +45,19 @@ def test_code_reference_solutions_pass_with_their_upstream_preamble():
     # CodeContests and HumanEval run programs as they are: no preamble.
     assert code_verifier.preamble(rows[-1]) == "" and code_verifier.preamble(humaneval.rows()[0]) == ""
     assert "from typing import List, Tuple" in code_verifier.preamble(rows[0])
+
+
+def test_humaneval_checks_become_call_mode_tests_judged_on_the_host():
+    rows = humaneval.rows()
+    converted = [r for r in rows if r["private_tests"]]
+    assert len(converted) == 141
+    first = rows[0]  # has_close_elements: 7 asserts comparing candidate(<literals>) with a literal
+    assert first["private_tests"][0] == {"input": "[[1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3]", "output": "true"}
+    job = code_verifier.verify_job(first["solutions"][0], first)
+    assert "test_code" not in job and job["fn_name"] == "has_close_elements"  # no expected value is sent
+    unconvertible = "def check(candidate):\n    for x in range(3):\n        assert candidate(x) == x\n"
+    assert humaneval.check_to_tests(unconvertible) is None
+    literal_only = (
+        "def check(candidate):\n    assert candidate('a', [1]) == (1, 'b'), 'msg'\n    assert True\n"
+    )
+    assert humaneval.check_to_tests(literal_only) == [{"input": '["a", [1]]', "output": '[1, "b"]'}]
