@@ -45,6 +45,7 @@ MEMORY_EXIT = 251  # a script that ran out of memory exits with this code
 MAX_DEPTH = 200  # deepest value the codec encodes or decodes
 MAX_REPLY = 1 << 26  # largest encoded return value relayed to the host
 CPU_POLL_S = 0.05
+EXIT_GRACE_S = 0.1  # how long a candidate that answered every call has to exit before it is killed
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -516,6 +517,14 @@ def _read_prefix(path, limit):
     return data[:limit], len(data) > limit
 
 
+def _process_cpu(pid):
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return sum(map(int, f.read().rsplit(b")", 1)[1].split()[11:15])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def _kill_group(pid):
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -548,7 +557,9 @@ class Job:
             f.write(stdin)
         return stdin_path
 
-    def _result(self, start, ended, waited, report="", outputs=True):
+    def _result(self, start, ended, waited, report="", outputs=True, cpu_of=None):
+        """The result line of one run; `cpu_of`: report that process's CPU time (cheap) instead of the
+        tree's (the tree is what the limits are enforced on)."""
         limit = self.job["output_limit"]
         stdout, out_trunc = (
             _read_prefix(os.path.join(self.workdir, ".stdout"), limit) if outputs else (b"", 0)
@@ -560,7 +571,7 @@ class Job:
             **waited,
             "timed_out": ended in ("timeout", "cpu"),
             "wall_time": time.monotonic() - start,
-            "cpu_time": self.clock.used(),
+            "cpu_time": self.clock.used() if cpu_of is None else _process_cpu(cpu_of),
             "stdout": stdout.decode("utf-8", "replace"),
             "stderr": stderr.decode("utf-8", "replace"),
             "output_truncated": out_trunc or err_trunc,
@@ -621,7 +632,8 @@ class Job:
                     if reply is not None:  # the program's own output matters only when a call failed
                         failed = not reply.startswith(b'{"kind": "ok"')
                         report = reply.decode("utf-8", "replace")
-                        yield self._result(start, "exited", {"exit_code": 0, "signal": None}, report, failed)
+                        waited = {"exit_code": 0, "signal": None}
+                        yield self._result(start, "exited", waited, report, failed, cpu_of=self.cpid)
                         continue
                     if ended != "exited":
                         _kill_group(self.cpid)
@@ -630,6 +642,8 @@ class Job:
                     kill_all()
                     yield self._result(start, ended, waited)
                     break
+                else:  # all inputs answered: C exits by itself (the caller's kill_all ends it if it does not)
+                    select.select([replies.pidfd], [], [], EXIT_GRACE_S)
             finally:
                 replies.close()
                 if self.cpid is not None:
