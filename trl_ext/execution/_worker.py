@@ -5,19 +5,21 @@ imports it only for the framing and value codec below). Starting a fresh interpr
 this one costs ~1 ms, which is where the sandbox's speed comes from.
 
 Protocol. Host → worker: frames (8-byte big-endian length, then JSON), read with bounded `readv` calls into
-one buffer. Worker → host: one JSON line per result. A job is `{"mode", "code", "inputs", "fn_name",
-"timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`; after each result but the last the host sends
-`{"op": "next"}` or `{"op": "stop"}`. In `test_code` mode the host then sends a second frame, the *secret*
-part `{"test_code", "test_setup"}`, which the worker reads only after the candidate's process was forked.
+one buffer. Worker → host: JSON lines, written together whenever the worker is about to wait. A job is
+`{"mode", "code", "inputs", "fn_name", "timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`; the
+worker streams one result line per input, then `{"end": true}`; the host may send `{"op": "stop"}` at any
+time (results that cross it are dropped; a stop that arrives after the end is skipped). In `test_code`
+mode the host sends a second frame after the job, the *secret* part `{"test_code", "test_setup"}`, which
+the worker reads only after the candidate's process was forked.
 
 Modes, and who sees what:
 - `script`: one process per input, stdin from a file; the host compares stdout.
-- `call`: one candidate process (C) serves all inputs: the worker sends it each argument list over a pipe
-  and relays the encoded return value; the host decodes it as plain data and compares.
+- `call`: one candidate process (C) runs the inputs (no secret: it was forked holding them) one after the
+  other and streams the encoded return values; the host decodes them as plain data and compares.
 - `test_code`: C is forked first; then the worker reads the secret frame into a buffer, forks the judge (J),
-  and zeroes the buffer. J runs the test code with a `candidate` proxy that calls C over the pipe and gets
+  and zeroes the buffer. J runs the test code with a `candidate` proxy that calls C over a pipe and gets
   plain data back. C never holds the test code or the expected values (it was forked before they were
-  read), inherits no descriptor but its request/response pipe, cannot trace J (seccomp, and J is made
+  read), inherits no descriptor but its request/response pipes, cannot trace J (seccomp, and J is made
   non-dumpable), and the verdict is J's report on a pipe C does not have.
 
 Being PID 1 protects the worker: signals from inside the namespace, SIGKILL included, are not delivered to
@@ -424,16 +426,12 @@ def _judge_child(job, secret, requests, responses, result_w):
 # ------------------------------------------------------------------------------------------ waiting
 
 
-def _wait(pids, deadline, clock, cpu_deadline, read_fd=None):
-    """Wait until any of `pids` exits or `read_fd` is readable, or the wall deadline or the tree's CPU
-    deadline passes (the CPU is first looked at after one tick: most runs end sooner).
-    Returns 'exited', 'readable', 'timeout' or 'cpu'."""
+def _wait(pid, deadline, clock, cpu_deadline):
+    """Wait until `pid` exits, or the wall deadline or the tree's CPU deadline passes (the CPU is first
+    looked at after one tick: most runs end sooner). Returns 'exited', 'timeout' or 'cpu'."""
     poller = select.poll()
-    pidfds = [os.pidfd_open(pid) for pid in pids]
-    for fd in pidfds:
-        poller.register(fd, select.POLLIN)
-    if read_fd is not None:
-        poller.register(read_fd, select.POLLIN)
+    pidfd = os.pidfd_open(pid)
+    poller.register(pidfd, select.POLLIN)
     try:
         first = True
         while True:
@@ -444,14 +442,10 @@ def _wait(pids, deadline, clock, cpu_deadline, read_fd=None):
                 return "cpu"
             first = False
             flush_results()
-            events = poller.poll(min(left, CPU_POLL_S) * 1000)
-            if any(fd == read_fd for fd, _ in events):
-                return "readable"
-            if events:
+            if poller.poll(min(left, CPU_POLL_S) * 1000):
                 return "exited"
     finally:
-        for fd in pidfds:
-            os.close(fd)
+        os.close(pidfd)
 
 
 class Replies:
@@ -589,7 +583,7 @@ class Job:
         pid = os.fork()
         if pid == 0:
             _script_child(job, self.workdir, stdin_path)
-        ended = _wait([pid], start + job["timeout"], self.clock, job["cpu_time"])
+        ended = _wait(pid, start + job["timeout"], self.clock, job["cpu_time"])
         if ended != "exited":
             _kill_group(pid)
         result = self._result(start, ended, _status_of(pid))
@@ -661,7 +655,7 @@ class Job:
             _judge_child(job, secret, self.req_w, self.resp_r, result_w)
         secret[:] = bytes(len(secret))  # the worker keeps no copy of the tests for later jobs' C to find
         os.close(result_w)
-        ended = _wait([jpid], start + job["timeout"], self.clock, job["cpu_time"])
+        ended = _wait(jpid, start + job["timeout"], self.clock, job["cpu_time"])
         if ended != "exited":
             os.kill(jpid, signal.SIGKILL)
         waited = _status_of(jpid)
