@@ -372,7 +372,7 @@ class Worker:
             for fd in fds:
                 os.close(fd)
         os.set_blocking(self.proc.stdin.fileno(), False)
-        self._pending = b""
+        self._pending = bytearray()
         if self._read_line(30) != {"ready": True}:
             self.close()
             raise SandboxUnavailableError(f"the sandbox worker did not start ({isolation})")
@@ -386,16 +386,20 @@ class Worker:
     def _read_line(self, timeout: float) -> dict | None:
         """The worker's next result line (None on timeout or end of file), read in large chunks."""
         fd, deadline = self.proc.stdout.fileno(), time.monotonic() + timeout
-        while b"\n" not in self._pending:
+        end = self._pending.find(b"\n")
+        while end < 0:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 return None
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 return None
+            end = chunk.find(b"\n")
+            if end >= 0:
+                end += len(self._pending)
             self._pending += chunk
-        line, _, rest = self._pending.partition(b"\n")
-        self._pending = rest
+        line = bytes(self._pending[:end])
+        del self._pending[: end + 1]
         return json.loads(line)
 
     def _send(self, obj: dict, timeout: float = SEND_TIMEOUT_S) -> None:
