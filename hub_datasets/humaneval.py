@@ -5,7 +5,7 @@ problem's `check(candidate)`, `fn_name` its entry point, `solutions` the canonic
 Check → call-mode tests: when every statement of `check` is `assert candidate(<literals>) == <literal>`
 (either side, `is` for True/False/None, with or without a message) or a constant assert, the asserts become
 call-mode `private_tests` (JSON arguments, JSON expected value), which the host compares: the expected values
-never enter the candidate's process (143 of the 164 problems). The others keep only `test_code`, run by the
+never enter the candidate's process (141 of the 164 problems). The others keep only `test_code`, run by the
 sandbox's split judge (see `trl_ext.execution.run_tests`). Comparison follows `values_match`: integers
 exact, floats within 1e-6 (Python's `==` is exact), tuples equal to lists.
 """
