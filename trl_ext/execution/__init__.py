@@ -1,4 +1,37 @@
-"""The sandbox that runs untrusted generated code: isolation, limits, parallel batches, test judging."""
+"""The sandbox that runs untrusted generated code: isolation, limits, parallel batches, test judging.
+
+Threat model. The code comes from a policy optimised to make the verdict say "pass": it is assumed to try
+everything, from forging the verdict to attacking the host or the jobs of other callers.
+
+What is isolated (bubblewrap mode, `sandbox.py`):
+- Host privilege: none, whoever starts it. When the caller is root, bubblewrap runs as the host uid `nobody`
+  (with an interpreter `nobody` can reach: this one, or the system's Python 3), so the sandbox's uid maps to
+  no privileged host uid; no capabilities; nested user namespaces disabled; `/proc` is that of the sandbox's
+  own PID namespace with `/proc/sys` read-only; a seccomp filter (`seccomp.py`) denies mount, namespaces,
+  keyrings, ptrace and other processes' memory, bpf, perf, io_uring, userfaultfd, kexec, modules, clocks,
+  SysV IPC, POSIX message queues, raw/packet/netlink sockets.
+- Files, network, secrets: a read-only view of the system and the interpreter only; no network; a cleared
+  environment; a private `/tmp` and `/dev/shm`, wiped after every job; a read-only `/dev`.
+- Jobs on a persistent worker: every process of a job is killed when it ends, its files are wiped, and
+  no IPC object, key or `/dev` entry can be created, so the next job starts from the same clean state.
+- Verdicts (`judge.py`, `_worker.py`): decided on the host from plain data: stdout text, or a return value
+  encoded as plain data and decoded strictly (no object of the candidate's, so no custom `__eq__`).
+  Expected outputs never enter the candidate's process. HumanEval-style `check` code runs in a judge
+  process apart from the candidate's, forked after it, calling it over a pipe; the candidate inherits no
+  descriptor to the judge, and the verdict is the judge's report.
+- Limits: wall time; CPU time of the job's whole process tree; memory (rlimit and cgroup); processes
+  (pids cgroup); output size; one CPU core per worker (cgroup). Each cgroup limit that cannot be set is
+  named in a warning. Nothing a job emits can crash the host side: it ends in a status for that job,
+  and a worker whose protocol state is in doubt is discarded.
+
+What is not: the kernel is shared (a kernel exploit through an allowed syscall escapes); the candidate
+sees the arguments of each call and may keep state across the calls of one job; in `test_code` mode it
+may stall or kill the judge (the job then fails) and learns, from the calls that do or do not follow,
+where a `check` stopped. Test code that passes functions or objects, inspects the candidate object, or
+relies on its arguments being mutated cannot run in `test_code` mode. Timing side channels between
+concurrent jobs are not closed. `isolation="rlimits"` (no bubblewrap) isolates nothing but the limits
+and runs programs as the caller, root included: it warns loudly, and `isolation="bwrap"` refuses instead.
+"""
 
 from trl_ext.execution.judge import (
     STATUSES,

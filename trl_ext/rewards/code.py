@@ -3,6 +3,14 @@
 Rows follow the code-problem schema (DESIGN.md): `public_tests`/`private_tests` (lists of {input, output}),
 `fn_name` (call mode) or none (stdin mode), optional HumanEval-style `test_code`, `starter_code`,
 `time_limit_s`, `memory_limit_mb`. A completion with no code scores 0; nothing here raises on bad code.
+
+Preambles, as each source's upstream harness gives them (chosen by the row's `source` prefix): APPS and
+TACO prepend their `testing_util.py` import block (`sys`, `itertools`, `collections`, `math`, `heapq`,
+`typing.List`/`Tuple`, … — LeetCode-style starter code such as `def twoSum(self, nums: List[int])` relies
+on it; numpy is imported only where installed, as the sandbox runs the bare standard library);
+CodeContests and HumanEval run programs as they are (HumanEval's prompt carries its own imports).
+HumanEval-style `test_code` runs after the problem's `starter_code` (its prompt, which may define helpers
+the checks call) in the sandbox's judge process, apart from the candidate's.
 """
 
 from __future__ import annotations
@@ -14,6 +22,31 @@ from trl_ext.rewards.common import as_list, completion_text, extract_code, rows_
 
 TEST_SETS = ("all", "public", "private")
 MODES = ("all_pass", "fraction")
+APPS_IMPORTS = """import sys
+import time
+import itertools
+from itertools import accumulate, product, permutations, combinations
+import collections
+from collections import Counter, OrderedDict, deque, defaultdict, ChainMap
+from functools import lru_cache
+import math
+from math import sqrt, sin, cos, tan, ceil, fabs, floor, gcd, exp, log, log2
+import fractions
+from typing import List, Tuple
+try:
+    import numpy as np
+except ImportError:
+    pass
+import random
+import heapq
+from heapq import *
+"""
+PREAMBLES = {"apps": APPS_IMPORTS, "taco": APPS_IMPORTS}
+
+
+def preamble(row: dict[str, Any]) -> str:
+    """The code the row's upstream harness puts before every program (see the module docstring)."""
+    return PREAMBLES.get(str(row.get("source") or "").split("/", 1)[0], "")
 
 
 def build_program(text: str, row: dict[str, Any]) -> str | None:
@@ -25,7 +58,7 @@ def build_program(text: str, row: dict[str, Any]) -> str | None:
     fn_name, starter = row.get("fn_name"), row.get("starter_code") or ""
     if fn_name and starter and f"def {fn_name}" not in code:
         code = starter + code
-    return code
+    return preamble(row) + code
 
 
 def _tests(row: dict[str, Any], which: str) -> list[dict]:
@@ -33,7 +66,8 @@ def _tests(row: dict[str, Any], which: str) -> list[dict]:
     return {"all": public + private, "public": public, "private": private}[which]
 
 
-def _job(program: str, row: dict[str, Any], which: str, stop_on_failure: bool) -> dict:
+def verify_job(program: str, row: dict[str, Any], which: str = "all", stop_on_failure: bool = True) -> dict:
+    """The `run_tests` arguments that verify `program` (already built) on the row's `which` tests."""
     tests = _tests(row, which)
     job = {
         "code": program,
@@ -44,7 +78,12 @@ def _job(program: str, row: dict[str, Any], which: str, stop_on_failure: bool) -
     if tests:
         return {**job, "tests": tests, "fn_name": row.get("fn_name") or None}
     if row.get("test_code"):
-        return {**job, "test_code": row["test_code"], "fn_name": row.get("fn_name")}
+        return {
+            **job,
+            "test_code": row["test_code"],
+            "test_setup": row.get("starter_code") or None,
+            "fn_name": row.get("fn_name"),
+        }
     raise ValueError(f"code problem has no {which} tests and no test_code: cannot verify it")
 
 
@@ -54,7 +93,7 @@ def score(texts: list[str], rows: list[dict], *, tests: str = "all", mode: str =
         raise ValueError(f"tests must be one of {TEST_SETS} and mode one of {MODES}")
     programs = [build_program(t, r) for t, r in zip(texts, rows)]
     todo = [i for i, p in enumerate(programs) if p is not None]
-    results = run_tests_batch([_job(programs[i], rows[i], tests, mode == "all_pass") for i in todo])
+    results = run_tests_batch([verify_job(programs[i], rows[i], tests, mode == "all_pass") for i in todo])
     scores = [0.0] * len(texts)
     for i, result in zip(todo, results):
         scores[i] = float(result.passed) if mode == "all_pass" else result.fraction

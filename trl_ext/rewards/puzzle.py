@@ -4,6 +4,9 @@
 The completion gives x as a Python literal: the last fenced block, or else the last non-empty line. It is
 parsed on the host with `ast.literal_eval` (no code of the model runs there), then `sat` runs in the sandbox
 on its canonical `repr`. Row columns: `sat` (source of `def sat(x, ...)`).
+
+As in P3's own harness, `from typing import List` comes before `sat` (P3's puzzles annotate `List[int]`
+and the like without importing it).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from trl_ext.execution import run_batch
 
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.DOTALL)
+PREAMBLE = "from typing import List\n"
 
 
 def parse_answer(text: str) -> str | None:
@@ -34,7 +38,7 @@ def parse_answer(text: str) -> str | None:
 def check(sat_sources: list[str], answer_literals: list[str], timeout: float = 5.0) -> list[bool]:
     """Run `sat(answer)` in the sandbox for each pair; True when it returned exactly True."""
     jobs = [
-        {"code": f"{sat}\nprint(sat({answer}) is True)\n", "timeout": timeout}
+        {"code": f"{PREAMBLE}{sat}\nprint(sat({answer}) is True)\n", "timeout": timeout}
         for sat, answer in zip(sat_sources, answer_literals)
     ]
     return [r.ok and r.stdout.strip() == "True" for r in run_batch(jobs)] if jobs else []

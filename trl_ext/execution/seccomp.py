@@ -1,0 +1,120 @@
+"""The seccomp filter of the sandbox: a deny-list of what a program under test never needs, compiled to a BPF
+program by libseccomp (the maintained library systemd, Docker and Flatpak use; called through ctypes, as no
+maintained Python binding of it is on PyPI) and handed to bubblewrap with `--seccomp FD`.
+
+Denied (EPERM unless said): mounts and namespaces (mount, umount2, pivot_root, unshare, setns, clone/clone3
+with a CLONE_NEW* flag — clone3 gets ENOSYS so that libc falls back to clone), keyrings (keyctl, add_key,
+request_key), tracing and other processes' memory (ptrace, process_vm_readv/writev, kcmp), bpf,
+perf_event_open, io_uring_*, userfaultfd, kexec_*, kernel modules, clocks (clock_settime, clock_adjtime,
+settimeofday, adjtimex), SysV IPC and POSIX message queues (so no IPC object outlives a job: the workers'
+equivalent of a per-job IPC namespace), raw, packet and netlink sockets, TIOCSTI/TIOCLINUX terminal
+injection, swap, reboot, acct, quotas, open_by_handle_at, the new mount API, syslog. Syscalls of another
+architecture (e.g. i386 from x86-64) kill the process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import tempfile
+from functools import cache
+
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_CMP_EQ = 4
+SCMP_CMP_MASKED_EQ = 7
+AF_NETLINK, AF_PACKET, SOCK_RAW, SOCK_TYPE_MASK = 16, 17, 3, 0xF
+TIOCSTI, TIOCLINUX = 0x5412, 0x541C
+CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+
+DENIED = (
+    "mount umount umount2 pivot_root chroot unshare setns "
+    "keyctl add_key request_key "
+    "ptrace process_vm_readv process_vm_writev kcmp "
+    "bpf perf_event_open io_uring_setup io_uring_enter io_uring_register userfaultfd "
+    "kexec_load kexec_file_load init_module finit_module delete_module create_module "
+    "clock_settime clock_adjtime settimeofday adjtimex stime "
+    "shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd msgrcv msgctl "
+    "mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr "
+    "swapon swapoff reboot acct quotactl quotactl_fd open_by_handle_at name_to_handle_at "
+    "fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr syslog lookup_dcookie "
+    "nfsservctl vhangup iopl ioperm"
+).split()
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("a", ctypes.c_uint64), ("b", ctypes.c_uint64)]
+
+
+def _errno(code: int) -> int:
+    return 0x00050000 | code  # SCMP_ACT_ERRNO(code)
+
+
+@cache
+def _libseccomp():
+    name = ctypes.util.find_library("seccomp")
+    if not name:
+        return None
+    lib = ctypes.CDLL(name, use_errno=True)
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_init.argtypes = [ctypes.c_uint32]
+    lib.seccomp_release.argtypes = [ctypes.c_void_p]
+    lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp)
+    ]  # fmt: skip
+    lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    return lib
+
+
+def _rule(lib, ctx, action: int, syscall: str, *conditions: tuple[int, int, int, int]) -> None:
+    number = lib.seccomp_syscall_resolve_name(syscall.encode())
+    if number < 0:  # not a syscall of this architecture (e.g. stime on x86-64)
+        return
+    array = (_ArgCmp * max(1, len(conditions)))(*[_ArgCmp(*c) for c in conditions])
+    rc = lib.seccomp_rule_add_array(ctx, action, number, len(conditions), array)
+    if rc < 0:
+        raise OSError(-rc, f"libseccomp refused the rule for {syscall}")
+
+
+@cache
+def filter_bytes() -> bytes | None:
+    """The compiled BPF filter, or None where libseccomp is not installed."""
+    lib = _libseccomp()
+    if lib is None:
+        return None
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        raise OSError("seccomp_init failed")
+    try:
+        eperm = _errno(errno.EPERM)
+        for name in DENIED:
+            _rule(lib, ctx, eperm, name)
+        _rule(lib, ctx, _errno(errno.ENOSYS), "clone3")
+        for flag in CLONE_NEW_FLAGS:
+            _rule(lib, ctx, eperm, "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
+        for family in (AF_NETLINK, AF_PACKET):
+            _rule(lib, ctx, eperm, "socket", (0, SCMP_CMP_EQ, family, 0))
+        _rule(lib, ctx, eperm, "socket", (1, SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, SOCK_RAW))
+        for request in (TIOCSTI, TIOCLINUX):
+            _rule(lib, ctx, eperm, "ioctl", (1, SCMP_CMP_MASKED_EQ, 0xFFFFFFFF, request))
+        with tempfile.TemporaryFile() as f:
+            rc = lib.seccomp_export_bpf(ctx, f.fileno())
+            if rc < 0:
+                raise OSError(-rc, "seccomp_export_bpf failed")
+            f.seek(0)
+            return f.read()
+    finally:
+        lib.seccomp_release(ctx)
+
+
+def filter_fd() -> int | None:
+    """A fresh readable fd holding the filter (bubblewrap reads it to the end), or None without libseccomp."""
+    data = filter_bytes()
+    if data is None:
+        return None
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)  # a few KiB: fits in the pipe buffer
+    os.close(write_end)
+    return read_end
