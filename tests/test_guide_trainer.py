@@ -281,6 +281,8 @@ def test_two_processes(tiny_model, tmp_path, batch):
     assert ranks[0]["guided_prompts"] == ranks[1]["guided_prompts"]
     steps = list(zip(ranks[0]["steps"], ranks[1]["steps"]))
     assert steps and any(any(s0["global_guided"]) for s0, _ in steps)
+    if batch == 8:  # a step where one process has a guided group and the other pads its regeneration
+        assert any(any(s0["local_guided"]) != any(s1["local_guided"]) for s0, s1 in steps)
     for s0, s1 in steps:
         assert s0["global_guided"] == s1["global_guided"] == s0["local_guided"] + s1["local_guided"]
         for step in (s0, s1):
@@ -306,7 +308,12 @@ def test_script_with_cpu_recipe(tmp_path):
         "--config",
         str(ROOT / "recipes/guide/cpu-tiny.yaml"),
     ]
-    cmd += ["--model_name_or_path", str(hub / "models/tiny-pbe"), "--dataset_name", str(hub / "datasets/pbe")]
+    cmd += [
+        "--model_name_or_path",
+        str(hub / "models/tiny-pbe-guide"),
+        "--dataset_name",
+        str(hub / "datasets/pbe"),
+    ]
     cmd += ["--max_steps", "2", "--output_dir", str(tmp_path / "out")]
     env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)

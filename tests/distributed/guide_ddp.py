@@ -15,12 +15,14 @@ from trainer_helpers import toy_dataset  # noqa: E402
 from trl_ext import GuideConfig, GuideTrainer  # noqa: E402
 
 
-def odd_prompts_reward(prompts, completions, **kwargs) -> list[float]:
-    """An 'a' in the completion succeeds, on prompts with an odd number only: even prompts always fail."""
-    return [
-        float("a" in c[0]["content"] and int(p[-1]["content"].split()[1].rstrip(":")) % 2 == 1)
-        for p, c in zip(prompts, completions)
-    ]
+def hard_even_prompts_reward(prompts, completions, **kwargs) -> list[float]:
+    """Prompts with a number divisible by 4 succeed only with an 'a' in the completion (rare: their groups mostly
+    fail); the others when the completion has an even length (mixed groups)."""
+    rewards = []
+    for p, c in zip(prompts, completions):
+        number, text = int(p[-1]["content"].split()[1].rstrip(":")), c[0]["content"]
+        rewards.append(float("a" in text) if number % 4 == 0 else float(len(text) % 2 == 0))
+    return rewards
 
 
 class RecordingTrainer(GuideTrainer):
@@ -61,7 +63,7 @@ def main() -> None:
         ),
         hint_template="{prompt} hint: {hint}",
     )
-    trainer = RecordingTrainer(model=model, reward_funcs=odd_prompts_reward, args=args, train_dataset=data)
+    trainer = RecordingTrainer(model=model, reward_funcs=hard_even_prompts_reward, args=args, train_dataset=data)
     before = checksum(trainer.model)
     trainer.train()
     rank = trainer.accelerator.process_index
