@@ -328,7 +328,10 @@ def test_gpu_recipe_parses():
     from train_guide import parser
 
     for recipe in sorted((ROOT / "recipes/guide").glob("*.yaml")):
-        script_args, args, model_args = parser().parse_args_and_config(["--config", str(recipe)])
+        cpu = (
+            [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
+        )  # parse GPU recipes here
+        script_args, args, model_args = parser().parse_args_and_config(["--config", str(recipe), *cpu])
         assert isinstance(args, GuideConfig) and args.off_policy_shaping == "shape"
         assert "{hint}" in args.hint_template and script_args.dataset_name
         if "vllm" in recipe.name:
