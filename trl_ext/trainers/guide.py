@@ -26,6 +26,11 @@ trained to match the teacher's token distribution on the student's own samples (
 exactly where a group has no success, takes its context from a dataset hint, *samples* from the hinted context
 and trains those samples with GRPO's policy gradient and an importance ratio back to the hint-free prompt.
 
+Cost: a step with no guided group costs what GRPO's does (its rewards are computed once). A step with one costs a
+second generation of the guided groups (whole groups; under several processes, padded to the same count on each),
+a forward pass for their hinted log-probs and a second scoring of the batch. With vLLM, guided rows get no
+vLLM-vs-trainer importance correction (their sampling log-probs are masked): their ratio is Guide's.
+
 Implementation: `_generate` regenerates (every process joins each collective generation call, padding with
 discarded samples where processes have fewer guided rows), `_calculate_rewards` reuses the first scoring when
 nothing was replaced, `_generate_and_score_completions` stores the hinted behaviour log-probs, and the guided
