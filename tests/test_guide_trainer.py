@@ -208,7 +208,9 @@ def test_rows_without_hint_train_exactly_as_grpo(tiny_model, tmp_path):
         model=tiny_model, reward_funcs=contains_a_reward, args=config(tmp_path / "guide"), train_dataset=data
     )
     guided.train()
-    assert all(g == 0 for g in guided._metrics["train"]["guide/guided_group_share"] or [0])
+    logs = guide_logs(guided)
+    assert len(logs) == 2 and all(e["guide/guided_group_share"] == 0 for e in logs)
+    assert any(e["guide/all_fail_group_share"] > 0 for e in logs)  # failed groups, but no hint: not guided
     for (name, p), q in zip(grpo.model.named_parameters(), guided.model.parameters()):
         assert torch.equal(p, q), name
 
