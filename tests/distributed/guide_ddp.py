@@ -63,7 +63,9 @@ def main() -> None:
         ),
         hint_template="{prompt} hint: {hint}",
     )
-    trainer = RecordingTrainer(model=model, reward_funcs=hard_even_prompts_reward, args=args, train_dataset=data)
+    trainer = RecordingTrainer(
+        model=model, reward_funcs=hard_even_prompts_reward, args=args, train_dataset=data
+    )
     before = checksum(trainer.model)
     trainer.train()
     rank = trainer.accelerator.process_index
