@@ -2,7 +2,15 @@
 
 __version__ = "0.1.0"
 
-_LAZY = {"PassAtKConfig": "trl_ext.trainers", "PassAtKTrainer": "trl_ext.trainers", "hub": "trl_ext.hub"}
+_LAZY = {
+    "CurESConfig": "trl_ext.trainers",
+    "CurESTrainer": "trl_ext.trainers",
+    "CurriculumArguments": "trl_ext.trainers",
+    "CurriculumMixin": "trl_ext.trainers",
+    "PassAtKConfig": "trl_ext.trainers",
+    "PassAtKTrainer": "trl_ext.trainers",
+    "hub": "trl_ext.hub",
+}
 
 
 def __getattr__(name: str):
@@ -15,4 +23,12 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'trl_ext' has no attribute {name!r}")
 
 
-__all__ = ["PassAtKConfig", "PassAtKTrainer", "__version__"]
+__all__ = [
+    "CurESConfig",
+    "CurESTrainer",
+    "CurriculumArguments",
+    "CurriculumMixin",
+    "PassAtKConfig",
+    "PassAtKTrainer",
+    "__version__",
+]

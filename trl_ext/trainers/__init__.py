@@ -1,5 +1,13 @@
 """TRL trainers of trl-ext: one module per algorithm (config + trainer)."""
 
+from trl_ext.trainers.cures import CurESConfig, CurESTrainer, CurriculumArguments, CurriculumMixin
 from trl_ext.trainers.passk import PassAtKConfig, PassAtKTrainer
 
-__all__ = ["PassAtKConfig", "PassAtKTrainer"]
+__all__ = [
+    "CurESConfig",
+    "CurESTrainer",
+    "CurriculumArguments",
+    "CurriculumMixin",
+    "PassAtKConfig",
+    "PassAtKTrainer",
+]

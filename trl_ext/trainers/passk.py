@@ -21,6 +21,7 @@ from accelerate.utils import gather_object
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_ext.objectives import BASELINES, majority_advantages, majority_value, pass_at_k, passk_advantages
+from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 
 OBJECTIVES = ("pass@k", "max@k", "maj@k")
 SCALINGS = ("batch", "none")
@@ -75,7 +76,7 @@ def objective_advantages(
 
 
 @dataclass
-class PassAtKConfig(GRPOConfig):
+class PassAtKConfig(CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`PassAtKTrainer`]. Inherits every [`trl.GRPOConfig`] parameter.
 
@@ -139,7 +140,7 @@ class PassAtKConfig(GRPOConfig):
             load_callable(self.answer_fn)
 
 
-class PassAtKTrainer(GRPOTrainer):
+class PassAtKTrainer(CurriculumMixin, GRPOTrainer):
     """[`trl.GRPOTrainer`] with the advantages of a k-sample objective (module docstring; `PassAtKConfig`)."""
 
     _tag_names = ["trl", "trl-ext", "pass-at-k"]
