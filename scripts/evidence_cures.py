@@ -4,9 +4,11 @@
     python scripts/evidence_cures.py --quick                    # smoke run: 1 seed, a few steps
 
 Setup: PBE string-rewrite cascades (hub_datasets.pbe, the `demo` family: alphabet abcdef, 1-char rules) in three
-tiers of difficulty by cascade length: easy = 1 rule, medium = 2 rules, hard = 3 rules. A tiny model is built on
-the task's text and warm-started by SFT on the train split's reference programs (once, shared by every run), so
-that it starts with a mix of solved, learnable and hopeless prompts. Then, per seed, two RL runs from the same
+tiers of difficulty by cascade length: easy = 1 rule, medium = 2 rules, hard = 3 rules; per tier three disjoint
+sets of prompts: SFT, RL train, held-out. A tiny model is built on the task's text and warm-started by SFT on the
+SFT prompts' reference programs (once, shared by every run), so that it meets the RL prompts with a mix of
+solved, learnable and hopeless ones. The RL train set is small so that each prompt is drawn several times (the
+posterior needs visits to act). Then, per seed, two RL runs from the same
 warm start with the same budget (`--prompts-per-step` groups of 8 samples per step, the same steps: equal generated
 samples):
 `--curriculum false` (stock GRPO, TRL's uniform sampler) and CurES (curriculum on, the `CurESConfig` defaults).
@@ -39,12 +41,15 @@ ARMS = ("grpo", "cures")
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=40, help="RL steps per run")
+    p.add_argument("--steps", type=int, default=100, help="RL steps per run")
     p.add_argument("--prompts-per-step", type=int, default=8, help="groups of 8 samples per RL step")
-    p.add_argument("--evals", type=int, default=2, help="held-out evaluations per run (the last at the end)")
-    p.add_argument("--sft-steps", type=int, default=600)
-    p.add_argument("--n-train", type=int, default=100, help="train prompts per tier")
-    p.add_argument("--n-test", type=int, default=30, help="held-out prompts per tier")
+    p.add_argument("--evals", type=int, default=4, help="held-out evaluations per run (the last at the end)")
+    p.add_argument("--sft-steps", type=int, default=1000)
+    p.add_argument(
+        "--n-sft", type=int, default=300, help="SFT warm-start prompts per tier (not trained on by RL)"
+    )
+    p.add_argument("--n-train", type=int, default=40, help="RL train prompts per tier")
+    p.add_argument("--n-test", type=int, default=40, help="held-out prompts per tier")
     p.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (1 avoids thrashing a shared CPU)"
     )
@@ -54,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.steps, args.evals, args.sft_steps, args.prompts_per_step = [0], 3, 1, 20, 4
-        args.n_train, args.n_test, args.eval_samples = 24, 8, 2
+        args.n_sft, args.n_train, args.n_test, args.eval_samples = 24, 8, 8, 2
     if args.steps < args.evals or args.evals < 1:
         raise SystemExit(f"--steps ({args.steps}) must be >= --evals ({args.evals}) >= 1")
     return args
@@ -67,13 +72,14 @@ def build_data(args):
 
     from hub_datasets.pbe import CONFIGS, generate
 
-    train, test = [], []
+    sft, train, test = [], [], []
     for tier, rules in TIERS.items():
         config = replace(CONFIGS["demo"], rules=(rules, rules))
-        rows_train, rows_test = generate(config, args.n_train, args.n_test, seed=1000 + rules)
-        train += [{**r, "tier": tier} for r in rows_train]
+        rows, rows_test = generate(config, args.n_sft + args.n_train, args.n_test, seed=1000 + rules)
+        sft += [{**r, "tier": tier} for r in rows[: args.n_sft]]
+        train += [{**r, "tier": tier} for r in rows[args.n_sft :]]
         test += [{**r, "tier": tier} for r in rows_test]
-    return Dataset.from_list(train).shuffle(seed=0), Dataset.from_list(test)
+    return Dataset.from_list(sft), Dataset.from_list(train).shuffle(seed=0), Dataset.from_list(test)
 
 
 def common_args(output_dir: Path, seed: int) -> dict:
@@ -91,18 +97,19 @@ def common_args(output_dir: Path, seed: int) -> dict:
     )
 
 
-def warm_start(args, train, out: Path) -> str:
-    """A tiny model on the task's text, then SFT on the reference programs (cached in `out`)."""
+def warm_start(args, sft_rows, out: Path) -> str:
+    """A tiny model on the task's text, then SFT on the reference programs of the SFT split (cached in `out`)."""
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
     from trl_ext.models import build_tiny_model
 
-    target = out / f"sft-{args.sft_steps}-{args.n_train}"
+    target = out / f"sft-{args.sft_steps}-{args.n_sft}"
     if (target / "model.safetensors").exists():
         return str(target)
     rows = [
-        {"prompt": r["prompt"], "completion": [{"role": "assistant", "content": r["answer"]}]} for r in train
+        {"prompt": r["prompt"], "completion": [{"role": "assistant", "content": r["answer"]}]}
+        for r in sft_rows
     ]
     corpus = [r["prompt"][0]["content"] + r["completion"][0]["content"] for r in rows]
     base = build_tiny_model(
@@ -227,6 +234,10 @@ def summarise(runs: list[dict], before: dict, args) -> tuple[dict, str]:
         f"# CurES vs GRPO at equal generated samples ({samples} per run, {len(args.seeds)} seeds: "
         f"{', '.join(map(str, args.seeds))})",
         "",
+        f"{3 * args.n_train} train prompts (3 tiers), {args.steps} steps of {args.prompts_per_step} groups of 8: "
+        f"{args.steps * args.prompts_per_step / (3 * args.n_train):.1f} groups per prompt on average; "
+        f"{3 * args.n_test} held-out prompts x {args.eval_samples} samples.",
+        "",
         f"Warm start (SFT, {args.sft_steps} steps) held-out pass@1: "
         + ", ".join(f"{k} {v:.3f}" for k, v in before.items()),
         "",
@@ -315,9 +326,9 @@ def main(argv=None) -> None:
     hf_logging.set_verbosity_error()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    train, test = build_data(args)
-    print(f"data: {len(train)} train / {len(test)} held-out prompts, tiers {TIERS}")
-    sft = warm_start(args, train, out)
+    sft_rows, train, test = build_data(args)
+    print(f"data: {len(sft_rows)} SFT / {len(train)} RL train / {len(test)} held-out prompts, tiers {TIERS}")
+    sft = warm_start(args, sft_rows, out)
     before = held_out_pass1(sft, test, args.eval_samples, 0)
     print(f"warm start held-out pass@1: {before}")
     runs = []
