@@ -1,7 +1,16 @@
 """TRL trainers of trl-ext: one module per algorithm (config + trainer)."""
 
+from trl_ext.trainers.cures import CurESConfig, CurESTrainer, CurriculumArguments, CurriculumMixin
 from trl_ext.trainers.guide import GuideConfig, GuideTrainer
 from trl_ext.trainers.passk import PassAtKConfig, PassAtKTrainer
 
-__all__ = ["PassAtKConfig", "PassAtKTrainer"]
-__all__ += ["GuideConfig", "GuideTrainer"]
+__all__ = [
+    "CurESConfig",
+    "CurESTrainer",
+    "CurriculumArguments",
+    "CurriculumMixin",
+    "GuideConfig",
+    "GuideTrainer",
+    "PassAtKConfig",
+    "PassAtKTrainer",
+]
