@@ -45,11 +45,24 @@ def _on_prof(signum, frame):
 # ----------------------------------------------------------------------------------------- expansion
 
 
+MAX_SPAN = 2048  # random ints take at most this many values: hash tables stay cache-sized
+
+
 def _int_range(values, factor):
+    """The example's value range widened by the factor (negative bound down, positive bound up) and capped at
+    MAX_SPAN values: with an unbounded range, hash tables outgrow the CPU caches and linear code looks n log n."""
     lo, hi = min(values), max(values)
     lo = lo * factor if lo < 0 else lo
     hi = hi * factor if hi > 0 else hi
-    return lo, max(hi, lo + factor)
+    hi = max(hi, lo + factor)
+    if hi - lo > MAX_SPAN:
+        if lo >= 0:
+            hi = lo + MAX_SPAN
+        elif hi <= 0:
+            lo = hi - MAX_SPAN
+        else:
+            lo, hi = -MAX_SPAN // 2, MAX_SPAN // 2
+    return lo, hi
 
 
 def _random_like(example, rng, factor, pool):

@@ -79,9 +79,9 @@ def fit_curve(sizes, costs) -> Fit | None:
         return None
     order = np.argsort(n)
     n, y = n[order], y[order]
+    if _slope(n[-2:], y[-2:]) > EXPONENTIAL_SLOPE and y[-1] > 20 * y[0]:
+        return Fit(None, 1.0, 0.0, 0.0, {})  # growing faster than any polynomial class at the end
     if len(n) < MIN_POINTS:
-        if len(n) >= 2 and _slope(n[-2:], y[-2:]) > EXPONENTIAL_SLOPE and y[-1] > 20 * y[0]:
-            return Fit(None, 1.0, 0.0, 0.0, {})
         return None
     scores, params, residuals = [], [], {}
     for rank, klass in enumerate(CLASSES):
@@ -97,8 +97,6 @@ def fit_curve(sizes, costs) -> Fit | None:
     best = int(np.argmin(scores))
     rival = min(s for i, s in enumerate(scores) if i != best)
     margin = rival / scores[best] - 1.0 if math.isfinite(rival) else 1.0
-    if best == len(CLASSES) - 1 and y[-1] > 20 * y[0] and _slope(n[-2:], y[-2:]) > EXPONENTIAL_SLOPE:
-        return Fit(None, margin, 0.0, 0.0, residuals)
     return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals)
 
 
@@ -131,15 +129,20 @@ def single(klass: Klass | None, var: str = "n") -> str:
 
 def combine(per_argument: list[Klass | None], together: Klass | None) -> str:
     """A multi-variable label from each argument's own class (others held fixed) and the class when all grow
-    together: the arguments that matter get variables n, m, k, ...; the product form when the together-degree
-    is the sum of the degrees (nested work), the sum form otherwise (sequential work)."""
+    together: with at most one argument that matters, the together class in n; otherwise those arguments get
+    variables n, m, k, ...: the product form when the together-degree is the sum of the degrees (nested work),
+    the sum form otherwise (sequential work)."""
     if any(k is None for k in per_argument) or together is None:
         return OTHER
     growing = [k for k in per_argument if k.power or k.logs]
-    if len(growing) <= 1:
-        return single(growing[0] if growing else together)
+    if len(growing) <= 1:  # one size variable: growing everything shows its worst case (e.g. no early exit)
+        return single(together)
     named = list(zip(growing, VARIABLES))
-    degree = sum(k.power for k in growing)
-    if together.power >= degree and degree > max(k.power for k in growing):
+
+    def weight(k: Klass) -> float:  # a log factor counts half a degree
+        return k.power + 0.5 * k.logs
+
+    nested = weight(together) > max(map(weight, growing)) and weight(together) >= sum(map(weight, growing)) - 0.5
+    if nested:
         return _product(named)
     return " + ".join(single(k, v)[2:-1] for k, v in named).join(("O(", ")"))

@@ -38,7 +38,7 @@ class Settings:
     budget_s: float = 3.0
     repeats: int = 7
     max_doublings: int = 40
-    max_elems: int = 2**15
+    max_elems: int = 2**14
     batch_time: float = 0.002
     max_batch: int = 64
     timeout_s: float = 30.0  # wall clock per measure set (the machine may be loaded)
