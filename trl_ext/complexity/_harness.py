@@ -45,24 +45,20 @@ def _on_prof(signum, frame):
 # ----------------------------------------------------------------------------------------- expansion
 
 
-MAX_SPAN = 2048  # random ints take at most this many values: hash tables stay cache-sized
+MAX_SPAN = 2048  # random ints take this many values: hash tables stay cache-sized
 
 
 def _int_range(values, factor):
-    """The example's value range widened by the factor (negative bound down, positive bound up) and capped at
-    MAX_SPAN values: with an unbounded range, hash tables outgrow the CPU caches and linear code looks n log n."""
+    """The range of random ints: the example's own when it holds 0/1 flags; else MAX_SPAN values from the
+    example's lower bound (or up to its upper bound when all are negative). Fixed for all sizes, so that
+    CPython's cached small ints do not make small sizes look cheaper; bounded, so that hash tables do not
+    outgrow the CPU caches (then linear code looks n log n)."""
     lo, hi = min(values), max(values)
-    lo = lo * factor if lo < 0 else lo
-    hi = hi * factor if hi > 0 else hi
-    hi = max(hi, lo + factor)
-    if hi - lo > MAX_SPAN:
-        if lo >= 0:
-            hi = lo + MAX_SPAN
-        elif hi <= 0:
-            lo = hi - MAX_SPAN
-        else:
-            lo, hi = -MAX_SPAN // 2, MAX_SPAN // 2
-    return lo, hi
+    if hi - lo <= 1:
+        return lo, hi
+    if hi <= 0:
+        return hi - MAX_SPAN, hi
+    return lo, lo + MAX_SPAN
 
 
 def _random_like(example, rng, factor, pool):
@@ -219,11 +215,10 @@ def clone(value):
 # ------------------------------------------------------------------------------------------ calling
 
 
-def _stdin_function(compiled, render):
-    """A stdin program as a function of its parsed input: render it, run the program on it, drop its output."""
+def _stdin_function(compiled):
+    """A stdin program as a function of its input text (rendered before the timing): run it, drop its output."""
 
-    def main(*args):
-        text = _render(render, args)
+    def main(text):
         saved = sys.stdin, sys.stdout
         sys.stdin, sys.stdout = io.StringIO(text), io.StringIO()
         try:
@@ -254,8 +249,7 @@ def _render(spec, args):
 def make_factory(job):
     compiled = compile(job["code"], "solution.py", "exec")
     if job.get("stdin_render") is not None:
-        render = [tuple(x) for x in job["stdin_render"]]
-        return lambda: _stdin_function(compiled, render)
+        return lambda: _stdin_function(compiled)
     entry = job["entry"]
 
     def fresh():
@@ -311,6 +305,7 @@ def measure(job):
     rng = random.Random(job["seed"])
     example = job["example"]
     grow = set(job["grow"])
+    render = [tuple(x) for x in job["stdin_render"]] if job.get("stdin_render") is not None else None
     call_cap, budget = job["call_cap"], job["budget"]
     started = time.process_time()
     sizes, stopped, mutates = [], "max_factor", False
@@ -320,6 +315,9 @@ def measure(job):
         if k and elements(args) > job["max_elems"]:
             stopped = "max_elems"
             break
+        n = max(size_of(args[i]) for i in grow)
+        if render is not None:  # a stdin program: its one argument is the input text
+            args = [_render(render, args)]
         pristine = clone(args)
         fn = fresh()
         try:
@@ -343,9 +341,7 @@ def measure(job):
             mutates = mutates or args != pristine
         except Exception:
             mutates = True
-        sizes.append(
-            {"factor": factor, "n": max(size_of(args[i]) for i in grow), "args": pristine, "t1": elapsed}
-        )
+        sizes.append({"factor": factor, "n": n, "args": pristine, "t1": elapsed})
         if elapsed > call_cap or time.process_time() - started > budget * 0.3:
             stopped = "call_cap" if elapsed > call_cap else "budget"
             break

@@ -43,7 +43,7 @@ CLASSES = (
 OTHER = "other"
 LABELS = tuple(k.label for k in CLASSES)
 
-RESIDUAL_FLOOR = 0.04  # relative timing noise a class may not "explain" away
+RESIDUAL_FLOOR = 0.08  # relative timing noise a class may not "explain" away
 PENALTY = 0.12  # per rank of the class
 MIN_POINTS = 4
 MIN_RISE = 0.3  # a growing class must explain at least this relative rise of the cost over the sizes
@@ -142,7 +142,9 @@ def combine(per_argument: list[Klass | None], together: Klass | None) -> str:
     def weight(k: Klass) -> float:  # a log factor counts half a degree
         return k.power + 0.5 * k.logs
 
-    nested = weight(together) > max(map(weight, growing)) and weight(together) >= sum(map(weight, growing)) - 0.5
+    nested = (
+        weight(together) > max(map(weight, growing)) and weight(together) >= sum(map(weight, growing)) - 0.5
+    )
     if nested:
         return _product(named)
     return " + ".join(single(k, v)[2:-1] for k, v in named).join(("O(", ")"))

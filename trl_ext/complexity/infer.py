@@ -5,9 +5,9 @@ alone (the others held at the example) and all together, each with several expan
 `_harness.py`); each such *measure set* runs in one sandboxed process (`trl_ext.execution.run_batch`, so the
 sets run in parallel over the sandbox's workers) that times the calls with CPU time (`time.process_time`,
 min over shuffled repeats: on a loaded machine interference only adds time) and takes tracemalloc peaks.
-Each curve is fitted by `fit.fit_curve`; per argument, the time class is the median over strategies (one
-degenerate expansion — an early exit on the tiled copy, a quicksort on many equal values — does not decide
-it) and the space class the max; `fit.combine` makes the multi-variable label. Unverified against the paper's
+Each curve is fitted by `fit.fit_curve`; per argument, the class (time and space alike) is the random
+expansion's unless the median over strategies is higher (`_over_strategies`); `fit.combine` makes the
+multi-variable label. Unverified against the paper's
 own labels (its code and data are CC-BY-NC and not used).
 """
 
@@ -229,7 +229,7 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
     measure_set.space_fit = fitting.fit_curve(measure_set.sizes, [s + 256 for s in measure_set.space])
 
 
-def _time_class(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
+def _over_strategies(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
     """The random expansion's class unless the median over strategies is higher: random inputs defeat the
     adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate."""
     ranked = sorted(fits.values(), key=lambda f: f.rank)
@@ -244,10 +244,12 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
     groups = sorted({s.grow for s in sets}, key=lambda g: (len(g), g))
     time_by, space_by = {}, {}
     for group in groups:
-        time_fits = {s.strategy: s.time_fit for s in sets if s.grow == group and s.time_fit}
-        space_fits = [s.space_fit for s in sets if s.grow == group and s.space_fit]
-        time_by[group] = _time_class(time_fits)
-        space_by[group] = max(space_fits, key=lambda f: f.rank) if space_fits else None
+        time_by[group] = _over_strategies(
+            {s.strategy: s.time_fit for s in sets if s.grow == group and s.time_fit}
+        )
+        space_by[group] = _over_strategies(
+            {s.strategy: s.space_fit for s in sets if s.grow == group and s.space_fit}
+        )
     time, time_fit = _label(groups, time_by)
     if time is None:
         raise ComplexityError(
