@@ -3,16 +3,17 @@ the program and a JSON job on stdin; it prints one JSON object).
 
 One job is one *measure set*: the arguments in `grow` are expanded with one strategy over a geometric schedule
 of scale factors 1, 2, 4, ... (the example itself first). Phase 1 grows until a call costs `call_cap` seconds
-of CPU time, the inputs reach `max_elems` elements, or the function fails at a larger size; phase 2 times
-every kept size `repeats` times in shuffled order, each timing a batch of calls long enough for the clock;
-phase 3 takes the tracemalloc peak of one call per size. Every call gets a fresh module namespace (so
-`functools.cache` and module-level memo tables start empty) and a pristine copy of its inputs when the
-function mutates them.
+of CPU time, the inputs reach `max_elems` elements, the function fails at a larger size, or 30% of the budget
+is spent; phase 2 times every kept size in shuffled rounds (as many as fit 60% of the budget, at least 3), each
+timing a batch of calls long enough for the clock; phase 3 takes the tracemalloc peak of one call per size
+with what is left. Every call gets a fresh module namespace (so `functools.cache` and module-level memo
+tables start empty) and a pristine copy of its inputs when the function mutates them.
 
 Expansion (after BigO(Bench), arXiv 2503.15242; own implementation): ints and floats are multiplied by the
-factor ("scaled values"); strings, lists and tuples are tiled ("copy") or refilled with random elements like
-the example's ("random"); lists of lists grow their rows and, when the example is square, their columns;
-dicts and sets gain new keys. bools, None and empty containers do not grow.
+factor ("scaled values"); strings, lists and tuples are tiled ("copy"), refilled with random elements like
+the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"); lists of lists
+grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
+empty containers do not grow.
 """
 
 import ast
@@ -48,7 +49,7 @@ def _on_prof(signum, frame):
 MAX_SPAN = 2048  # random ints take this many values: hash tables stay cache-sized
 
 
-def _int_range(values, factor):
+def _int_range(values):
     """The range of random ints: the example's own when it holds 0/1 flags; else MAX_SPAN values from the
     example's lower bound (or up to its upper bound when all are negative). Fixed for all sizes, so that
     CPython's cached small ints do not make small sizes look cheaper; bounded, so that hash tables do not
@@ -61,8 +62,8 @@ def _int_range(values, factor):
     return lo, lo + MAX_SPAN
 
 
-def _random_like(example, rng, factor, pool):
-    """A random value shaped like `example`; ints drawn from the pool's range widened by the factor."""
+def _random_like(example, rng, pool):
+    """A random value shaped like `example`; ints drawn from the pool's range."""
     if isinstance(example, bool):
         return rng.random() < 0.5
     if isinstance(example, int):
@@ -72,16 +73,16 @@ def _random_like(example, rng, factor, pool):
     if isinstance(example, str):
         return "".join(rng.choice(pool["chars"]) for _ in range(len(example)))
     if isinstance(example, list | tuple):
-        out = [_random_like(rng.choice(example), rng, factor, pool) for _ in example] if example else []
+        out = [_random_like(rng.choice(example), rng, pool) for _ in example] if example else []
         return out if isinstance(example, list) else tuple(out)
     return example
 
 
-def _pool(values, factor):
+def _pool(values):
     ints = [v for v in _leaves(values) if isinstance(v, int | float) and not isinstance(v, bool)]
     chars = sorted({c for v in _leaves(values) if isinstance(v, str) for c in v})
     return {
-        "int": _int_range(ints, factor) if ints else (0, factor),
+        "int": _int_range(ints) if ints else (0, MAX_SPAN),
         "chars": chars if len(chars) > 1 else list("abcdefghijklmnopqrstuvwxyz"),
     }
 
@@ -106,13 +107,13 @@ def _grow_seq(seq, factor, strategy, rng):
     if strategy == "distinct":  # tiles shifted apart: all values distinct, the example's local order kept
         shift = max(seq) - min(seq) + 1
         return [seq[i % len(seq)] + (i // len(seq)) * shift for i in range(length)]
-    pool = _pool(seq, factor)
+    pool = _pool(seq)
     if ints:
         lo, hi = pool["int"]
         span = hi - lo + 1
         draw = rng.random
         return [lo + int(draw() * span) for _ in range(length)]
-    return [_random_like(seq[i % len(seq)], rng, factor, pool) for i in range(length)]
+    return [_random_like(seq[i % len(seq)], rng, pool) for i in range(length)]
 
 
 def _is_square(rows):
@@ -142,8 +143,8 @@ def expand(value, factor, strategy, rng):
             rows = [list(expand(list(r), factor, strategy, rng)) for r in value]
             out = _grow_seq(rows, factor, "copy", rng)
             if strategy == "random":
-                pool = _pool(value, factor)
-                out = [[_random_like(x, rng, factor, pool) for x in row] for row in out]
+                pool = _pool(value)
+                out = [[_random_like(x, rng, pool) for x in row] for row in out]
             out = [type(value[0])(r) for r in out]
         else:
             out = _grow_seq(list(value), factor, strategy, rng)
@@ -321,10 +322,10 @@ def measure(job):
         pristine = clone(args)
         fn = fresh()
         try:
-            elapsed = _timed_batch([fn], [args], call_cap * 4)
+            elapsed = _timed_batch([fn], [args], call_cap * 4 if k else budget)
         except TooSlow:
             if not k:
-                return {"error": "timeout", "detail": f"one call took over {call_cap * 4:.2f} s of CPU"}
+                return {"error": "timeout", "detail": f"one call took over {budget:.2f} s of CPU"}
             stopped = "too_slow"
             break
         except RecursionError as err:
@@ -341,6 +342,11 @@ def measure(job):
             mutates = mutates or args != pristine
         except Exception:
             mutates = True
+        if not k and elapsed > call_cap:
+            return {
+                "error": "slow_example",
+                "detail": f"one call on the example takes {elapsed:.2f} s of CPU",
+            }
         sizes.append({"factor": factor, "n": n, "args": pristine, "t1": elapsed})
         if elapsed > call_cap or time.process_time() - started > budget * 0.3:
             stopped = "call_cap" if elapsed > call_cap else "budget"

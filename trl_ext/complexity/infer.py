@@ -33,7 +33,15 @@ class ComplexityError(ValueError):
 
 @dataclass
 class Settings:
-    """Measurement knobs. `budget_s`: CPU seconds for one inference, shared by its measure sets."""
+    """Measurement knobs.
+
+    budget_s: CPU seconds for one inference, shared by its measure sets (each gets 0.3–1 s; a call may cost
+        1/25 of that before the sizes stop growing). repeats: timing rounds per size (at least 3 fit the budget).
+    max_doublings: most size doublings (numbers grow that far). max_elems: most elements in the grown inputs.
+    batch_time / max_batch: calls are timed in batches of up to max_batch, about batch_time seconds long.
+    timeout_s: wall-clock limit per measure set (the machine may be loaded). memory_mb: sandbox memory limit.
+    seed: random expansions.
+    """
 
     budget_s: float = 3.0
     repeats: int = 7
@@ -216,6 +224,10 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
         what = "entry point" if entry is None else f"function {entry!r}"
         if out["error"] == "timeout":
             raise ComplexityError(f"the {what} never finishes on the example ({out['detail']})")
+        if out["error"] == "slow_example":
+            raise ComplexityError(
+                f"the example is too large to grow within the budget ({out['detail']}): give a smaller one"
+            )
         if "defines no function" in out["detail"]:
             raise ComplexityError(out["detail"].split(": ", 1)[-1])
         raise ComplexityError(f"the {what} raises on the example: {out['detail']}")
