@@ -282,8 +282,14 @@ def _rows(problem: dict, tests: list[dict], labels: list[str]) -> list[dict]:
     return rows
 
 
-def generate(config: ComplexityConfig, n: int, n_test: int, seed: int) -> tuple[list[dict], list[dict], dict]:
-    """(train rows, test rows, stats): `n` train and `n_test` test problems, disjoint, drawn with `seed`."""
+def generate(config: ComplexityConfig, n: int, n_test: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """(train rows, test rows) of `n` train and `n_test` test problems, disjoint, drawn with `seed`."""
+    train, test, _ = generate_with_stats(config, n, n_test, seed)
+    return train, test
+
+
+def generate_with_stats(config: ComplexityConfig, n: int, n_test: int, seed: int) -> tuple[list, list, dict]:
+    """`generate` and the counts of solutions, confirmed solutions and confirmed solutions per class."""
     config.validate()
     if n < 0 or n_test < 0 or n + n_test == 0 or n + n_test > len(PROBLEMS):
         raise ValueError(
@@ -308,7 +314,7 @@ def generate(config: ComplexityConfig, n: int, n_test: int, seed: int) -> tuple[
 def build(config_name: str, config: ComplexityConfig, n: int, n_test: int, seed: int) -> Built:
     from datasets import Dataset, DatasetDict
 
-    train, test, stats = generate(config, n, n_test, seed)
+    train, test, stats = generate_with_stats(config, n, n_test, seed)
     classes = sorted((k.removeprefix("class "), v) for k, v in stats.items() if k.startswith("class "))
     meta, body = card(
         pretty_name="Complexity-labelled solutions",

@@ -6,7 +6,7 @@ with the time per function, compared with the `big-o` library (BSD) used directl
 big-o fits one variable on wall time (timeit) and generates no inputs: it gets its own generators
 (`big_o.datagen`: `n_` for an int, `integers` for a list of ints, `strings` for a string; other types grow with
 our random expansion, every argument with n) and the largest size our inference reached for that case (at most
-2^14 for containers, 10^6 for numbers).
+2^14 for containers, big-o's default 10^5 for numbers).
 It runs the labelled code in this process (the code is ours, not untrusted), ours runs it in the sandbox.
 Writes outputs/complexity_bench/{results.json, report.md, accuracy.png}.
 """
@@ -90,9 +90,9 @@ def theirs(case: dict, max_n: int) -> dict:
     fn = namespace[case["entry"]]
     example = ast.literal_eval(case["example"])
     example = example if isinstance(example, tuple) else (example,)
-    # containers: at most the inference's element cap; numbers: at most 10^6 (beyond, big-o's least squares on
-    # n^3 overflows and it raises)
-    max_n = min(max_n, 10**6 if all(isinstance(v, int) for v in example) else 2**14)
+    # containers: at most the inference's element cap; numbers: big-o's default max_n (beyond, its exponential
+    # fit overflows and it raises IndexError)
+    max_n = min(max_n, 10**5 if all(isinstance(v, int) for v in example) else 2**14)
     start = time.perf_counter()
     try:
         best, _ = big_o.big_o(

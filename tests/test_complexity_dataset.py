@@ -88,7 +88,7 @@ def test_generate_reward_survives_a_failing_inference(monkeypatch):
 def test_build_confirms_labels_and_pushes_with_card(tmp_path):
     """Two problems, every label confirmed by the framework; then the CLI without confirmation."""
     config = dataset.ComplexityConfig(budget=2.0)
-    train, test, stats = dataset.generate(config, 1, 1, seed=3)
+    train, test, stats = dataset.generate_with_stats(config, 1, 1, seed=3)
     assert stats["solutions"] >= 4 and stats["confirmed"] >= stats["solutions"] - 1
     problems = {r["problem_id"] for r in train} | {r["problem_id"] for r in test}
     assert len(problems) == 2 and not {r["problem_id"] for r in train} & {r["problem_id"] for r in test}

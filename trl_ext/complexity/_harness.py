@@ -46,20 +46,27 @@ def _on_prof(signum, frame):
 # ----------------------------------------------------------------------------------------- expansion
 
 
-MAX_SPAN = 2048  # random ints take this many values: hash tables stay cache-sized
+MAX_SPAN = 2048  # random ints take at most this many values: hash tables stay cache-sized
 
 
-def _int_range(values):
-    """The range of random ints: the example's own when it holds 0/1 flags; else MAX_SPAN values from the
-    example's lower bound (or up to its upper bound when all are negative). Fixed for all sizes, so that
-    CPython's cached small ints do not make small sizes look cheaper; bounded, so that hash tables do not
-    outgrow the CPU caches (then linear code looks n log n)."""
+def _int_range(values, factor):
+    """The range of random ints: the example's range widened by the factor (the negative bound down, the
+    positive bound up), so that values keep their relation to scaled arguments (a target sum stays as reachable
+    as in the example), capped at MAX_SPAN values so that hash tables do not outgrow the CPU caches (with an
+    unbounded range, linear code looks n log n); 0/1 flags stay flags."""
     lo, hi = min(values), max(values)
     if hi - lo <= 1:
         return lo, hi
-    if hi <= 0:
-        return hi - MAX_SPAN, hi
-    return lo, lo + MAX_SPAN
+    lo = lo * factor if lo < 0 else lo
+    hi = hi * factor if hi > 0 else hi
+    if hi - lo > MAX_SPAN:
+        if lo >= 0:
+            hi = lo + MAX_SPAN
+        elif hi <= 0:
+            lo = hi - MAX_SPAN
+        else:
+            lo, hi = -MAX_SPAN // 2, MAX_SPAN // 2
+    return lo, hi
 
 
 def _random_like(example, rng, pool):
@@ -78,11 +85,11 @@ def _random_like(example, rng, pool):
     return example
 
 
-def _pool(values):
+def _pool(values, factor):
     ints = [v for v in _leaves(values) if isinstance(v, int | float) and not isinstance(v, bool)]
     chars = sorted({c for v in _leaves(values) if isinstance(v, str) for c in v})
     return {
-        "int": _int_range(ints) if ints else (0, MAX_SPAN),
+        "int": _int_range(ints, factor) if ints else (0, min(factor, MAX_SPAN)),
         "chars": chars if len(chars) > 1 else list("abcdefghijklmnopqrstuvwxyz"),
     }
 
@@ -107,7 +114,7 @@ def _grow_seq(seq, factor, strategy, rng):
     if strategy == "distinct":  # tiles shifted apart: all values distinct, the example's local order kept
         shift = max(seq) - min(seq) + 1
         return [seq[i % len(seq)] + (i // len(seq)) * shift for i in range(length)]
-    pool = _pool(seq)
+    pool = _pool(seq, factor)
     if ints:
         lo, hi = pool["int"]
         span = hi - lo + 1
@@ -143,7 +150,7 @@ def expand(value, factor, strategy, rng):
             rows = [list(expand(list(r), factor, strategy, rng)) for r in value]
             out = _grow_seq(rows, factor, "copy", rng)
             if strategy == "random":
-                pool = _pool(value)
+                pool = _pool(value, factor)
                 out = [[_random_like(x, rng, pool) for x in row] for row in out]
             out = [type(value[0])(r) for r in out]
         else:
