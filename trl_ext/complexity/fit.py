@@ -129,11 +129,14 @@ def single(klass: Klass | None, var: str = "n") -> str:
 
 def combine(per_argument: list[Klass | None], together: Klass | None) -> str:
     """A multi-variable label from each argument's own class (others held fixed) and the class when all grow
-    together: with at most one argument that matters, the together class in n; otherwise those arguments get
+    together (each argument's class capped at the together class, which grows it too): with at most one
+    argument that matters, the together class in n; otherwise those arguments get
     variables n, m, k, ...: the product form when the together-degree is the sum of the degrees (nested work),
     the sum form otherwise (sequential work)."""
     if any(k is None for k in per_argument) or together is None:
         return OTHER
+    # growing all arguments grows each one too: no argument's own class can exceed the together class
+    per_argument = [min(k, together, key=CLASSES.index) for k in per_argument]
     growing = [k for k in per_argument if k.power or k.logs]
     if len(growing) <= 1:  # one size variable: growing everything shows its worst case (e.g. no early exit)
         return single(together)
