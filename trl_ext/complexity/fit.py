@@ -46,7 +46,7 @@ LABELS = tuple(k.label for k in CLASSES)
 RESIDUAL_FLOOR = 0.08  # relative timing noise a class may not "explain" away
 PENALTY = 0.12  # per rank of the class
 MIN_POINTS = 4
-MIN_RISE = 0.3  # a growing class must explain at least this relative rise of the cost over the sizes
+MIN_RISE = 0.45  # a growing class must explain at least this relative rise of the cost over the sizes
 EXPONENTIAL_SLOPE = 4.5
 
 
