@@ -7,10 +7,11 @@ trl_ext.hub.push_dataset(built.dataset, target, "lite", card_meta=built.card_met
 
 from __future__ import annotations
 
-from hub_datasets import code_contests, humaneval, kolmogorov, pbe, puzzles
+from hub_datasets import code_contests, complexity, humaneval, kolmogorov, pbe, puzzles
 from hub_datasets.base import Built, with_overrides
 
 GENERATORS = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzles": puzzles}
+GENERATORS["complexity"] = complexity
 CONVERTERS = ("code-contests", "humaneval", "p3")
 NAMES = (*GENERATORS, *CONVERTERS)
 

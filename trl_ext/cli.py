@@ -163,6 +163,36 @@ def _train(args: argparse.Namespace) -> None:
     train_main(args.name, args.args)
 
 
+def _complexity(args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from trl_ext.complexity import Settings, infer
+    from trl_ext.complexity.plot import save_plot
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ValueError(f"no such file: {args.file}")
+    example = Path(args.example_file).read_text() if args.example_file else args.example
+    if example is None:
+        raise ValueError("give --example (or --example-file for a stdin program's input)")
+    result = infer(path.read_text(), args.function, example, settings=Settings(budget_s=args.budget))
+    name = args.function or "stdin"
+    plot = save_plot(
+        result, Path(args.plot or f"outputs/complexity/{path.stem}_{name}.png"), f"{path.name}: {name}"
+    )
+    if args.json:
+        print(json.dumps({**result.to_dict(), "plot": str(plot)}))
+    else:
+        print(
+            f"time:  {result.time}  (margin {result.time_margin:.2f}, coefficient {result.time_coefficient:.3g} s)"
+        )
+        print(
+            f"space: {result.space}  (margin {result.space_margin:.2f}, coefficient {result.space_coefficient:.3g} B)"
+        )
+        print(f"plot:  {plot}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trl-ext", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -248,6 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-train", type=int, default=2000, help="training problems")
     demo.add_argument("--n-test", type=int, default=300, help="held-out problems")
     demo.set_defaults(func=_demo)
+
+    cx = verbs.add_parser(
+        "complexity", help="infer the time and space complexity of a function from measurements"
+    )
+    cx.add_argument("file", help="Python source file")
+    cx.add_argument("--function", help="the function to measure (omit for a stdin program)")
+    cx.add_argument(
+        "--example",
+        help="Python literal of the arguments (a tuple for several); stdin text without --function",
+    )
+    cx.add_argument("--example-file", help="a file holding the example stdin of a program")
+    cx.add_argument("--budget", type=float, default=3.0, help="CPU seconds for the measurements")
+    cx.add_argument("--plot", help="where to save the plot (default outputs/complexity/FILE_FUNCTION.png)")
+    cx.add_argument("--json", action="store_true", help="print one JSON object (time, space, margins, ...)")
+    cx.set_defaults(func=_complexity)
     return parser
 
 

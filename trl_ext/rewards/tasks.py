@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from trl_ext.rewards import code, kolmogorov, pbe, puzzle
+from trl_ext.rewards import code, complexity, kolmogorov, pbe, puzzle
 from trl_ext.rewards.common import completion_text, rows_from_columns
 
 VERIFIERS: dict[str, ModuleType] = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzle": puzzle, "code": code}
+VERIFIERS["complexity"] = complexity
 
 
 def _dispatch(method: str, completions, task, columns) -> list:

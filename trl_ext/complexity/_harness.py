@@ -1,0 +1,433 @@
+"""The measurement harness that runs INSIDE the sandbox (stdlib only; the host sends this file's source as
+the program and a JSON job on stdin; it prints one JSON object).
+
+One job is one *measure set*: the arguments in `grow` are expanded with one strategy over a geometric schedule
+of scale factors 1, 2, 4, ... (the example itself first). Phase 1 grows until a call costs `call_cap` seconds
+of CPU time, the inputs reach `max_elems` elements, the function fails at a larger size, or 30% of the budget
+is spent; phase 2 times every kept size in shuffled rounds (as many as fit 60% of the budget, at least 3), each
+timing a batch of calls long enough for the clock; phase 3 takes the tracemalloc peak of one call per size
+with what is left. Every call gets a fresh module namespace (so `functools.cache` and module-level memo
+tables start empty) and a pristine copy of its inputs when the function mutates them.
+
+Expansion (after BigO(Bench), arXiv 2503.15242; own implementation): ints and floats are multiplied by the
+factor ("scaled values"); strings, lists and tuples are tiled ("copy"), refilled with random elements like
+the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"); lists of lists
+grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
+empty containers do not grow.
+"""
+
+import ast
+import ctypes
+import gc
+import io
+import json
+import random
+import signal
+import sys
+import threading
+import time
+import tracemalloc
+
+
+class TooSlow(Exception):
+    pass
+
+
+WORKER = []  # the thread that runs the calls
+
+
+def _on_prof(signum, frame):
+    """The per-call CPU cap (ITIMER_PROF) expired: raise TooSlow in the worker thread. Raising here, in the
+    main thread, would interrupt Thread.join, which then wrongly reports the worker as stopped."""
+    for thread in WORKER:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(TooSlow))
+
+
+# ----------------------------------------------------------------------------------------- expansion
+
+
+MAX_SPAN = 2048  # random ints take at most this many values: hash tables stay cache-sized
+
+
+def _int_range(values, factor):
+    """The range of random ints: the example's range widened by the factor (the negative bound down, the
+    positive bound up), so that values keep their relation to scaled arguments (a target sum stays as reachable
+    as in the example), capped at MAX_SPAN values so that hash tables do not outgrow the CPU caches (with an
+    unbounded range, linear code looks n log n); 0/1 flags stay flags."""
+    lo, hi = min(values), max(values)
+    if hi - lo <= 1:
+        return lo, hi
+    lo = lo * factor if lo < 0 else lo
+    hi = hi * factor if hi > 0 else hi
+    if hi - lo > MAX_SPAN:
+        if lo >= 0:
+            hi = lo + MAX_SPAN
+        elif hi <= 0:
+            lo = hi - MAX_SPAN
+        else:
+            lo, hi = -MAX_SPAN // 2, MAX_SPAN // 2
+    return lo, hi
+
+
+def _random_like(example, rng, pool):
+    """A random value shaped like `example`; ints drawn from the pool's range."""
+    if isinstance(example, bool):
+        return rng.random() < 0.5
+    if isinstance(example, int):
+        return rng.randint(*pool["int"])
+    if isinstance(example, float):
+        return rng.uniform(*pool["int"])
+    if isinstance(example, str):
+        return "".join(rng.choice(pool["chars"]) for _ in range(len(example)))
+    if isinstance(example, list | tuple):
+        out = [_random_like(rng.choice(example), rng, pool) for _ in example] if example else []
+        return out if isinstance(example, list) else tuple(out)
+    return example
+
+
+def _pool(values, factor):
+    ints = [v for v in _leaves(values) if isinstance(v, int | float) and not isinstance(v, bool)]
+    chars = sorted({c for v in _leaves(values) if isinstance(v, str) for c in v})
+    return {
+        "int": _int_range(ints, factor) if ints else (0, min(factor, MAX_SPAN)),
+        "chars": chars if len(chars) > 1 else list("abcdefghijklmnopqrstuvwxyz"),
+    }
+
+
+def _leaves(value):
+    if isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield k
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def _grow_seq(seq, factor, strategy, rng):
+    length = len(seq) * factor
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
+    if strategy == "copy" or (strategy == "distinct" and not ints):
+        return [seq[i % len(seq)] for i in range(length)]
+    if strategy == "distinct":  # tiles shifted apart: all values distinct, the example's local order kept
+        shift = max(seq) - min(seq) + 1
+        return [seq[i % len(seq)] + (i // len(seq)) * shift for i in range(length)]
+    pool = _pool(seq, factor)
+    if ints:
+        lo, hi = pool["int"]
+        span = hi - lo + 1
+        draw = rng.random
+        return [lo + int(draw() * span) for _ in range(length)]
+    return [_random_like(seq[i % len(seq)], rng, pool) for i in range(length)]
+
+
+def _is_square(rows):
+    return len(rows) > 1 and all(isinstance(r, list | tuple) and len(r) == len(rows) for r in rows)
+
+
+def expand(value, factor, strategy, rng):
+    """`value` grown by `factor` with `strategy`: "copy" (tile), "random" (random elements like the example's)
+    or "distinct" (tiles of ints shifted apart so that all differ; strings over a 26-letter alphabet);
+    numbers are always scaled."""
+    if factor == 1 or isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return value * factor
+    if isinstance(value, str):
+        if not value:
+            return value
+        if strategy == "copy":
+            return value * factor
+        wide = strategy == "distinct" or len(set(value)) < 2
+        chars = list("abcdefghijklmnopqrstuvwxyz") if wide else sorted(set(value))
+        return "".join(rng.choice(chars) for _ in range(len(value) * factor))
+    if isinstance(value, list | tuple):
+        if not value:
+            return value
+        if _is_square(value):  # a matrix: grow both dimensions
+            rows = [list(expand(list(r), factor, strategy, rng)) for r in value]
+            out = _grow_seq(rows, factor, "copy", rng)
+            if strategy == "random":
+                pool = _pool(value, factor)
+                out = [[_random_like(x, rng, pool) for x in row] for row in out]
+            out = [type(value[0])(r) for r in out]
+        else:
+            out = _grow_seq(list(value), factor, strategy, rng)
+        return out if isinstance(value, list) else tuple(out)
+    if isinstance(value, set | frozenset):
+        grown = set(value)
+        items = list(value)
+        shift = _shift(items)
+        for i in range(1, factor):
+            grown.update(_shifted(v, i, shift) for v in items)
+        return type(value)(grown)
+    if isinstance(value, dict):
+        grown = dict(value)
+        shift = _shift(list(value))
+        for i in range(1, factor):
+            for k, v in value.items():
+                grown[_shifted(k, i, shift)] = v
+        return grown
+    return value
+
+
+def _shift(keys):
+    ints = [k for k in keys if isinstance(k, int) and not isinstance(k, bool)]
+    return (max(ints) - min(ints) + 1) if ints else 1
+
+
+def _shifted(key, i, shift):
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key + i * shift
+    if isinstance(key, str):
+        return f"{key}{i}"
+    return (key, i)
+
+
+def size_of(value):
+    """The size variable of an argument: the value of a number, the length of a container."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, int | float):
+        return abs(value)
+    if isinstance(value, list | tuple | str | dict | set | frozenset):
+        return len(value)
+    return 0
+
+
+def elements(value):
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return len(value) + sum(elements(v) for v in value if isinstance(v, list | tuple | str | dict))
+    if isinstance(value, dict):
+        return 2 * len(value)
+    return 1
+
+
+def clone(value):
+    """A fast structural copy (copy.deepcopy is ~1 µs per element: too slow for 10^5-element inputs)."""
+    if isinstance(value, list):
+        return [clone(v) for v in value] if value and isinstance(value[0], list | dict | set) else list(value)
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, set):
+        return set(value)
+    if isinstance(value, tuple):
+        return tuple(clone(v) for v in value)
+    return value
+
+
+# ------------------------------------------------------------------------------------------ calling
+
+
+def _stdin_function(compiled):
+    """A stdin program as a function of its input text (rendered before the timing): run it, drop its output."""
+
+    def main(text):
+        saved = sys.stdin, sys.stdout
+        sys.stdin, sys.stdout = io.StringIO(text), io.StringIO()
+        try:
+            exec(compiled, {"__name__": "__main__", "__builtins__": __builtins__})
+        except SystemExit:
+            pass
+        finally:
+            sys.stdin, sys.stdout = saved
+
+    return main
+
+
+def _render(spec, args):
+    lines = []
+    for kind, index in spec:
+        value = args[index] if index is not None else None
+        if kind == "len":
+            lines.append(str(len(value)))
+        elif kind == "row":
+            lines.append(" ".join(map(str, value)))
+        elif kind == "block":
+            lines.extend(" ".join(map(str, r)) if isinstance(r, list) else str(r) for r in value)
+        else:
+            lines.append(str(value))
+    return "\n".join(lines) + "\n"
+
+
+def make_factory(job):
+    compiled = compile(job["code"], "solution.py", "exec")
+    if job.get("stdin_render") is not None:
+        return lambda: _stdin_function(compiled)
+    entry = job["entry"]
+
+    def fresh():
+        namespace = {"__name__": "solution", "__builtins__": __builtins__}
+        exec(compiled, namespace)
+        fn = namespace.get(entry)
+        if fn is None and "Solution" in namespace:
+            fn = getattr(namespace["Solution"](), entry, None)
+        if not callable(fn):
+            raise NameError(f"the code defines no function {entry!r}")
+        return fn
+
+    return fresh
+
+
+def _timed_batch(fns, argsets, cap):
+    """CPU time of calling each fn on its args (this thread's clock: precise, and blind to other processes),
+    with the garbage collector off as in `timeit`; TooSlow past `cap` seconds of CPU."""
+    gc.collect()
+    gc.disable()
+    signal.setitimer(signal.ITIMER_PROF, cap)
+    try:
+        start = time.thread_time()
+        for fn, args in zip(fns, argsets):
+            fn(*args)
+        return time.thread_time() - start
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        gc.enable()
+
+
+def _describe(err):
+    return f"{type(err).__name__}: {err}"[:300]
+
+
+def _plan_rounds(sizes, mutates, job, left):
+    """Batch sizes (each batch long enough for the clock) and the number of timing rounds that fit the budget
+    left; the largest sizes are dropped while even the minimum of 3 rounds would not fit."""
+    batches = []
+    for point in sizes:
+        batch = max(1, min(job["max_batch"], int(job["batch_time"] / max(point["t1"], 1e-7))))
+        batches.append(1 if mutates else batch)  # many fresh copies would leave each call a cold cache
+    overhead = 3e-5  # a fresh namespace and an input copy per call
+    cost = [b * (p["t1"] + overhead) for p, b in zip(sizes, batches)]
+    while len(sizes) > 5 and 3 * sum(cost) > left:
+        sizes, batches, cost = sizes[:-1], batches[:-1], cost[:-1]
+    rounds = max(3, min(job["repeats"], int(left / max(sum(cost), 1e-9))))
+    return sizes, batches, rounds
+
+
+def measure(job):
+    fresh = make_factory(job)
+    rng = random.Random(job["seed"])
+    example = job["example"]
+    grow = set(job["grow"])
+    render = [tuple(x) for x in job["stdin_render"]] if job.get("stdin_render") is not None else None
+    call_cap, budget = job["call_cap"], job["budget"]
+    started = time.process_time()
+    sizes, stopped, mutates = [], "max_factor", False
+    for k in range(job["max_doublings"] + 1):
+        factor = 2**k
+        args = [expand(a, factor, job["strategy"], rng) if i in grow else a for i, a in enumerate(example)]
+        if k and elements(args) > job["max_elems"]:
+            stopped = "max_elems"
+            break
+        n = max(size_of(args[i]) for i in grow)
+        if render is not None:  # a stdin program: its one argument is the input text
+            args = [_render(render, args)]
+        pristine = clone(args)
+        fn = fresh()
+        try:
+            elapsed = _timed_batch([fn], [args], call_cap * 4 if k else budget)
+        except TooSlow:
+            if not k:
+                return {"error": "timeout", "detail": f"one call took over {budget:.2f} s of CPU"}
+            stopped = "too_slow"
+            break
+        except RecursionError as err:
+            if not k:
+                return {"error": "raises", "detail": _describe(err)}
+            stopped = "recursion"
+            break
+        except Exception as err:
+            if not k:
+                return {"error": "raises", "detail": _describe(err)}
+            stopped = "raises: " + _describe(err)
+            break
+        try:
+            mutates = mutates or args != pristine
+        except Exception:
+            mutates = True
+        if not k and elapsed > call_cap:
+            return {
+                "error": "slow_example",
+                "detail": f"one call on the example takes {elapsed:.2f} s of CPU",
+            }
+        sizes.append({"factor": factor, "n": n, "args": pristine, "t1": elapsed})
+        if elapsed > call_cap or time.process_time() - started > budget * 0.3:
+            stopped = "call_cap" if elapsed > call_cap else "budget"
+            break
+        if len(sizes) >= 3 and sizes[-1]["t1"] > 1e-4:  # predicted next call beyond the cap: stop now
+            ratio = sizes[-1]["t1"] / max(sizes[-2]["t1"], 1e-9)
+            if elapsed * ratio > call_cap * 4:
+                stopped = "call_cap"
+                break
+    sizes, batches, rounds = _plan_rounds(sizes, mutates, job, budget * 0.6 - (time.process_time() - started))
+    times = [[] for _ in sizes]
+    order = list(range(len(sizes)))
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for i in order:
+            point, batch = sizes[i], batches[i]
+            fns = [fresh() for _ in range(batch)]
+            argsets = [clone(point["args"]) for _ in range(batch)] if mutates else [point["args"]] * batch
+            try:
+                times[i].append(_timed_batch(fns, argsets, call_cap * 4 * batch) / batch)
+            except Exception:
+                times[i].append(None)
+    space = [None] * len(sizes)
+    space_left = budget - (time.process_time() - started)
+    for i, point in enumerate(sizes):  # smallest first, until the budget is spent (tracemalloc is slow)
+        fn, args = fresh(), clone(point["args"])
+        before = time.process_time()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            _timed_batch([fn], [args], max(space_left, 0.01))
+            space[i] = tracemalloc.get_traced_memory()[1] - base
+        except Exception:
+            break
+        finally:
+            tracemalloc.stop()
+        space_left -= time.process_time() - before
+        if space_left <= 0:
+            break
+    points = [
+        {"factor": p["factor"], "n": p["n"], "times": [t for t in ts if t is not None], "space": s}
+        for p, ts, s in zip(sizes, times, space)
+    ]
+    return {"points": points, "stopped": stopped, "mutates": mutates, "cpu": time.process_time() - started}
+
+
+def main():
+    job = json.loads(sys.stdin.read())
+    job["example"] = list(ast.literal_eval(job["example"]))
+    sys.setrecursionlimit(job["recursion_limit"])
+    signal.signal(signal.SIGPROF, _on_prof)
+    result = {}
+
+    def target():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})  # delivered to the main thread instead
+        try:
+            result.update(measure(job))
+        except TooSlow:
+            result.update({"error": "timeout", "detail": "the program did not finish"})
+        except Exception as err:  # the code does not even load
+            result.update({"error": "raises", "detail": _describe(err)})
+
+    # the calls run in a thread with a big stack (deep recursion); Python runs signal handlers in the main
+    # thread only, so the main thread waits for SIGPROF (the per-call CPU cap) and interrupts the worker
+    threading.stack_size(job["stack_mb"] * 2**20)
+    worker = threading.Thread(target=target)
+    worker.start()
+    WORKER.append(worker)
+    while worker.is_alive():
+        worker.join(0.05)
+    out = sys.__stdout__
+    out.write(json.dumps(result, default=repr))
+    out.flush()
+
+
+if __name__ == "__main__":
+    main()

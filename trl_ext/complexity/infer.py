@@ -1,0 +1,293 @@
+"""Infer the time and space complexity of a Python function (or stdin program) from measurements in the sandbox.
+
+After BigO(Bench) (arXiv 2503.15242), own implementation from the paper's description: every argument is grown
+alone (the others held at the example) and all together, each with several expansion strategies (see
+`_harness.py`); each such *measure set* runs in one sandboxed process (`trl_ext.execution.run_batch`, so the
+sets run in parallel over the sandbox's workers) that times the calls with CPU time (`time.process_time`,
+min over shuffled repeats: on a loaded machine interference only adds time) and takes tracemalloc peaks.
+Each curve is fitted by `fit.fit_curve`; per argument, the class (time and space alike) is the random
+expansion's unless the median over strategies is higher (`_over_strategies`); `fit.combine` makes the
+multi-variable label. Unverified against the paper's
+own labels (its code and data are CC-BY-NC and not used).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trl_ext.complexity import fit as fitting
+from trl_ext.complexity.stdin import parse_stdin
+from trl_ext.execution import run_batch
+
+HARNESS = Path(__file__).with_name("_harness.py")
+STRATEGIES = ("copy", "random", "distinct")
+UNKNOWN = "unknown"  # space of a curve too short to fit (e.g. an exponential-time function)
+
+
+class ComplexityError(ValueError):
+    """The code cannot be measured: no such function, it raises on the example, or it never finishes."""
+
+
+@dataclass
+class Settings:
+    """Measurement knobs.
+
+    budget_s: CPU seconds for one inference, shared by its measure sets (each gets 0.3–1 s; a call may cost
+        1/25 of that before the sizes stop growing). repeats: timing rounds per size (at least 3 fit the budget).
+    max_doublings: most size doublings (numbers grow that far). max_elems: most elements in the grown inputs.
+    batch_time / max_batch: calls are timed in batches of up to max_batch, about batch_time seconds long.
+    timeout_s: wall-clock limit per measure set (the machine may be loaded). memory_mb: sandbox memory limit.
+    seed: random expansions.
+    """
+
+    budget_s: float = 3.0
+    repeats: int = 7
+    max_doublings: int = 40
+    max_elems: int = 2**14
+    batch_time: float = 0.002
+    max_batch: int = 64
+    timeout_s: float = 30.0  # wall clock per measure set (the machine may be loaded)
+    memory_mb: int = 2048
+    seed: int = 0
+
+
+@dataclass
+class MeasureSet:
+    """One curve: arguments `grow` expanded with `strategy`; sizes, min CPU time per call, peak bytes."""
+
+    grow: tuple[int, ...]
+    strategy: str
+    sizes: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    space: list[float] = field(default_factory=list)
+    stopped: str = ""
+    time_fit: fitting.Fit | None = None
+    space_fit: fitting.Fit | None = None
+
+
+@dataclass
+class Complexity:
+    """The inferred classes (`time`, `space`: e.g. "O(n log n)", "O(n*m)", "other" (faster than n^3), or for space
+    "unknown" (too few sizes)), the confidence margins
+    and curve coefficients (seconds or bytes per unit of the class's curve) of the deciding fits."""
+
+    time: str
+    space: str
+    time_margin: float
+    space_margin: float
+    time_coefficient: float
+    space_coefficient: float
+    sets: list[MeasureSet]
+    cpu_seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "time": self.time,
+            "space": self.space,
+            "time_margin": round(self.time_margin, 4),
+            "space_margin": round(self.space_margin, 4),
+            "time_coefficient": self.time_coefficient,
+            "space_coefficient": self.space_coefficient,
+            "measure_sets": [
+                {
+                    "grow": list(s.grow),
+                    "strategy": s.strategy,
+                    "time": s.time_fit.label if s.time_fit else None,
+                    "space": s.space_fit.label if s.space_fit else None,
+                    "sizes": s.sizes,
+                    "stopped": s.stopped,
+                }
+                for s in self.sets
+            ],
+            "cpu_seconds": round(self.cpu_seconds, 3),
+        }
+
+
+def parse_example(text: str) -> tuple:
+    """The arguments of a call from a Python literal: a tuple is the argument list, anything else one argument."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as err:
+        raise ComplexityError(
+            f"the example must be a Python literal of the arguments, got {text!r:.100}"
+        ) from err
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _check_entry(code: str, entry: str) -> None:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as err:
+        raise ComplexityError(f"the code does not parse: {err}") from err
+    names = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    names |= {
+        t.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Assign)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    if entry not in names:
+        raise ComplexityError(f"the code defines no function {entry!r}")
+
+
+def _grows(value) -> bool:
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int | float):
+        return value != 0
+    return isinstance(value, str | list | tuple | dict | set | frozenset) and len(value) > 0
+
+
+def _strategies(values: list) -> tuple[str, ...]:
+    """Numbers grow by scaling only: one set is enough when no grown argument is a container or string."""
+    return STRATEGIES if any(not isinstance(v, int | float) for v in values) else ("copy",)
+
+
+def plan(args: tuple) -> list[tuple[tuple[int, ...], str]]:
+    growable = [i for i, a in enumerate(args) if _grows(a)]
+    groups = [(i,) for i in growable]
+    if len(growable) > 1:
+        groups.append(tuple(growable))
+    return [(g, s) for g in groups for s in _strategies([args[i] for i in g])]
+
+
+def infer(
+    code: str,
+    entry: str | None,
+    example: tuple | str,
+    *,
+    settings: Settings | None = None,
+    sandbox=None,
+) -> Complexity:
+    """Infer the complexity of function `entry` of `code` called with the arguments `example` (a tuple, or the
+    literal text of one); with `entry=None`, `code` is a stdin program and `example` its stdin text."""
+    settings = settings or Settings()
+    if entry is None:
+        if not isinstance(example, str):
+            raise ComplexityError("a stdin program needs its example stdin as a string")
+        args, render = parse_stdin(example)
+    else:
+        _check_entry(code, entry)
+        args, render = (parse_example(example) if isinstance(example, str) else tuple(example)), None
+    sets = [MeasureSet(g, s) for g, s in plan(args)]
+    if not sets:
+        raise ComplexityError("no argument of the example can grow (all are empty, zero, bool or None)")
+    per_set = max(0.3, min(1.0, settings.budget_s / len(sets)))
+    base = {
+        "code": code,
+        "entry": entry,
+        "stdin_render": render,
+        "example": repr(tuple(args)),
+        "budget": per_set,
+        "call_cap": per_set / 25,
+        "repeats": settings.repeats,
+        "max_doublings": settings.max_doublings,
+        "max_elems": settings.max_elems,
+        "batch_time": settings.batch_time,
+        "max_batch": settings.max_batch,
+        "recursion_limit": 30000,
+        "stack_mb": 256,
+        "seed": settings.seed,
+    }
+    harness = HARNESS.read_text()
+    jobs = [
+        {
+            "code": harness,
+            "stdin": json.dumps({**base, "grow": list(s.grow), "strategy": s.strategy}),
+            "timeout": settings.timeout_s,
+            "cpu_time": per_set * 4 + 5,
+            "memory_mb": settings.memory_mb,
+            "output_limit": 4 * 2**20,
+        }
+        for s in sets
+    ]
+    results = run_batch(jobs, sandbox=sandbox)
+    cpu = 0.0
+    for measure_set, result in zip(sets, results):
+        cpu += result.cpu_time
+        _read(measure_set, result, entry)
+    return _conclude(sets, cpu)
+
+
+def _read(measure_set: MeasureSet, result, entry) -> None:
+    if result.status == "timeout":
+        raise ComplexityError("the code never finishes on the example (killed at the time limit)")
+    if result.status != "ok":
+        detail = result.stderr.strip().splitlines()[-1:] or [result.status]
+        raise ComplexityError(f"the measurement failed ({result.status}): {detail[0][:300]}")
+    out = json.loads(result.stdout)
+    if "error" in out:
+        what = "entry point" if entry is None else f"function {entry!r}"
+        if out["error"] == "timeout":
+            raise ComplexityError(f"the {what} never finishes on the example ({out['detail']})")
+        if out["error"] == "slow_example":
+            raise ComplexityError(
+                f"the example is too large to grow within the budget ({out['detail']}): give a smaller one"
+            )
+        if "defines no function" in out["detail"]:
+            raise ComplexityError(out["detail"].split(": ", 1)[-1])
+        raise ComplexityError(f"the {what} raises on the example: {out['detail']}")
+    points = [p for p in out["points"] if p["times"]]
+    measure_set.sizes = [p["n"] for p in points]
+    measure_set.times = [min(p["times"]) for p in points]
+    measure_set.space = [p["space"] if p["space"] is not None else float("nan") for p in points]
+    measure_set.stopped = out["stopped"]
+    measure_set.time_fit = fitting.fit_curve(measure_set.sizes, measure_set.times)
+    # a byte floor: allocations of a few hundred bytes are interpreter noise, not the algorithm's space
+    measure_set.space_fit = fitting.fit_curve(measure_set.sizes, [s + 256 for s in measure_set.space])
+
+
+def _over_strategies(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
+    """The random expansion's class unless the median over strategies is higher: random inputs defeat the
+    adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate."""
+    ranked = sorted(fits.values(), key=lambda f: f.rank)
+    if not ranked:
+        return None
+    median = ranked[(len(ranked) - 1) // 2]
+    random_fit = fits.get("random")
+    return random_fit if random_fit is not None and random_fit.rank > median.rank else median
+
+
+def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
+    groups = sorted({s.grow for s in sets}, key=lambda g: (len(g), g))
+    time_by, space_by = {}, {}
+    for group in groups:
+        time_by[group] = _over_strategies(
+            {s.strategy: s.time_fit for s in sets if s.grow == group and s.time_fit}
+        )
+        space_by[group] = _over_strategies(
+            {s.strategy: s.space_fit for s in sets if s.grow == group and s.space_fit}
+        )
+    time, time_fit = _label(groups, time_by)
+    if time is None:
+        raise ComplexityError(
+            "too few input sizes could be measured to fit a class (the code fails as inputs grow)"
+        )
+    space, space_fit = _label(groups, space_by)
+    return Complexity(
+        time=time,
+        space=space or UNKNOWN,
+        time_margin=time_fit.margin if time_fit else 0.0,
+        space_margin=space_fit.margin if space_fit else 0.0,
+        time_coefficient=time_fit.coefficient if time_fit else 0.0,
+        space_coefficient=space_fit.coefficient if space_fit else 0.0,
+        sets=sets,
+        cpu_seconds=cpu,
+    )
+
+
+def _label(groups, by_group) -> tuple[str | None, fitting.Fit | None]:
+    """The label from the per-group fits; None when the main curve could not be fitted."""
+    singles = [g for g in groups if len(g) == 1]
+    together = next((g for g in groups if len(g) > 1), None)
+    main = by_group[together or singles[0]]
+    if main is None:
+        return None, None
+    if together is None:
+        return fitting.single(main.klass), main
+    per_argument = [by_group[g].klass for g in singles if by_group[g] is not None]
+    return fitting.combine(per_argument, main.klass), main

@@ -1,0 +1,98 @@
+"""Verifier for the complexity tasks (after BigO(Bench), arXiv 2503.15242), `task = "complexity"`.
+
+Two subtasks (column `subtask`):
+- `predict`: the completion names the time complexity of the given code; 1.0 when its last `O(...)` equals the
+  row's `answer` (spaces, `**` and superscripts normalised).
+- `generate`: the completion writes code of a required class; reward = correctness (all the row's tests pass in
+  the sandbox, as `task = "code"`) × (the time class inferred by `trl_ext.complexity` on the row's `example`
+  equals `required_complexity`).
+Every completion is bounded (sandbox limits, an inference budget of `INFERENCE_BUDGET_S` CPU seconds) and
+nothing raises on bad code: a completion that cannot be measured scores 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from trl_ext.complexity import ComplexityError, Settings, infer
+from trl_ext.rewards import code as code_verifier
+from trl_ext.rewards.common import extract_code
+
+logger = logging.getLogger(__name__)
+
+INFERENCE_BUDGET_S = 2.0
+INFERENCE_TIMEOUT_S = 20.0
+SUBTASKS = ("predict", "generate")
+_BIG_O = re.compile(r"O\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
+_SUPERSCRIPTS = {"²": "^2", "³": "^3", "¹": ""}
+
+
+def normalize(label: str) -> str:
+    """A class label in the canonical form: `O(n log n)`, `O(n^2)`, `O(n*m)`, `O(n + m)`."""
+    inner = label.strip()
+    if inner[:2] in ("O(", "o(") and inner.endswith(")"):
+        inner = inner[2:-1]
+    inner = inner.lower()
+    for sup, plain in _SUPERSCRIPTS.items():
+        inner = inner.replace(sup, plain)
+    inner = inner.replace("**", "^").replace("\\log", "log").replace("lg", "log").replace("logn", "log n")
+    inner = re.sub(r"\s*\*\s*", "*", inner)
+    inner = re.sub(r"\s*\+\s*", " + ", inner)
+    inner = re.sub(r"\s*\^\s*", "^", inner)
+    inner = re.sub(r"n\s*\*?\s*log", "n log", inner)
+    inner = re.sub(r"\s+", " ", inner).strip()
+    return f"O({inner})"
+
+
+def parse_prediction(text: str) -> str | None:
+    """The last `O(...)` of the completion, normalised; None when there is none."""
+    found = _BIG_O.findall(text)
+    return normalize(f"O({found[-1]})") if found else None
+
+
+def inferred_time(code: str, row: dict) -> str | None:
+    """The inferred time class of `code` on the row's example; None when it cannot be measured."""
+    try:
+        settings = Settings(budget_s=INFERENCE_BUDGET_S, timeout_s=INFERENCE_TIMEOUT_S)
+        return infer(code, row.get("fn_name") or None, row["example"], settings=settings).time
+    except ComplexityError:
+        return None
+    except Exception:  # a sandbox failure must not stop training: log it and score 0
+        logger.exception("complexity inference failed")
+        return None
+
+
+def _generate_scores(texts: list[str], rows: list[dict]) -> list[float]:
+    passed = code_verifier.score(texts, rows)
+    out = []
+    for text, row, ok in zip(texts, rows, passed):
+        program = code_verifier.build_program(text, row) if ok else None
+        if program is None:
+            out.append(0.0)
+            continue
+        out.append(float(inferred_time(program, row) == normalize(row["required_complexity"])))
+    return out
+
+
+def score(texts: list[str], rows: list[dict]) -> list[float]:
+    out = [0.0] * len(texts)
+    subtasks = [row.get("subtask") for row in rows]
+    bad = sorted({s for s in subtasks if s not in SUBTASKS}, key=str)
+    if bad:
+        raise ValueError(f"complexity rows need subtask in {SUBTASKS}, got {bad[0]!r}")
+    for i, (text, row) in enumerate(zip(texts, rows)):
+        if row["subtask"] == "predict":
+            out[i] = float(parse_prediction(text) == normalize(row["answer"]))
+    gen = [i for i, s in enumerate(subtasks) if s == "generate"]
+    for i, value in zip(gen, _generate_scores([texts[i] for i in gen], [rows[i] for i in gen])):
+        out[i] = value
+    return out
+
+
+def answers(texts: list[str], rows: list[dict]) -> list[str | None]:
+    """predict: the normalised class; generate: the code (no canonical form)."""
+    return [
+        parse_prediction(t) if row.get("subtask") == "predict" else extract_code(t)
+        for t, row in zip(texts, rows)
+    ]
