@@ -27,8 +27,10 @@ def main() -> None:
     table = []
     for name, module in GENERATORS.items():
         for config_name, config in module.CONFIGS.items():
+            # Capped at the config's default size: the complexity set is a fixed pool of measured problems.
+            n = min(args.n, sum(module.DEFAULT_SIZE[config_name]))
             start = time.perf_counter()
-            train, _ = module.generate(config, args.n, 0, args.seed)
+            train, _ = module.generate(config, n, 0, args.seed)
             seconds = time.perf_counter() - start
             table.append(
                 {
