@@ -13,6 +13,8 @@ from hub_datasets.base import Built, with_overrides
 GENERATORS = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzles": puzzles}
 CONVERTERS = ("code-contests", "humaneval", "p3")
 NAMES = (*GENERATORS, *CONVERTERS)
+# What each converter's rows derive from, for the card's `source_datasets` (a Hub --source is recorded too).
+UPSTREAM = {"humaneval": "openai/openai_humaneval", "p3": "microsoft/PythonProgrammingPuzzles"}
 
 
 def build(
@@ -42,13 +44,28 @@ def build(
         raise ValueError(f"unknown dataset {name!r}; datasets: {', '.join(NAMES)}")
     if overrides:
         raise ValueError(f"{name} is a converter: it has no knobs (got {', '.join(overrides)})")
-    if name == "humaneval":
-        return humaneval.build(source, split)
-    if not source:
+    if name != "humaneval" and not source:
         raise ValueError(f"{name} converts an upstream dataset: give --source PATH_OR_REPO")
-    if name == "p3":
-        return puzzles.build_p3(source, split)
-    return code_contests.build(source, split, name)
+    if name == "humaneval":
+        built = humaneval.build(source, split)
+    elif name == "p3":
+        built = puzzles.build_p3(source, split)
+    else:
+        built = code_contests.build(source, split, name)
+    return _with_sources(built, name, source)
+
+
+def _with_sources(built: Built, name: str, source: str | None) -> Built:
+    """Record on the card what a converted dataset derives from (the upstream, and a Hub --source)."""
+    from trl_ext.hub import is_local
+
+    sources = [s for s in built.card_meta.get("source_datasets", []) if s != "original"]
+    for upstream in (UPSTREAM.get(name), None if source is None or is_local(source) else source):
+        if upstream and upstream not in sources:
+            sources.append(upstream)
+    if sources:
+        built.card_meta["source_datasets"] = sources
+    return built
 
 
 __all__ = ["CONVERTERS", "GENERATORS", "NAMES", "Built", "build"]
