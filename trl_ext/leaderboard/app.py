@@ -2,8 +2,8 @@
 
     trl-ext leaderboard --requests ./hub/leaderboard/requests --port 7860
 
-Data comes fresh from the requests and results datasets on every load and refresh. On a Space (SPACE_ID is
-set) submitting needs a Hub sign-in (`gr.LoginButton`): the submitter is that account, and the daily limit
+Data comes fresh from the requests and results datasets on every load and refresh. On a Space (SYSTEM=spaces,
+SPACE_ID set) submitting needs a Hub sign-in (`gr.LoginButton`): the submitter is that account, and the daily limit
 counts per account. Every event has a named API endpoint (`/leaderboard`, `/submit`, `/queue`, `/plot`).
 """
 
@@ -215,7 +215,8 @@ def about_text(settings: Settings) -> str:
 
 
 def on_space() -> bool:
-    return bool(os.environ.get("SPACE_ID"))
+    """Running on a Hugging Face Space (gradio's own test: SYSTEM=spaces and a SPACE_ID)."""
+    return os.environ.get("SYSTEM") == "spaces" and bool(os.environ.get("SPACE_ID"))
 
 
 def submit_handler(
