@@ -89,6 +89,12 @@ def check_model(model: str, revision: str | None = None) -> None:
             raise HubError(f"model {model!r} does not exist (no config.json in {path})")
         return
     check_repo_id(model)
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE:  # offline: a model in the local cache is fine
+        if not isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str):
+            raise HubError(f"model {model!r} is not in the local cache and HF_HUB_OFFLINE is set")
+        return
     if not exists(model, repo_type="model"):
         raise HubError(f"model {model!r} does not exist on the Hub (or is private)")
 
