@@ -23,7 +23,6 @@ PRECISIONS = (
     "4bit",
 )  # trl_ext.eval.harness.PRECISIONS, without its imports
 MODEL_TYPES = ("pretrained", "fine-tuned", "rl-tuned", "merged", "other")  # leaderboard.settings.MODEL_TYPES
-DATASETS = ("pbe", "kolmogorov", "puzzles", "code-contests", "humaneval", "p3")  # hub_datasets.NAMES
 DEMO_TRAINERS = ("passk", "grpo", "sft")  # trl_ext.demo.TRAINERS
 
 
@@ -132,7 +131,9 @@ def _add_build_dataset(verbs) -> None:
         "  trl-ext build-dataset pbe --config lite --push-to-hub ./hub/datasets/pbe\n"
         "  trl-ext build-dataset humaneval --push-to-hub ORG/humaneval --private",
     )
-    p.add_argument("name", choices=DATASETS, help="the dataset to build")
+    p.add_argument(
+        "name", help="generators: pbe, kolmogorov, puzzles; converters: code-contests, humaneval, p3"
+    )
     p.add_argument("--config", help="generator preset (e.g. lite, hard) or the converted config's name")
     p.add_argument("--n", type=positive_int, help="train rows (generators; default: the preset's)")
     p.add_argument("--n-test", type=positive_int, help="test rows (generators; default: the preset's)")
