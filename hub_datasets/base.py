@@ -123,8 +123,10 @@ def card(
     sections: dict[str, str],
     license: str = "apache-2.0",
     tags: tuple[str, ...] = (),
+    source_datasets: tuple[str, ...] = (),
 ) -> tuple[dict, str]:
-    """The front matter (configs are added by trl_ext.hub when pushing) and the body of a dataset card."""
+    """The front matter (configs are added by trl_ext.hub when pushing) and the body of a dataset card.
+    `source_datasets`: what a converted dataset derives from (Hub ids, or `original` for generated data)."""
     meta = {
         "license": license,
         "language": ["en"],
@@ -132,14 +134,12 @@ def card(
         "size_categories": [size_category(n_rows)],
         "task_categories": ["text-generation"],
         "tags": ["trl-ext", "code", "reasoning", *tags],
+        "source_datasets": list(source_datasets) or ["original"],
     }
     body = f"# {pretty_name}\n\n{summary}\n\n" + "\n\n".join(
         f"## {title}\n\n{text.strip()}" for title, text in sections.items()
     )
-    return (
-        meta,
-        body + "\n\nBuilt with `trl-ext build-dataset` ([trl-ext](https://github.com/trl-ext/trl-ext)).\n",
-    )
+    return meta, body + "\n\nBuilt with `trl-ext build-dataset`.\n"
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -21,10 +21,13 @@ def loopback_hub(monkeypatch, tmp_path):
     a private cache). Yields the server; `.state` shows the repos and the requests it received."""
     import datasets.config
     import huggingface_hub.constants as hf_constants
+    import huggingface_hub.hf_api
 
     hub = LoopbackHub().start()
     endpoint = hub.endpoint
     monkeypatch.setattr(hf_constants, "ENDPOINT", endpoint)
+    # huggingface_hub's module-level helpers (metadata_update, RepoCard.push_to_hub) use an HfApi made at import
+    monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", endpoint)
     monkeypatch.setattr(
         hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}"
     )

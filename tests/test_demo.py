@@ -1,13 +1,16 @@
 """A shortened `trl-ext demo`: every stage leaves its artifact (dataset card, model cards, results JSON of
-both models, leaderboard rows, plots), and bad flags are refused clearly."""
+both models, leaderboard rows, plots, the log file); the terminal shows progress bars, not metric dicts; fixed
+step counts decide the run, and a time cap that stops a stage says so and marks the results."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
+from transformers import TrainerControl
 
 from trl_ext import hub
 from trl_ext.cli import main
-from trl_ext.demo import DemoSettings, run_demo
+from trl_ext.demo import DemoSettings, StageProgress, _train, run_demo
 from trl_ext.leaderboard import settings as settings_io
 from trl_ext.leaderboard.app import leaderboard_frame
 
@@ -15,26 +18,81 @@ from trl_ext.leaderboard.app import leaderboard_frame
 @pytest.mark.slow
 def test_short_demo_produces_every_artifact(tmp_path, capsys):
     out, root = tmp_path / "out", tmp_path / "hub"
-    summary = run_demo(DemoSettings(minutes=1.2, n_train=200, n_test=24, output=str(out), hub_root=str(root)))
-    printed = capsys.readouterr().out
-    assert "pass@1" in printed and "open the leaderboard: trl-ext leaderboard --requests" in printed
+    settings = DemoSettings(
+        sft_steps=20, rl_steps=2, n_train=100, n_test=16, output=str(out), hub_root=str(root)
+    )
+    summary = run_demo(settings)
+    printed = capsys.readouterr()
+    assert "pass@1" in printed.out and "open the leaderboard: trl-ext leaderboard --requests" in printed.out
+    assert "{'loss'" not in printed.out + printed.err and "'train_runtime'" not in printed.out + printed.err
+    assert "SFT warm start: 100%" in printed.err and "RL: PassAtKTrainer pass@4: 100%" in printed.err
+    logged = [
+        json.loads(line) for line in (out / "demo.log").read_text().splitlines() if line.startswith("{")
+    ]
+    assert {e["stage"] for e in logged} == {"SFT warm start", "RL: PassAtKTrainer pass@4"}
+    assert any("loss" in e for e in logged) and any("reward" in e for e in logged)
 
     meta, body = hub.split_card((root / "datasets/pbe/README.md").read_text())
-    assert meta["configs"][0]["config_name"] == "demo" and "## Generation" in body
-    for model in ("pbe-sft-seed0-steps150", "pbe-passk-seed0"):
+    assert meta["configs"][0]["config_name"] == "demo" and "### Generation" in body
+    for model in ("pbe-sft-seed0-steps20", "pbe-passk-seed0"):
         card = (root / "models" / model / "README.md").read_text()
         assert hub.split_card(card)[0]["license"] == "apache-2.0" and "## Warm start" in card
-    assert "## Reinforcement learning" in (root / "models/pbe-passk-seed0/README.md").read_text()
+    assert "2 steps" in (root / "models/pbe-passk-seed0/README.md").read_text()
     for name in ("sft", "passk"):
         results = json.loads((out / f"results_{name}.json").read_text())
         metrics = results["results"]["pbe/demo"]
-        assert {"pass@1", "pass@8", "maj@8"} <= set(metrics) and results["config"]["problems"] == 24
-    assert 1 <= summary["rl_steps"] <= 54  # 45 RL steps per minute of budget, or fewer at the deadline
+        assert {"pass@1", "pass@8", "maj@8"} <= set(metrics) and results["config"]["problems"] == 16
+        assert "truncated" not in results["config"]
+    assert summary["rl_steps"] == 2 and summary["truncated"] == []  # the step count, whatever the time
+    assert set(summary["seconds_per_stage"]) and summary["settings"]["sft_steps"] == 20
     frame = leaderboard_frame(settings_io.load(str(root / "leaderboard/requests")))
-    assert sorted(frame["Model"]) == ["local/pbe-passk-seed0", "local/pbe-sft-seed0-steps150"]
+    assert sorted(frame["Model"]) == ["local/pbe-passk-seed0", "local/pbe-sft-seed0-steps20"]
     assert frame["pbe/demo pass@1"].notna().all()
     for plot in ("rl_curves.png", "before_after.png"):
         assert (out / plot).stat().st_size > 5_000
 
     assert main(["demo", "--trainer", "ppo", "--hub", str(root)]) == 2
-    assert "--trainer must be one of passk, grpo" in capsys.readouterr().err
+    assert "invalid choice: 'ppo'" in capsys.readouterr().err
+
+
+def test_a_time_cap_stops_a_stage_loudly_and_marks_it(tmp_path, capsys):
+    """With --max-minutes passed, the stage's callback stops training and the demo marks the stage."""
+    settings = DemoSettings(output=str(tmp_path), max_minutes=1)
+    settings.log_file.write_text("")
+    state = SimpleNamespace(global_step=3, max_steps=10)
+
+    class FakeTrainer:  # the Trainer surface _train uses: callbacks, train(), state
+        def __init__(self):
+            self.callbacks, self.state = [], state
+
+        def remove_callback(self, callback):
+            pass
+
+        def add_callback(self, callback):
+            self.callbacks.append(callback)
+
+        def train(self):
+            progress = self.callbacks[0]
+            progress.on_train_begin(None, state, TrainerControl())
+            control = progress.on_step_end(None, state, TrainerControl())
+            assert control.should_training_stop
+            progress.on_log(None, state, control, logs={"loss": 1.5, "reward": 0.25})
+            progress.on_train_end(None, state, control)
+
+    _train(settings, FakeTrainer(), "RL stage", deadline=0.0)
+    assert settings.truncated == ["RL stage"]
+    printed = capsys.readouterr()
+    assert "!!! --max-minutes 1 stopped RL stage at step 3 of 10" in printed.out and "NOT" in printed.out
+    assert "loss=1.5" in printed.err  # the bar's numbers
+    assert json.loads(settings.log_file.read_text()) == {
+        "stage": "RL stage",
+        "step": 3,
+        "loss": 1.5,
+        "reward": 0.25,
+    }
+
+    never = StageProgress("SFT", settings.log_file, deadline=None)
+    never.on_train_begin(None, state, TrainerControl())
+    assert (
+        not never.on_step_end(None, state, TrainerControl()).should_training_stop and never.stopped_at is None
+    )

@@ -9,32 +9,52 @@ from datasets import Dataset, DatasetDict
 from trl_ext import hub
 from trl_ext.hub import HubError
 
+SIZES = {"one": 5, "two": 1200}  # the second config takes the dataset past 1K rows
 
-def _dataset_dict(offset: int) -> DatasetDict:
+
+def _dataset_dict(offset: int, n: int = 5) -> DatasetDict:
     return DatasetDict(
-        train=Dataset.from_dict({"x": list(range(offset, offset + 5)), "s": [f"t{i}" for i in range(5)]}),
+        train=Dataset.from_dict({"x": list(range(offset, offset + n)), "s": [f"t{i}" for i in range(n)]}),
         test=Dataset.from_dict({"x": list(range(offset, offset + 3)), "s": ["a", "b", "c"]}),
     )
 
 
 def _check_two_configs(target):
+    """Two configs pushed one after the other: both load, the card (huggingface_hub's DatasetCard) keeps
+    the first config's section, `size_categories` counts both, and a metadata-only push keeps the text."""
+    from huggingface_hub import DatasetCard
+
     for name, offset in (("one", 0), ("two", 100)):
         hub.push_dataset(
-            _dataset_dict(offset),
+            _dataset_dict(offset, SIZES[name]),
             target,
             name,
-            card_meta={"license": "mit", "pretty_name": "Toy"},
-            card_body="# Toy\n",
+            card_meta={"license": "mit", "pretty_name": "Toy", "size_categories": ["n<1K"]},
+            card_body=f"# Toy\n\nThe {name} config.\n\n## Fields\n\n`x` of {name}\n",
         )
     for name, offset in (("one", 0), ("two", 100)):
         loaded = hub.load_dataset(target, name)
         assert set(loaded) == {"train", "test"}
-        for split, expected in _dataset_dict(offset).items():
+        for split, expected in _dataset_dict(offset, SIZES[name]).items():
             assert loaded[split].to_dict() == expected.to_dict()
-    meta, body = hub.split_card(hub.read_text(target, "README.md"))
-    assert meta["license"] == "mit"
-    assert [c["config_name"] for c in meta["configs"]] == ["one", "two"]
-    assert body.startswith("# Toy")
+    card = DatasetCard(hub.read_text(target, "README.md"))
+    assert card.data.license == "mit" and card.data.size_categories == ["1K<n<10K"]
+    assert [c["config_name"] for c in card.data.configs] == ["one", "two"]
+    assert card.text.lstrip().startswith("# Toy")
+    for name in ("one", "two"):
+        assert f"## Config `{name}`\n\nThe {name} config.\n\n### Fields\n\n`x` of {name}" in card.text
+    hub.push_dataset(_dataset_dict(0, SIZES["one"]), target, "one", card_meta={"tags": ["toy"]})
+    again = DatasetCard(hub.read_text(target, "README.md"))
+    assert again.data.tags == ["toy"] and again.text == card.text
+
+
+def test_derived_datasets_name_their_sources_and_no_foreign_urls():
+    import hub_datasets
+
+    built = hub_datasets.build("humaneval")
+    assert built.card_meta["source_datasets"] == ["openai/openai_humaneval"]
+    assert hub_datasets.build("pbe", "demo", n=3, n_test=2).card_meta["source_datasets"] == ["original"]
+    assert "github.com" not in built.card_body and "http" not in built.card_body
 
 
 def test_target_kinds():

@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 REPO_TYPES = ("model", "dataset", "space")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
@@ -66,6 +64,49 @@ def check_path_in_repo(path: str) -> str:
 
 def describe(target: str | os.PathLike) -> str:
     return f"local folder {local_path(target)}" if is_local(target) else f"Hub repo {target}"
+
+
+def target_label(target: str) -> str:
+    """A short name for a target: the folder's name, or the repo id."""
+    return Path(local_path(target)).name if is_local(target) else target
+
+
+def check_writable(target: str, *, repo_type: str = "dataset") -> None:
+    """Fail early (before building anything) when `target` cannot be written: a malformed repo id, no Hub
+    token, an unwritable folder."""
+    if is_local(target):
+        _writable_dir(local_path(target))
+        return
+    check_repo_id(target)
+    _token_for_write()
+
+
+def check_model(model: str, revision: str | None = None) -> None:
+    """Raise HubError naming the problem when `model` is neither a local model folder nor a Hub model."""
+    if is_local(model):
+        path = local_path(model)
+        if not (path / "config.json").is_file():
+            raise HubError(f"model {model!r} does not exist (no config.json in {path})")
+        return
+    check_repo_id(model)
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE:  # offline: a model in the local cache is fine
+        if not isinstance(try_to_load_from_cache(model, "config.json", revision=revision), str):
+            raise HubError(f"model {model!r} is not in the local cache and HF_HUB_OFFLINE is set")
+        return
+    if not exists(model, repo_type="model"):
+        raise HubError(f"model {model!r} does not exist on the Hub (or is private)")
+
+
+def resolved_commit(repo_id: str, revision: str | None, *, repo_type: str = "model") -> str | None:
+    """The commit sha `revision` of a Hub repo points at; None when the Hub cannot be asked (offline)."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        return _api().repo_info(repo_id, repo_type=repo_type, revision=revision).sha
+    except (HfHubHTTPError, OfflineModeIsEnabled, OSError):
+        return None
 
 
 # ------------------------------------------------------------------------------------ Hub client helpers
@@ -164,36 +205,79 @@ def _replace_dir(src: Path, dst: Path) -> None:
 
 # -------------------------------------------------------------------------------------- dataset cards
 
+_BLOCK = re.compile(r"<!-- config: (?P<name>[^ ]+) -->\n(?P<text>.*?)<!-- end config: (?P=name) -->\n?", re.S)
+
 
 def split_card(text: str) -> tuple[dict, str]:
-    """Split a README into its YAML front matter (a dict) and its body."""
-    if text.startswith("---"):
-        parts = text.split("\n---", 1)
-        if len(parts) == 2:
-            meta = yaml.safe_load(parts[0][3:]) or {}
-            return meta, parts[1].lstrip("-").lstrip("\n")
-    return {}, text
+    """A README's YAML front matter (a dict) and its body, parsed by huggingface_hub."""
+    from huggingface_hub import RepoCard
+
+    card = RepoCard(text, ignore_metadata_errors=True)
+    return card.data.to_dict(), card.text.lstrip("\n")
 
 
 def join_card(meta: dict, body: str) -> str:
-    return "---\n" + yaml.safe_dump(meta, sort_keys=False, allow_unicode=True) + "---\n\n" + body.lstrip("\n")
+    from huggingface_hub import CardData, RepoCard
+
+    return str(RepoCard(f"---\n{CardData(**meta).to_yaml()}\n---\n\n{body.lstrip()}"))
 
 
-def _merge_card(
-    existing: str, config_name: str, splits: list[str], meta: dict | None, body: str | None
-) -> str:
-    """Return README text whose `configs:` lists `config_name` (with its splits) next to the existing configs,
-    with `meta` merged into the front matter and `body` replacing the old body when given."""
-    old_meta, old_body = split_card(existing)
-    new_meta = {**old_meta, **(meta or {})}
+def _demote_headings(text: str) -> str:
+    """One level down for markdown headings outside code fences (a config's section nests under the card)."""
+    out, fenced = [], False
+    for line in text.splitlines():
+        fenced ^= line.lstrip().startswith("```")
+        out.append("#" + line if not fenced and re.match(r"#{1,5} ", line) else line)
+    return "\n".join(out)
+
+
+def _config_sections(card_text: str) -> tuple[str, dict[str, str]]:
+    """The card text's title part and its per-config sections."""
+    blocks = {m["name"]: m["text"] for m in _BLOCK.finditer(card_text)}
+    first = _BLOCK.search(card_text)
+    return (card_text[: first.start()] if first else card_text).rstrip("\n"), blocks
+
+
+def _total_rows(dataset_info) -> int:
+    infos = dataset_info if isinstance(dataset_info, list) else [dataset_info] if dataset_info else []
+    return sum(split.get("num_examples", 0) for info in infos for split in info.get("splits", []))
+
+
+def _merge_card(card, config_name: str, dataset_dict, meta: dict | None, body: str | None) -> None:
+    """Update a `DatasetCard` in place for a pushed config: its `configs:` entry (others kept), its
+    `dataset_info` (local targets; push_to_hub writes it on the Hub), `meta` merged, `size_categories`
+    recomputed over all configs, and the body's section for this config (other configs' sections kept)."""
+    from hub_datasets.base import size_category
+
+    data = card.data
+    for key, value in (meta or {}).items():
+        data[key] = value
     entry = {
         "config_name": config_name,
-        "data_files": [{"split": s, "path": f"{config_name}/{s}-*"} for s in splits],
+        "data_files": [{"split": s, "path": f"{config_name}/{s}-*"} for s in dataset_dict],
     }
-    configs = [c for c in old_meta.get("configs", []) if c.get("config_name") != config_name]
-    new_meta["configs"] = sorted(configs + [entry], key=lambda c: c["config_name"])
-    # dataset_info written by push_to_hub describes the data; keep it, we do not rewrite it.
-    return join_card(new_meta, body if body is not None else old_body)
+    configs = [c for c in (data.get("configs") or []) if c.get("config_name") != config_name]
+    data["configs"] = sorted([*configs, entry], key=lambda c: c["config_name"])
+    if dataset_info := data.get("dataset_info"):
+        infos = dataset_info if isinstance(dataset_info, list) else [dataset_info]
+        data["size_categories"] = [size_category(_total_rows(infos))]
+    if body is not None:
+        title, rest = body.lstrip("\n").partition("\n")[::2] if body.startswith("# ") else ("", body)
+        head, sections = _config_sections(card.text)
+        sections[config_name] = f"## Config `{config_name}`\n\n{_demote_headings(rest.strip())}\n"
+        head = head if head.strip() else title
+        card.text = f"\n{head}\n\n" + "\n".join(
+            f"<!-- config: {name} -->\n{text}<!-- end config: {name} -->\n"
+            for name, text in sorted(sections.items())
+        )
+
+
+def _local_dataset_info(existing, config_name: str, dataset_dict) -> list[dict]:
+    """`dataset_info` entries as push_to_hub writes them (one per config), for a local target."""
+    infos = existing if isinstance(existing, list) else [existing] if existing else []
+    infos = [i for i in infos if i.get("config_name") != config_name]
+    splits = [{"name": s, "num_examples": len(ds)} for s, ds in dataset_dict.items()]
+    return sorted([*infos, {"config_name": config_name, "splits": splits}], key=lambda i: i["config_name"])
 
 
 # ------------------------------------------------------------------------------------------- datasets
@@ -210,11 +294,13 @@ def push_dataset(
 ) -> str:
     """Push a `DatasetDict` as config `config_name` of `target`, with its dataset card.
 
-    The card's front matter gets a `configs:` entry for this config (other configs are kept) merged with
-    `card_meta` (license, task categories, pretty name...); `card_body` replaces the card's text when given.
+    The card (huggingface_hub's `DatasetCard`) gets a `configs:` entry for this config (other configs are
+    kept), `card_meta` (license, task categories, pretty name...) merged into its metadata, `size_categories`
+    recomputed over all configs, and `card_body` as this config's section (other configs' sections are kept).
     Returns the target.
     """
-    splits = list(dataset_dict.keys())
+    from huggingface_hub import DatasetCard, metadata_update
+
     if is_local(target):
         root = _writable_dir(local_path(target))
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{config_name}."))
@@ -222,12 +308,16 @@ def push_dataset(
             for split, ds in dataset_dict.items():
                 ds.to_parquet(str(tmp / f"{split}-00000-of-00001.parquet"))
             readme = root / "README.md"
-            existing = readme.read_text() if readme.exists() else ""
+            card = DatasetCard(readme.read_text() if readme.exists() else "---\n{}\n---\n")
             _replace_dir(tmp, root / config_name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        atomic_write_bytes(readme, _merge_card(existing, config_name, splits, card_meta, card_body).encode())
+        card.data["dataset_info"] = _local_dataset_info(
+            card.data.get("dataset_info"), config_name, dataset_dict
+        )
+        _merge_card(card, config_name, dataset_dict, card_meta, card_body)
+        atomic_write_bytes(readme, str(card).encode())
         return target
 
     check_repo_id(target)
@@ -235,16 +325,16 @@ def push_dataset(
     _create_repo(target, "dataset", private)
     with _hub_errors(target, "dataset"):
         dataset_dict.push_to_hub(target, config_name=config_name, token=token, private=private)
-        if card_meta or card_body is not None:
-            existing = read_text(target, "README.md", repo_type="dataset")
-            text = _merge_card(existing, config_name, splits, card_meta, card_body)
-            _api().upload_file(
-                path_or_fileobj=text.encode(),
-                path_in_repo="README.md",
-                repo_id=target,
+        card = DatasetCard.load(target, repo_type="dataset", token=token)
+        _merge_card(card, config_name, dataset_dict, card_meta, card_body)
+        if card_body is None:  # metadata only: one metadata commit
+            metadata_update(target, card.data.to_dict(), repo_type="dataset", overwrite=True, token=token)
+        else:
+            card.push_to_hub(
+                target,
                 repo_type="dataset",
                 token=token,
-                commit_message=f"Update dataset card for config {config_name}",
+                commit_message=f"Dataset card for config {config_name}",
             )
     return target
 
@@ -279,6 +369,10 @@ def load_dataset(target: str, config_name: str | None = None, split: str | None 
             return datasets.load_dataset(target, config_name, split=split)
         except datasets.exceptions.DatasetNotFoundError as err:
             raise HubError(f"dataset repo {target!r} does not exist on the Hub (or is private)") from err
+        except ConnectionError as err:  # offline (HF_HUB_OFFLINE) and not in the cache, or no network
+            raise HubError(
+                f"dataset repo {target!r} cannot be reached (offline, or no network) and is not in the cache"
+            ) from err
         except ValueError as err:
             if "BuilderConfig" in str(err) or "config" in str(err).lower():
                 raise HubError(f"dataset repo {target!r}: {err}") from err
@@ -347,6 +441,16 @@ def create(target: str, *, repo_type: str = "dataset", space_sdk: str | None = N
     return target
 
 
+def set_space_secret(space_id: str, name: str) -> None:
+    """Store the current token as the Space's secret `name` (the Space writes to its datasets with it)."""
+    check_repo_id(space_id)
+    token = _token_for_write()
+    with _hub_errors(space_id, "space"):
+        _api().add_space_secret(
+            space_id, name, token, description="written by trl-ext leaderboard --deploy", token=token
+        )
+
+
 def write_text(
     target: str, path_in_repo: str, text: str, *, repo_type: str = "dataset", message: str = ""
 ) -> None:
@@ -368,7 +472,9 @@ def write_text(
         )
 
 
-def read_text(target: str, path_in_repo: str, *, repo_type: str = "dataset") -> str:
+def read_text(
+    target: str, path_in_repo: str, *, repo_type: str = "dataset", revision: str | None = None
+) -> str:
     check_path_in_repo(path_in_repo)
     if is_local(target):
         path = local_path(target) / path_in_repo
@@ -379,7 +485,7 @@ def read_text(target: str, path_in_repo: str, *, repo_type: str = "dataset") -> 
     from huggingface_hub import hf_hub_download
 
     with _hub_errors(target, repo_type):
-        return Path(hf_hub_download(target, path_in_repo, repo_type=repo_type)).read_text()
+        return Path(hf_hub_download(target, path_in_repo, repo_type=repo_type, revision=revision)).read_text()
 
 
 def list_files(target: str, prefix: str = "", *, repo_type: str = "dataset") -> list[str]:

@@ -1,5 +1,6 @@
 """The leaderboard Space: a thin launcher. `trl-ext leaderboard --deploy ORG/NAME` uploads this file with
-space.json (which names the requests dataset holding the leaderboard's settings) and a wheel of trl-ext."""
+space.json (which names the requests dataset holding the leaderboard's settings) and the front end's few
+pure-Python modules of trl-ext (trl_ext/hub.py and trl_ext/leaderboard/): no torch, no transformers."""
 
 import json
 import os

@@ -1,28 +1,37 @@
 """The evaluation harness behind `trl-ext evaluate`, the leaderboard backend and the demo.
 
-Samples N completions per problem (transformers; vLLM when it is installed and a GPU is present), scores
-them with `trl_ext.rewards.task_reward` in the sandbox, and reports pass@k and maj@k for every k (and 1@k —
-one submission chosen by the public tests out of k samples — where the problems have public tests), as a
-results JSON of the format in DESIGN.md.
+Samples N completions per problem (transformers; vLLM when it is installed and a GPU is present; the chat
+template when the tokenizer has one, the plain prompt text otherwise; greedy at temperature 0), scores them
+with `trl_ext.rewards.task_reward` in the sandbox, and reports, each with its standard error over problems:
+pass@k for every k; maj@k where the problems have canonical answers (not HumanEval-style `test_code`
+problems); n@k (n submissions chosen by the public tests out of k samples) where they have public tests.
+The results JSON (DESIGN.md format) records what reproducing a score needs: date, versions, the dataset's
+revision and content hash, the generation backend, the model's resolved revision.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from tqdm import tqdm
 
 from trl_ext import hub
-from trl_ext.eval.metrics import mean_maj_at_k, mean_n_at_k, mean_pass_at_k
+from trl_ext.eval.metrics import mean_and_stderr, n_at_k
+from trl_ext.leaderboard.settings import PRECISIONS  # noqa: F401
+from trl_ext.objectives import majority_value, pass_at_k
 from trl_ext.rewards import VERIFIERS, task_answers, task_reward
 from trl_ext.rewards.common import as_list
 
-HARNESS_VERSION = "trl-ext-eval-1"
-PRECISIONS = ("float32", "bfloat16", "float16", "4bit")
+HARNESS_VERSION = "trl-ext-eval-2"
+# PRECISIONS, dataset_label and check_model live in light modules (the leaderboard Space imports them
+# without torch); re-exported here for the harness's users.
+dataset_label, check_model = hub.target_label, hub.check_model
 
 
 @dataclass
@@ -46,8 +55,15 @@ class EvalRequest:
     precision: str = "float32"
     limit: int | None = None  # evaluate only the first `limit` problems
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    submissions: int = 1  # the n of n@k
 
     def validate(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be at least 1, got {self.limit}")
+        if self.generation.temperature < 0:
+            raise ValueError(f"--temperature must be 0 (greedy) or more, got {self.generation.temperature}")
+        if self.submissions < 1:
+            raise ValueError(f"--submissions must be at least 1, got {self.submissions}")
         if self.samples < 1:
             raise ValueError(f"--samples must be at least 1, got {self.samples}")
         if not self.ks or any(k < 1 for k in self.ks):
@@ -58,22 +74,6 @@ class EvalRequest:
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-
-
-def dataset_label(target: str) -> str:
-    return Path(hub.local_path(target)).name if hub.is_local(target) else target
-
-
-def check_model(model: str, revision: str | None = None) -> None:
-    """Raise HubError naming the problem when `model` is neither a local model folder nor a Hub model."""
-    if hub.is_local(model):
-        path = hub.local_path(model)
-        if not (path / "config.json").is_file():
-            raise hub.HubError(f"model {model!r} does not exist (no config.json in {path})")
-        return
-    hub.check_repo_id(model)
-    if not hub.exists(model, repo_type="model"):
-        raise hub.HubError(f"model {model!r} does not exist on the Hub (or is private)")
 
 
 def load_problems(request: EvalRequest):
@@ -90,7 +90,7 @@ def load_problems(request: EvalRequest):
         raise ValueError(
             f"dataset {request.dataset} has rows of unknown task {unknown[0]!r}; known tasks: {', '.join(VERIFIERS)}"
         )
-    if request.limit:
+    if request.limit is not None:
         problems = problems.select(range(min(request.limit, len(problems))))
     return problems
 
@@ -122,7 +122,20 @@ def _vllm_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
 
 
-def _generate_vllm(request: EvalRequest, prompts: list) -> tuple[list[list[str]], int | None]:
+def format_prompts(tokenizer, prompts: list) -> list[str]:
+    """Prompt texts: the chat template when the tokenizer has one (instruct models); otherwise, for base
+    models, the messages' contents joined as plain text."""
+    if getattr(tokenizer, "chat_template", None):
+        return [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    return [p if isinstance(p, str) else "\n\n".join(m["content"] for m in p) for p in prompts]
+
+
+def _draws(request: EvalRequest) -> int:
+    """Completions to generate per prompt: greedy decoding gives one, which stands for all N samples."""
+    return 1 if request.generation.temperature == 0 else request.samples
+
+
+def _generate_vllm(request: EvalRequest, prompts: list) -> tuple[list[list[str]], dict]:
     from vllm import LLM, SamplingParams
 
     g = request.generation
@@ -133,19 +146,27 @@ def _generate_vllm(request: EvalRequest, prompts: list) -> tuple[list[list[str]]
         quantization="bitsandbytes" if request.precision == "4bit" else None,
     )
     params = SamplingParams(
-        n=request.samples, temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_new_tokens, seed=g.seed
+        n=_draws(request), temperature=g.temperature, top_p=g.top_p, max_tokens=g.max_new_tokens, seed=g.seed
     )
-    outputs = llm.chat(prompts, params, use_tqdm=True)
-    return [[c.text for c in out.outputs] for out in outputs], None
+    texts = format_prompts(llm.get_tokenizer(), prompts)
+    outputs = llm.generate(texts, params, use_tqdm=True)
+    model_info = {"backend": "vllm", "resolved_revision": resolved_revision(request.model, request.revision)}
+    return [[c.text for c in out.outputs] for out in outputs], model_info
 
 
-def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[list[str]], int]:
+def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[list[str]], dict]:
     import torch
 
     model, tokenizer = _load_model(request)
     g = request.generation
     torch.manual_seed(g.seed)
-    texts = [tokenizer.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    texts = format_prompts(tokenizer, prompts)
+    draws = _draws(request)
+    sampling = (
+        {"do_sample": True, "temperature": g.temperature, "top_p": g.top_p}
+        if g.temperature > 0
+        else {"do_sample": False}
+    )
     out: list[list[str]] = []
     with tqdm(total=len(texts), desc=f"sampling {request.samples}x", unit="problem") as bar:
         for start in range(0, len(texts), g.batch_size):
@@ -153,34 +174,91 @@ def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[li
                 texts[start : start + g.batch_size],
                 return_tensors="pt",
                 padding=True,
-                add_special_tokens=False,
+                add_special_tokens=not getattr(tokenizer, "chat_template", None),
             )
             batch = batch.to(model.device)
             with torch.no_grad():
                 generated = model.generate(
                     **batch,
-                    do_sample=True,
-                    temperature=g.temperature,
-                    top_p=g.top_p,
+                    **sampling,
                     max_new_tokens=g.max_new_tokens,
-                    num_return_sequences=request.samples,
+                    num_return_sequences=draws,
                     pad_token_id=tokenizer.pad_token_id,
                 )
             completions = tokenizer.batch_decode(
                 generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
             )
-            out += [completions[i : i + request.samples] for i in range(0, len(completions), request.samples)]
+            out += [completions[i : i + draws] for i in range(0, len(completions), draws)]
             bar.update(len(batch["input_ids"]))
-    return out, model.num_parameters()
+    revision = getattr(model.config, "_commit_hash", None) or resolved_revision(
+        request.model, request.revision
+    )
+    model_info = {"backend": "transformers", "resolved_revision": revision, "params": model.num_parameters()}
+    return out, model_info
 
 
-def sample(request: EvalRequest, prompts: list) -> tuple[list[list[str]], int | None]:
-    """N completions per prompt (conversational prompts), and the model's parameter count when known."""
-    return _generate_vllm(request, prompts) if _vllm_available() else _generate_transformers(request, prompts)
+def sample(request: EvalRequest, prompts: list) -> tuple[list[list[str]], dict]:
+    """N completions per prompt, and what the run used: the backend, the model's resolved revision and
+    (transformers) its parameter count. Greedy decoding generates one completion, repeated N times."""
+    generate = _generate_vllm if _vllm_available() else _generate_transformers
+    completions, info = generate(request, prompts)
+    return [(c * request.samples)[: request.samples] for c in completions], info
 
 
-def score(problems, completions: list[list[str]], ks: list[int]) -> tuple[dict, dict]:
-    """Metrics for completions (problems × N) of `problems`; also returns per-problem details."""
+def _sha256_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def resolved_revision(model: str, revision: str | None) -> str | None:
+    """The commit a Hub model's revision points at; for a local folder, `local-sha256:` + its weights'
+    hash (a folder has no revision). None when the Hub cannot be asked (offline)."""
+    if hub.is_local(model):
+        path = hub.local_path(model)
+        weights = [*path.glob("*.safetensors"), *path.glob("*.bin")]
+        return f"local-sha256:{_sha256_files(weights)[:16]}" if weights else None
+    return hub.resolved_commit(model, revision, repo_type="model")
+
+
+def dataset_fingerprint(request: EvalRequest, rows: list[dict]) -> dict:
+    """The dataset's resolved revision (Hub) and a hash of the evaluated rows' content (any target)."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+    revision = None if hub.is_local(request.dataset) else hub.resolved_commit(request.dataset, None)
+    return {"dataset_revision": revision, "dataset_sha256": digest.hexdigest()}
+
+
+def versions() -> dict:
+    from importlib import metadata
+
+    from trl_ext import __version__
+
+    out = {"trl-ext": __version__}
+    for name in ("trl", "transformers", "torch", "datasets", "vllm"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def has_canonical_answers(row: dict) -> bool:
+    """maj@k needs an answer to vote on: code problems have one only when they have test inputs."""
+    return row.get("task") != "code" or bool(
+        as_list(row.get("public_tests")) or as_list(row.get("private_tests"))
+    )
+
+
+def score(
+    problems, completions: list[list[str]], ks: list[int], submissions: int = 1
+) -> tuple[dict, dict, dict]:
+    """Metrics for completions (problems × N) of `problems`, their standard errors over problems, and the
+    per-problem details (correct, answers)."""
     rows = problems.to_list()
     n = len(completions[0])
     flat_rows = [r for r in rows for _ in range(n)]
@@ -190,70 +268,106 @@ def score(problems, completions: list[list[str]], ks: list[int]) -> tuple[dict, 
     answers = task_answers(flat, **columns)
     correct = [[rewards[i * n + j] > 0.5 for j in range(n)] for i in range(len(rows))]
     grouped_answers = [answers[i * n : (i + 1) * n] for i in range(len(rows))]
-    metrics = {}
+    per_problem: dict[str, list[float]] = {}
     for k in ks:
-        metrics[f"pass@{k}"] = mean_pass_at_k(correct, k)
-    for k in ks:
-        metrics[f"maj@{k}"] = mean_maj_at_k(grouped_answers, correct, k)
+        per_problem[f"pass@{k}"] = [pass_at_k(n, sum(c), k) for c in correct]
+    if all(has_canonical_answers(r) for r in rows):
+        for k in ks:
+            per_problem[f"maj@{k}"] = [majority_value(a, c, k) for a, c in zip(grouped_answers, correct)]
     with_public = [
         i for i, r in enumerate(rows) if r.get("task") == "code" and as_list(r.get("public_tests"))
     ]
     if with_public:
         from trl_ext.rewards.code import public_pass
 
-        sub_rows = [rows[i] for i in with_public]
         public = public_pass(
-            [c for i in with_public for c in completions[i]], [r for r in sub_rows for _ in range(n)]
+            [c for i in with_public for c in completions[i]], [rows[i] for i in with_public for _ in range(n)]
         )
         public = [public[j * n : (j + 1) * n] for j in range(len(with_public))]
-        for k in ks:
-            metrics[f"1@{k}"] = mean_n_at_k(public, [correct[i] for i in with_public], 1, k)
+        for k in (k for k in ks if k >= submissions):
+            per_problem[f"{submissions}@{k}"] = [
+                n_at_k(p, correct[i], submissions, k) for p, i in zip(public, with_public)
+            ]
+    metrics, stderr = {}, {}
+    for name, values in per_problem.items():
+        metrics[name], stderr[name] = mean_and_stderr(values)
     details = {
         "correct": correct,
         "answers": [[repr(a) if a is not None else None for a in g] for g in grouped_answers],
     }
-    return metrics, details
+    return metrics, stderr, details
 
 
-def evaluate(request: EvalRequest) -> dict:
-    """Run the whole evaluation and return the results dict (DESIGN.md format)."""
+def evaluate(request: EvalRequest, return_samples: bool = False):
+    """Run the whole evaluation and return the results dict (DESIGN.md format); with `return_samples`, also
+    the per-sample log (one dict per completion: problem id, prompt, completion, correct, answer)."""
     request.validate()
+    problems = load_problems(request)  # the dataset first: cheaper to check than the model
     check_model(request.model, request.revision)
-    problems = load_problems(request)
     start = time.time()
-    completions, params = sample(request, problems["prompt"])
-    metrics, _ = score(problems, completions, request.ks)
+    completions, model_info = sample(request, problems["prompt"])
+    metrics, stderr, details = score(problems, completions, request.ks, request.submissions)
+    rows = problems.to_list()
     key = f"{dataset_label(request.dataset)}/{request.dataset_config or 'default'}"
-    return {
+    results = {
         "config": {
             "model": request.model,
             "revision": request.revision or "main",
+            "resolved_revision": model_info.get("resolved_revision"),
             "precision": request.precision,
-            "params": params,
+            "params": model_info.get("params"),
             "dataset": request.dataset,
             "dataset_config": request.dataset_config,
             "split": request.split,
+            **dataset_fingerprint(request, rows),
             "problems": len(problems),
             "samples": request.samples,
-            "generation": asdict(request.generation),
+            "generation": {**asdict(request.generation), "greedy": request.generation.temperature == 0},
+            "backend": model_info["backend"],
             "harness_version": HARNESS_VERSION,
+            "versions": versions(),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "seconds": round(time.time() - start, 2),
         },
         "results": {key: metrics},
+        "stderr": {key: stderr},
     }
+    if not return_samples:
+        return results
+    samples = [
+        {
+            "id": row.get("id", i),
+            "sample": j,
+            "prompt": row["prompt"],
+            "completion": completion,
+            "correct": details["correct"][i][j],
+            "answer": details["answers"][i][j],
+        }
+        for i, row in enumerate(rows)
+        for j, completion in enumerate(completions[i])
+    ]
+    return results, samples
 
 
 def format_table(results: dict) -> str:
     lines = []
     for benchmark, metrics in results["results"].items():
+        config = results["config"]
         lines.append(
-            f"{results['config']['model']} on {benchmark} ({results['config']['problems']} problems, {results['config']['samples']} samples each)"
+            f"{config['model']} on {benchmark} ({config['problems']} problems, {config['samples']} samples each)"
         )
+        stderr = results.get("stderr", {}).get(benchmark, {})
         width = max(len(m) for m in metrics)
-        lines += [f"  {name:<{width}}  {value:6.1%}" for name, value in metrics.items()]
+        for name, value in metrics.items():
+            se = stderr.get(name)
+            lines.append(f"  {name:<{width}}  {value:6.1%}" + (f" ± {se:.1%}" if se is not None else ""))
     return "\n".join(lines)
 
 
-def write_results(results: dict, path: str | os.PathLike) -> None:
-    path = Path(path)
-    hub.atomic_write_bytes(path.resolve(), (json.dumps(results, indent=2) + "\n").encode())
+def write_results(results: dict, path: str | os.PathLike, samples: list[dict] | None = None) -> None:
+    """The results JSON, and with `samples` the per-sample log beside it (`<name>.samples.jsonl`)."""
+    path = Path(path).expanduser().resolve()
+    if samples is not None:
+        lines = "".join(json.dumps(s, default=str) + "\n" for s in samples)
+        hub.atomic_write_bytes(path.with_suffix(".samples.jsonl"), lines.encode())
+    hub.atomic_write_bytes(path, (json.dumps(results, indent=2) + "\n").encode())

@@ -18,6 +18,16 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def mean_and_stderr(values: Sequence[float]) -> tuple[float, float | None]:
+    """The mean over problems and its standard error (sample standard deviation / sqrt(problems); None for
+    a single problem), as lm-eval and lighteval report it."""
+    mean = _mean(list(values))
+    if len(values) < 2:
+        return mean, None
+    variance = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(variance / len(values))
+
+
 def mean_pass_at_k(correct: Sequence[Sequence[bool]], k: int) -> float:
     """Mean over problems of the unbiased pass@k; `correct[p]` holds one bool per sample of problem p."""
     return _mean([pass_at_k(len(c), sum(map(bool, c)), k) for c in correct])

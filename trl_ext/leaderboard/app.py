@@ -2,20 +2,23 @@
 
     trl-ext leaderboard --requests ./hub/leaderboard/requests --port 7860
 
-Data comes fresh from the requests and results datasets on every load and refresh.
+Data comes fresh from the requests and results datasets on every load and refresh. On a Space (SYSTEM=spaces,
+SPACE_ID set) submitting needs a Hub sign-in (`gr.LoginButton`): the submitter is that account, and the daily limit
+counts per account. Every event has a named API endpoint (`/leaderboard`, `/submit`, `/queue`, `/plot`).
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import pandas as pd
 
 from trl_ext import hub
-from trl_ext.leaderboard.settings import MODEL_TYPES, Settings
-from trl_ext.leaderboard.submissions import SubmissionError, list_requests, submit
+from trl_ext.leaderboard.settings import DEFAULT_PRECISION, MODEL_TYPES, PRECISIONS, Settings
+from trl_ext.leaderboard.submissions import SubmissionError, list_requests, submit, submitted_message
 
-INFO_COLUMNS = ["Model", "Revision", "Precision", "Type", "Params (M)"]
+INFO_COLUMNS = ["Rank", "Model", "Revision", "Precision", "Type", "Params (M)", "Average pass@1"]
 SIZE_BUCKETS = {
     "< 1M": (0, 1),
     "1M-1B": (1, 1000),
@@ -46,11 +49,13 @@ def leaderboard_frame(settings: Settings, results: list[dict] | None = None) -> 
         row = rows.setdefault(
             key,
             {
+                "Rank": None,
                 "Model": _model_link(config["model"]),
                 "Revision": config.get("revision") or "main",
                 "Precision": config.get("precision"),
                 "Type": config.get("model_type", "other"),
                 "Params (M)": round(config["params"] / 1e6, 3) if config.get("params") else None,
+                "Average pass@1": None,
             },
         )
         for benchmark, metrics in item["results"].items():
@@ -60,11 +65,22 @@ def leaderboard_frame(settings: Settings, results: list[dict] | None = None) -> 
     if frame.empty:
         return pd.DataFrame(columns=INFO_COLUMNS)
     metric_columns = sorted((c for c in frame.columns if c not in INFO_COLUMNS), key=_metric_order)
-    frame = frame[INFO_COLUMNS + metric_columns]
-    first = next(
-        (c for c in metric_columns if c.endswith("pass@1")), metric_columns[0] if metric_columns else None
-    )
-    return frame.sort_values(first, ascending=False, na_position="last") if first else frame
+    pass1 = [c for c in metric_columns if c.endswith(" pass@1")]
+    # The mean pass@1 over the leaderboard's benchmarks (a model missing one has no average): the ranking.
+    frame["Average pass@1"] = frame[pass1].mean(axis=1, skipna=False).round(1) if pass1 else float("nan")
+    frame = frame.sort_values("Average pass@1", ascending=False, na_position="last", kind="stable")
+    frame["Rank"] = frame["Average pass@1"].rank(ascending=False, method="min").astype("Int64")
+    return frame[INFO_COLUMNS + metric_columns].reset_index(drop=True)
+
+
+def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as shown: metric columns carry their unit."""
+    return frame.rename(columns={c: f"{c} (%)" for c in frame.columns if c == "Average pass@1" or "@" in c})
+
+
+def last_updated(results: list[dict]) -> str:
+    dates = [r["config"].get("date") for r in results if r["config"].get("date")]
+    return f"Last updated: {max(dates)} (UTC) · {len(results)} evaluations" if dates else "No results yet."
 
 
 def _metric_order(column: str) -> tuple:
@@ -150,33 +166,71 @@ def passk_figure(settings: Settings, benchmark: str, results: list[dict] | None 
 ABOUT = """
 ## What is measured
 
-Every model is evaluated on each benchmark by sampling **N completions per problem** (temperature 1.0) and
-checking each one with the benchmark's verifier, in a sandbox (`trl_ext.rewards.task_reward`).
+Every model is evaluated on each benchmark by sampling **N completions per problem** and checking each one
+with the benchmark's verifier, in a sandbox (`trl_ext.rewards.task_reward`). Scores are percentages of the
+benchmark's problems; the results files also hold each score's standard error over problems.
 
 - **pass@k**: the probability that at least one of k samples is correct — the unbiased estimator of Chen et
   al. 2021 (arXiv 2107.03374) computed from the N samples: 1 − C(N−c, k)/C(N, k).
-- **maj@k**: the probability that the most frequent answer among k samples is correct (ties split evenly;
-  samples without an answer never win), averaged exactly over all k-subsets of the N samples.
+- **maj@k** (benchmarks with canonical answers): the probability that the most frequent answer among k
+  samples is correct (ties split evenly; samples without an answer never win), averaged exactly over all
+  k-subsets of the N samples.
 - **1@k** (code benchmarks with public tests): one submission among k samples, chosen by the public tests.
+- **Average pass@1**: the mean pass@1 over the benchmarks; it ranks the table.
+
+## Evaluation settings
+
+{settings_table}
 
 ## How to reproduce a score
 
     pip install trl-ext
-    trl-ext evaluate --model ORG/MODEL --dataset DATASET --config CONFIG --samples N --k 1,4,8
+    trl-ext evaluate --model ORG/MODEL --dataset DATASET --dataset-config CONFIG --samples N --k 1,4,8
 
 The results JSON of every evaluation is stored in the results dataset, with its full configuration
-(generation settings, harness version).
+(generation settings, versions, the dataset's and the model's resolved revisions, harness version).
 
 ## Submitting
 
-Use the Submit tab or `trl-ext submit --leaderboard <this Space> --model ORG/MODEL`. A model must load with
-transformers, declare a license in its model card, and may be submitted once per (revision, precision,
-benchmark). Each organisation may submit a limited number of models per day.
+Use the Submit tab or `trl-ext submit --leaderboard <this Space> --model ORG/MODEL`. A model must have a
+transformers config, declare a license in its model card, and may be submitted once per (revision,
+precision, benchmark). Each account (organisation, off a Space) may submit {daily_limit} models per day.
 """
 
 
-def submit_message(settings: Settings, model, revision, precision, model_type, benchmarks, submitter) -> str:
-    """The Submit tab's handler (also its API, `/submit`): a message starting with ✅ or ❌."""
+def about_text(settings: Settings) -> str:
+    rows = [
+        f"| {b.name} | {b.split} | {b.limit or 'all'} | {b.samples} | {', '.join(map(str, b.ks))} | "
+        f"{b.max_new_tokens} | {b.temperature} |"
+        for b in settings.benchmarks
+    ]
+    table = "\n".join(
+        [
+            "| benchmark | split | problems | samples (N) | k | max new tokens | temperature |",
+            "|---|---|---|---:|---|---:|---:|",
+            *rows,
+        ]
+    )
+    return ABOUT.format(settings_table=table, daily_limit=settings.daily_limit)
+
+
+def on_space() -> bool:
+    """Running on a Hugging Face Space (gradio's own test: SYSTEM=spaces and a SPACE_ID)."""
+    return os.environ.get("SYSTEM") == "spaces" and bool(os.environ.get("SPACE_ID"))
+
+
+def submit_handler(
+    settings: Settings, model, revision, precision, model_type, benchmarks, submitter, profile=None
+):
+    """The Submit tab's handler and the `/submit` API: a success message, or `gr.Error` with the reason
+    (so API clients get an error, not a success string). On a Space the submitter is the signed-in account."""
+    import gradio as gr
+
+    account = None
+    if on_space():
+        if profile is None:
+            raise gr.Error("Sign in with your Hugging Face account (the button above) to submit.")
+        account = submitter = profile.username
     try:
         request = submit(
             settings,
@@ -186,10 +240,11 @@ def submit_message(settings: Settings, model, revision, precision, model_type, b
             model_type,
             list(benchmarks or []),
             submitter or "anonymous",
+            account=account,
         )
     except (SubmissionError, hub.HubError) as err:
-        return f"❌ Rejected: {err}"
-    return f"✅ Submitted {request.model} ({request.revision}, {request.precision}) for {', '.join(request.benchmarks)}: request {request.id} is PENDING."
+        raise gr.Error(f"Rejected: {err}", print_exception=False) from None
+    return submitted_message(request)
 
 
 CSS = ".leaderboard-table table { font-size: 0.9em; }"
@@ -199,69 +254,91 @@ def build_app(settings: Settings):
     import gradio as gr
 
     bench_names = [b.name for b in settings.benchmarks]
+
+    def table(types, precisions, sizes):
+        return display_frame(filter_frame(leaderboard_frame(settings), types, precisions, sizes))
+
+    def updated():
+        return last_updated(load_results(settings))
+
+    def plot(benchmark):
+        return passk_figure(settings, benchmark) if benchmark else None
+
     with gr.Blocks(title=settings.title) as app:
         gr.Markdown(
             f"# {settings.title}\nModels trained for what they are asked at inference time: pass@k, maj@k and n@k on verifiable benchmarks."
         )
+        stamp = gr.Markdown(elem_id="last-updated")
         with gr.Tabs():
             with gr.Tab("Leaderboard"):
                 with gr.Row():
                     types = gr.CheckboxGroup(list(MODEL_TYPES), value=list(MODEL_TYPES), label="Model type")
-                    precisions = gr.CheckboxGroup(
-                        ["float32", "bfloat16", "float16", "4bit"],
-                        value=["float32", "bfloat16", "float16", "4bit"],
-                        label="Precision",
-                    )
+                    precisions = gr.CheckboxGroup(list(PRECISIONS), value=list(PRECISIONS), label="Precision")
                     sizes = gr.CheckboxGroup(list(SIZE_BUCKETS), value=list(SIZE_BUCKETS), label="Size")
-                table = gr.Dataframe(
-                    value=lambda: leaderboard_frame(settings),
+                board = gr.Dataframe(
                     datatype="markdown",
                     interactive=False,
                     show_search="search",
-                    pinned_columns=1,
+                    pinned_columns=2,
                     wrap=True,
                     elem_id="leaderboard-table",
                     elem_classes="leaderboard-table",
                 )
                 refresh = gr.Button("Refresh")
-
-                def shown(t, p, s):
-                    return filter_frame(leaderboard_frame(settings), t, p, s)
-
-                for control in (types, precisions, sizes):
-                    control.change(shown, [types, precisions, sizes], table, api_name=False)
-                refresh.click(shown, [types, precisions, sizes], table, api_name=False)
+                filters = [types, precisions, sizes]
+                app.load(table, filters, board, api_name="leaderboard")
+                app.load(updated, None, stamp, api_name=False)
+                for control in filters:
+                    control.change(table, filters, board, api_name=False)
+                refresh.click(table, filters, board, api_name=False)
+                refresh.click(updated, None, stamp, api_name=False)
             with gr.Tab("Submit"):
+                if on_space():
+                    gr.LoginButton()
                 model = gr.Textbox(label="Model id (org/name)")
                 with gr.Row():
                     revision = gr.Textbox(value="main", label="Revision")
-                    precision = gr.Dropdown(
-                        ["float32", "bfloat16", "float16", "4bit"], value="bfloat16", label="Precision"
-                    )
+                    precision = gr.Dropdown(list(PRECISIONS), value=DEFAULT_PRECISION, label="Precision")
                     model_type = gr.Dropdown(list(MODEL_TYPES), value="fine-tuned", label="Model type")
                 benchmarks = gr.CheckboxGroup(bench_names, value=bench_names, label="Benchmarks")
-                submitter = gr.Textbox(value="anonymous", label="Your name")
+                submitter = gr.Textbox(
+                    value="anonymous", label="Your name", visible=not on_space()
+                )  # on a Space: the signed-in account
                 send = gr.Button("Submit", variant="primary")
                 message = gr.Markdown()
+
+                def submit_model(
+                    model,
+                    revision,
+                    precision,
+                    model_type,
+                    benchmarks,
+                    submitter,
+                    profile: gr.OAuthProfile | None = None,
+                ):
+                    return submit_handler(
+                        settings, model, revision, precision, model_type, benchmarks, submitter, profile
+                    )
+
                 send.click(
-                    lambda *a: submit_message(settings, *a),
+                    submit_model,
                     [model, revision, precision, model_type, benchmarks, submitter],
                     message,
                     api_name="submit",
                 )
             with gr.Tab("Queue"):
-                queue = gr.Dataframe(
-                    value=lambda: queue_frame(settings), interactive=False, elem_id="queue-table"
-                )
+                queue = gr.Dataframe(interactive=False, elem_id="queue-table")
+                app.load(lambda: queue_frame(settings), None, queue, api_name="queue")
                 gr.Button("Refresh").click(lambda: queue_frame(settings), None, queue, api_name=False)
             with gr.Tab("Plots"):
                 chosen = gr.Dropdown(
                     bench_names, value=bench_names[0] if bench_names else None, label="Benchmark"
                 )
-                plot = gr.Plot(value=lambda: passk_figure(settings, bench_names[0]) if bench_names else None)
-                chosen.change(lambda b: passk_figure(settings, b), chosen, plot, api_name=False)
+                figure = gr.Plot()
+                app.load(plot, chosen, figure, api_name=False)
+                chosen.change(plot, chosen, figure, api_name="plot")
             with gr.Tab("About"):
-                gr.Markdown(ABOUT)
+                gr.Markdown(about_text(settings))
     return app
 
 

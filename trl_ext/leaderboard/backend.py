@@ -5,6 +5,7 @@ A RUNNING request whose worker died (killed, machine lost) is requeued once it i
 `running_timeout_s`, up to `max_attempts`. Results are written in one atomic write after the whole
 evaluation, so a backend killed mid-evaluation leaves no partial result and loses no request.
 
+    trl-ext backend --requests ORG/NAME-requests --loop      # where the GPU is
     python -m trl_ext.leaderboard.backend --requests ./hub/leaderboard/requests --once
 """
 
@@ -14,6 +15,7 @@ import argparse
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -57,7 +59,7 @@ def results_path(request: Request) -> str:
 
 def evaluate_request(settings: Settings, request: Request) -> dict:
     """Evaluate every benchmark of a request; the results dict of DESIGN.md, one entry per benchmark."""
-    merged: dict = {"config": None, "results": {}}
+    merged: dict = {"config": None, "results": {}, "stderr": {}}
     for name in request.benchmarks:
         bench = settings.benchmark(name)
         out = evaluate(
@@ -71,10 +73,13 @@ def evaluate_request(settings: Settings, request: Request) -> dict:
                 revision=None if request.org == "local" else request.revision,
                 precision=request.precision,
                 limit=bench.limit,
-                generation=GenerationSettings(max_new_tokens=bench.max_new_tokens),
+                generation=GenerationSettings(
+                    max_new_tokens=bench.max_new_tokens, temperature=bench.temperature
+                ),
             )
         )
         merged["results"][name] = next(iter(out["results"].values()))
+        merged["stderr"][name] = next(iter(out["stderr"].values()))
         merged["config"] = merged["config"] or out["config"]
     merged["config"].update(
         model=request.model,
@@ -119,6 +124,24 @@ def process_once(settings: Settings) -> Request | None:
     return request
 
 
+def run(requests: str, loop: bool = False, poll_seconds: float = 30.0) -> None:
+    """Process pending requests until none is left (or forever with `loop`), printing one line each."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = settings_io.load(requests)  # a clear HubError when the settings are missing
+    while True:
+        request = process_once(settings)
+        if request is not None:
+            print(
+                f"{request.model} ({request.id}): {request.status}"
+                + (f" — {request.failure_reason}" if request.failure_reason else ""),
+                flush=True,
+            )
+            continue
+        if not loop:
+            return
+        time.sleep(poll_seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m trl_ext.leaderboard.backend",
@@ -135,20 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--loop", action="store_true", help="keep polling for new requests")
     parser.add_argument("--poll-seconds", type=float, default=30.0)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    settings = settings_io.load(args.requests)
-    while True:
-        request = process_once(settings)
-        if request is not None:
-            print(
-                f"{request.model} ({request.id}): {request.status}"
-                + (f" — {request.failure_reason}" if request.failure_reason else ""),
-                flush=True,
-            )
-            continue
-        if args.once:
-            return 0
-        time.sleep(args.poll_seconds)
+    try:
+        run(args.requests, loop=args.loop, poll_seconds=args.poll_seconds)
+    except hub.HubError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

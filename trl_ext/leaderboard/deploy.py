@@ -1,11 +1,16 @@
-"""One-command deploy of the leaderboard: the Space, its requests and results datasets, and a wheel of
-this package that the Space installs (its requirements.txt points at the uploaded wheel)."""
+"""One-command deploy of the leaderboard: the Space (the front end: table, submissions, plots) and its
+requests and results datasets. The evaluation backend runs where the GPU is (`trl-ext backend`), as in the
+Hub's leaderboard template.
+
+The Space gets light, installable requirements (gradio with OAuth, huggingface_hub, pandas, matplotlib,
+pyyaml) and the few pure-Python modules of trl-ext its front end imports (no torch, transformers or TRL).
+Benchmarks are Hub datasets chosen at deploy time and checked to exist (with the named config).
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -13,37 +18,96 @@ from trl_ext import hub
 from trl_ext.leaderboard import settings as settings_io
 from trl_ext.leaderboard.settings import Benchmark, Settings
 
-SPACE_TEMPLATE = Path(__file__).resolve().parents[2] / "spaces" / "leaderboard"
+PACKAGE = Path(__file__).resolve().parents[1]  # trl_ext/
+SPACE_TEMPLATE = PACKAGE.parent / "spaces" / "leaderboard"  # app.py and README.md of the Space
+# The front end's modules: none of them imports torch, transformers, TRL or datasets.
+FRONT_END = ("__init__.py", "hub.py", "leaderboard/__init__.py", "leaderboard/app.py", "leaderboard/settings.py",
+             "leaderboard/submissions.py")  # fmt: skip
+REQUIREMENTS = (
+    "gradio[oauth]>={gradio}",
+    "huggingface_hub>={hub}",
+    "pandas>=2",
+    "matplotlib>=3.8",
+    "pyyaml>=6",
+)
+SECRET = "HF_TOKEN"
 
 
-def build_wheel(out_dir: Path) -> Path:
-    """A wheel of this checkout (no dependencies), built without network access."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "pyproject.toml").is_file():
-        raise RuntimeError("deploy builds a wheel of trl-ext and must run from a source checkout")
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "--no-build-isolation",
-        "-q",
-        "-w",
-        str(out_dir),
-        str(root),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"building the trl-ext wheel failed:\n{done.stderr[-2000:]}")
-    return next(out_dir.glob("trl_ext-*.whl"))
+def parse_benchmark(spec: str, *, samples: int = 8, ks=(1, 4, 8), max_new_tokens: int = 512) -> Benchmark:
+    """`DATASET[:CONFIG]` → a Benchmark; the dataset must be a Hub id (a Space cannot read local folders)."""
+    dataset, _, config = spec.partition(":")
+    if hub.is_local(dataset):
+        raise ValueError(
+            f"--benchmark {spec}: a Space reads Hub datasets, not local folders; push it first with "
+            "`trl-ext build-dataset ... --push-to-hub ORG/NAME`"
+        )
+    try:
+        hub.check_repo_id(dataset)
+    except hub.HubError as err:
+        raise ValueError(f"--benchmark {spec}: {err}") from None
+    return Benchmark(
+        dataset=dataset, config=config or None, samples=samples, ks=list(ks), max_new_tokens=max_new_tokens
+    )
 
 
-def deploy(space_id: str, benchmarks: list[Benchmark], title: str = "trl-ext leaderboard") -> Settings:
-    """Create (or update) the Space `space_id` with datasets `{space_id}-requests` and `{space_id}-results`."""
-    hub.check_repo_id(space_id)
+def check_benchmark(bench: Benchmark) -> Benchmark:
+    """The dataset exists on the Hub and has the config (the only one when none is named); returns the
+    benchmark with its config filled in."""
+    if not hub.exists(bench.dataset, repo_type="dataset"):
+        raise hub.HubError(f"benchmark dataset {bench.dataset!r} does not exist on the Hub (or is private)")
+    try:
+        meta, _ = hub.split_card(hub.read_text(bench.dataset, "README.md"))
+    except hub.HubError:
+        meta = {}
+    configs = [c["config_name"] for c in meta.get("configs") or []]
+    if bench.config is None and len(configs) > 1:
+        raise hub.HubError(
+            f"benchmark {bench.dataset}: name a config (DATASET:CONFIG), one of {', '.join(configs)}"
+        )
+    if bench.config and configs and bench.config not in configs:
+        raise hub.HubError(
+            f"benchmark {bench.dataset} has no config {bench.config!r}; configs: {', '.join(configs)}"
+        )
+    return Benchmark(**{**bench.__dict__, "config": bench.config or (configs[0] if configs else None)})
+
+
+def space_folder(folder: Path, settings: Settings) -> Path:
+    """Write the Space's files into `folder`: app.py, README.md, requirements.txt, space.json, trl_ext/."""
     import gradio
+    import huggingface_hub
 
+    if not (SPACE_TEMPLATE / "app.py").is_file():
+        raise RuntimeError(
+            f"deploy needs the Space template {SPACE_TEMPLATE}: run it from a trl-ext checkout"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SPACE_TEMPLATE / "app.py", folder / "app.py")
+    fill = {
+        "title": settings.title,
+        "gradio_version": gradio.__version__,
+        "requests": settings.requests,
+        "results": settings.results,
+        "benchmarks": ", ".join(f"`{b.name}`" for b in settings.benchmarks),
+    }
+    (folder / "README.md").write_text((SPACE_TEMPLATE / "README.md").read_text().format(**fill))
+    pins = {"gradio": gradio.__version__, "hub": huggingface_hub.__version__}
+    (folder / "requirements.txt").write_text("\n".join(r.format(**pins) for r in REQUIREMENTS) + "\n")
+    (folder / "space.json").write_text(json.dumps({"requests": settings.requests}) + "\n")
+    for module in FRONT_END:
+        (folder / "trl_ext" / module).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(PACKAGE / module, folder / "trl_ext" / module)
+    return folder
+
+
+def deploy(
+    space_id: str, benchmarks: list[Benchmark], title: str = "trl-ext leaderboard", set_token: bool = False
+) -> tuple[Settings, str]:
+    """Create (or update) the Space `space_id` with datasets `{space_id}-requests` and `{space_id}-results`.
+    Returns the settings and what to do about the Space's write token (or that it was set)."""
+    hub.check_repo_id(space_id)
+    if not benchmarks:
+        raise ValueError("a leaderboard needs at least one benchmark")
+    benchmarks = [check_benchmark(b) for b in benchmarks]
     settings = Settings(
         requests=f"{space_id}-requests", results=f"{space_id}-results", benchmarks=benchmarks, title=title
     )
@@ -51,20 +115,16 @@ def deploy(space_id: str, benchmarks: list[Benchmark], title: str = "trl-ext lea
     settings_io.save(settings)  # creates the requests dataset too
     hub.create(space_id, repo_type="space", space_sdk="gradio")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "space"
-        folder.mkdir()
-        wheel = build_wheel(Path(tmp) / "dist")
-        shutil.copy(wheel, folder / wheel.name)
-        shutil.copy(SPACE_TEMPLATE / "app.py", folder / "app.py")
-        fill = {
-            "title": title,
-            "gradio_version": gradio.__version__,
-            "requests": settings.requests,
-            "results": settings.results,
-            "wheel": wheel.name,
-        }
-        for name in ("README.md", "requirements.txt"):
-            (folder / name).write_text((SPACE_TEMPLATE / name).read_text().format(**fill))
-        (folder / "space.json").write_text(f'{{"requests": "{settings.requests}"}}\n')
+        folder = space_folder(Path(tmp) / "space", settings)
         hub.upload_folder(folder, space_id, repo_type="space", message="Deploy the trl-ext leaderboard")
-    return settings
+    if set_token:
+        hub.set_space_secret(space_id, SECRET)
+        return (
+            settings,
+            f"set the Space secret {SECRET} to your current token (it must write to {settings.requests})",
+        )
+    return settings, (
+        f"!!! the Space writes submissions with the secret {SECRET}: add it (a token with write access to "
+        f"{settings.requests}) at https://huggingface.co/spaces/{space_id}/settings, or deploy again with "
+        "--set-token to store your current token"
+    )

@@ -1,14 +1,20 @@
-"""Leaderboard settings, stored as `leaderboard.json` in the requests dataset."""
+"""Leaderboard settings, stored as `leaderboard.json` in the requests dataset.
+
+Local targets are stored as absolute paths, so the backend or the app started from another folder reads the
+same datasets. This module (like `submissions` and `app`) imports no torch/transformers: the Space runs it.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from trl_ext import hub
 
 SETTINGS_FILE = "leaderboard.json"
 MODEL_TYPES = ("pretrained", "fine-tuned", "rl-tuned", "merged", "other")
+PRECISIONS = ("float32", "bfloat16", "float16", "4bit")
+DEFAULT_PRECISION = "float32"  # the CLI's and the page's default: one model, one row
 
 
 @dataclass
@@ -22,12 +28,11 @@ class Benchmark:
     ks: list[int] = field(default_factory=lambda: [1, 4, 8])
     max_new_tokens: int = 256
     limit: int | None = None
+    temperature: float = 1.0
 
     @property
     def name(self) -> str:
-        from trl_ext.eval.harness import dataset_label
-
-        return f"{dataset_label(self.dataset)}/{self.config or 'default'}"
+        return f"{hub.target_label(self.dataset)}/{self.config or 'default'}"
 
 
 @dataclass
@@ -61,14 +66,35 @@ class Settings:
         data.pop("requests")
         return json.dumps(data, indent=2) + "\n"
 
+    def absolute(self) -> Settings:
+        """The same settings with every local target an absolute path (never relative to the cwd)."""
+
+        def fix(target):
+            return str(hub.local_path(target)) if target and hub.is_local(target) else target
+
+        return replace(
+            self,
+            requests=fix(self.requests),
+            results=fix(self.results),
+            local_models=fix(self.local_models),
+            benchmarks=[replace(b, dataset=fix(b.dataset)) for b in self.benchmarks],
+        )
+
 
 def save(settings: Settings) -> None:
+    settings = settings.absolute()
     hub.create(settings.requests, repo_type="dataset")
     hub.write_text(settings.requests, SETTINGS_FILE, settings.to_json(), message="Leaderboard settings")
 
 
 def load(requests: str) -> Settings:
     """The settings stored in a requests dataset (HubError when there are none)."""
-    data = json.loads(hub.read_text(requests, SETTINGS_FILE))
+    try:
+        data = json.loads(hub.read_text(requests, SETTINGS_FILE))
+    except hub.HubError as err:
+        raise hub.HubError(
+            f"no leaderboard settings in {hub.describe(requests)} ({err}): create them with "
+            f"`trl-ext leaderboard --requests {requests}` (or --deploy) first"
+        ) from err
     data["benchmarks"] = [Benchmark(**b) for b in data["benchmarks"]]
-    return Settings(requests=requests, **data)
+    return Settings(requests=requests, **data).absolute()

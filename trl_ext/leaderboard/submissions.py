@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from trl_ext import hub
-from trl_ext.eval.harness import PRECISIONS, check_model
-from trl_ext.leaderboard.settings import MODEL_TYPES, Settings
+from trl_ext.leaderboard.settings import MODEL_TYPES, PRECISIONS, Settings
 
 STATUSES = ("PENDING", "RUNNING", "FINISHED", "FAILED")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
@@ -72,22 +71,25 @@ def save_request(requests: str, request: Request) -> None:
 
 
 def _model_license(settings: Settings, model_id: str, revision: str) -> str:
-    """The model loads (its config), and its card declares a license; returns the license."""
-    from transformers import AutoConfig
-
+    """The model exists with a transformers config (`model_type`), and its card declares a license; returns
+    the license. Reads the two files only (no transformers: the Space's front end runs this)."""
     target = settings.resolve_model(model_id)
+    revision = None if hub.is_local(target) else revision
     try:
-        check_model(target, revision)
+        hub.check_model(target, revision)
+        config = json.loads(hub.read_text(target, "config.json", repo_type="model", revision=revision))
     except hub.HubError as err:
         raise SubmissionError(str(err).replace(repr(target), repr(model_id))) from None
-    try:
-        AutoConfig.from_pretrained(target, revision=None if hub.is_local(target) else revision)
-    except Exception as err:  # transformers raises many kinds; all mean "cannot load this config"
+    except ValueError as err:
         raise SubmissionError(
-            f"cannot load the config of {model_id} (revision {revision}): {str(err).splitlines()[0]}"
-        ) from err
+            f"the config.json of {model_id} (revision {revision}) is not JSON: {err}"
+        ) from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise SubmissionError(
+            f"the config.json of {model_id} has no `model_type`: transformers cannot load it"
+        )
     try:
-        card = hub.read_text(target, "README.md", repo_type="model")
+        card = hub.read_text(target, "README.md", repo_type="model", revision=revision)
     except hub.HubError:
         card = ""
     license_ = hub.split_card(card)[0].get("license")
@@ -156,9 +158,12 @@ def submit(
     model_type: str = "fine-tuned",
     benchmarks: list[str] | None = None,
     submitter: str = "anonymous",
+    account: str | None = None,
 ) -> Request:
-    """Validate and enqueue a submission (all benchmarks when none are named)."""
-    benchmarks = benchmarks if benchmarks else [b.name for b in settings.benchmarks]
+    """Validate and enqueue a submission: `benchmarks=None` means all of the leaderboard's, an empty list is
+    refused. The daily limit counts the signed-in `account`'s submissions (on a Space), else the model's
+    organisation's."""
+    benchmarks = [b.name for b in settings.benchmarks] if benchmarks is None else list(benchmarks)
     request = validate(settings, model, revision, precision, model_type, benchmarks, submitter)
     with _queue_lock(settings.requests):
         existing = list_requests(settings.requests)
@@ -175,13 +180,20 @@ def submit(
                     f"{sorted(overlap)[0]} (status {other.status})"
                 )
         day_ago = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat(timespec="seconds")
-        recent = [r for r in existing if r.org == request.org and r.submitted_time >= day_ago]
+        mine = (lambda r: r.submitter == account) if account else (lambda r: r.org == request.org)
+        recent = [r for r in existing if mine(r) and r.submitted_time >= day_ago]
         if len(recent) >= settings.daily_limit:
-            raise SubmissionError(
-                f"organisation {request.org!r} reached its limit of {settings.daily_limit} submissions per day"
-            )
+            who = f"account {account!r}" if account else f"organisation {request.org!r}"
+            raise SubmissionError(f"{who} reached its limit of {settings.daily_limit} submissions per day")
         save_request(settings.requests, request)
     return request
+
+
+def submitted_message(request: Request) -> str:
+    return (
+        f"✅ Submitted {request.model} ({request.revision}, {request.precision}) for "
+        f"{', '.join(request.benchmarks)}: request {request.id} is PENDING."
+    )
 
 
 def describe(request: Request) -> str:

@@ -1,0 +1,285 @@
+"""The `trl-ext` command line: conventions (help, defaults, choices, --version, env), one clear early error per
+bad input (argument errors before torch is imported), and the evaluation harness behind `evaluate`: base
+models, greedy decoding, maj@k only with canonical answers, n@k, the reproducibility fields of the results
+JSON, standard errors, --log-samples and a YAML --config."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hub_datasets
+from trl_ext import hub
+from trl_ext.cli import build_parser, main
+from trl_ext.models import build_tiny_model
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """A local PBE demo benchmark, a tiny chat model and the same model as a base model (no chat template)."""
+    root = tmp_path_factory.mktemp("cli")
+    built = hub_datasets.build("pbe", "demo", n=16, n_test=6, seed=0)
+    dataset = str(root / "pbe")
+    hub.push_dataset(built.dataset, dataset, "demo", card_meta=built.card_meta, card_body=built.card_body)
+    corpus = [r["prompt"][0]["content"] + r["answer"] for r in built.dataset["train"]]
+    chat = build_tiny_model(root / "chat", corpus)
+    base = root / "base"
+    shutil.copytree(chat, base)
+    config = json.loads((base / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (base / "tokenizer_config.json").write_text(json.dumps(config))
+    for template in base.glob("chat_template.*"):
+        template.unlink()
+    return {"dataset": dataset, "chat": str(chat), "base": str(base), "root": root}
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------------------------------ conventions
+
+
+def test_every_verb_has_a_description_defaults_and_choices(capsys):
+    parser = build_parser()
+    for name, sub in parser.verbs.items():
+        assert sub.description and len(sub.description) > 20, name
+    assert run_cli(capsys, "--version")[1].strip().startswith("trl-ext 0.")
+    code, out, _ = run_cli(capsys, "demo", "--help")
+    assert code == 0 and "{passk,grpo,sft}" in out and "(default: 1500)" in out
+    code, out, _ = run_cli(capsys, "evaluate", "--help")
+    assert "{float32,bfloat16,float16,4bit}" in out and "(default: 8)" in out
+    assert "--private" in run_cli(capsys, "build-dataset", "--help")[1]
+
+
+def test_env_reports_the_stack(capsys):
+    code, out, _ = run_cli(capsys, "env")
+    assert code == 0
+    for name in ("trl-ext", "torch", "transformers", "trl", "datasets", "GPU", "Sandbox"):
+        assert f"- {name}:" in out
+
+
+def test_argument_errors_come_before_torch_is_imported():
+    """Each bad argument is one line on stderr, exit 2, with torch never imported (so it is instant)."""
+    cases = {
+        ("evaluate", "--model", "a/b", "--dataset", "c/d", "--k", "0"): "every k must be at least 1",
+        ("evaluate", "--model", "a/b", "--dataset", "c/d", "--limit", "-1"): "--limit: must be at least 1",
+        ("evaluate", "--model", "a/b", "--dataset", "c/d", "--limit", "0"): "--limit: must be at least 1",
+        ("evaluate", "--model", "a/b", "--dataset", "c/d", "--k", "4", "--samples", "2"): "k=4 exceeds",
+        ("build-dataset", "pbe", "--n", "0", "--push-to-hub", "./x"): "--n: must be at least 1",
+        ("demo", "--trainer", "ppo"): "invalid choice: 'ppo'",
+    }
+    script = (
+        "import json, sys\nfrom trl_ext.cli import main\nout = []\n"
+        f"for argv in {list(map(list, cases))!r}:\n"
+        "    out.append([main(argv), 'torch' in sys.modules])\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    assert results == [[2, False]] * len(cases)
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == len(cases)  # one line each
+    for line, message in zip(errors, cases.values()):
+        assert message in line, (line, message)
+
+
+# ------------------------------------------------------------------------------------ early, clear errors
+
+
+def test_evaluate_missing_hub_dataset_is_one_line(bench, capsys):
+    code, _, err = run_cli(capsys, "evaluate", "--model", bench["chat"], "--dataset", "me/nope")
+    assert code == 2 and "'me/nope' cannot be reached" in err and "Traceback" not in err
+
+
+def test_evaluate_unwritable_output_is_checked_first(capsys):
+    # the model does not exist either: the output is checked before anything else is looked at
+    code, _, err = run_cli(
+        capsys, "evaluate", "--model", "./nowhere", "--dataset", "./none", "--output", "/proc/x/r.json"
+    )
+    assert code == 2 and "--output /proc/x/r.json is not writable" in err
+
+
+def test_build_dataset_checks_the_target_before_building(monkeypatch, tmp_path, capsys):
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("built before checking the target")
+
+    monkeypatch.setattr(hub_datasets, "build", must_not_build)
+    code, _, err = run_cli(capsys, "build-dataset", "pbe", "--push-to-hub", "a/b/c")
+    assert code == 2 and "'a/b/c' is not a valid target" in err
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-token-home"))
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    code, _, err = run_cli(capsys, "build-dataset", "pbe", "--push-to-hub", "org/pbe")
+    assert code == 2 and "needs a token" in err
+
+
+def test_build_dataset_private_flag(monkeypatch, tmp_path, capsys):
+    pushed = {}
+    monkeypatch.setattr(hub, "push_dataset", lambda *a, **kw: pushed.update(kw))
+    target = str(tmp_path / "pbe")
+    assert (
+        main(
+            [
+                "build-dataset",
+                "pbe",
+                "--config",
+                "demo",
+                "--n",
+                "3",
+                "--n-test",
+                "2",
+                "--push-to-hub",
+                target,
+                "--private",
+            ]
+        )
+        == 0
+    )
+    assert pushed["private"] is True
+
+
+def test_backend_without_settings_says_what_to_run(tmp_path, capsys):
+    for requests in (tmp_path / "missing", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        code, _, err = run_cli(capsys, "backend", "--requests", str(requests))
+        assert code == 2 and "run" not in err.split("error:")[0]
+        assert f"`trl-ext leaderboard --requests {requests}`" in err and len(err.strip().splitlines()) == 1
+    done = subprocess.run(
+        [sys.executable, "-m", "trl_ext.leaderboard.backend", "--requests", str(tmp_path / "empty"), "--once"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (
+        done.returncode == 2 and "Traceback" not in done.stderr and "no leaderboard settings" in done.stderr
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_submit_to_unreachable_leaderboards(capsys):
+    url = f"http://127.0.0.1:{_free_port()}/"
+    code, _, err = run_cli(capsys, "submit", "--leaderboard", url, "--model", "org/model")
+    assert code == 2 and f"cannot reach the leaderboard {url!r}" in err
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    code, _, err = run_cli(capsys, "submit", "--leaderboard", "org/space", "--model", "org/model")
+    assert code == 2 and "cannot reach the Space 'org/space': HF_HUB_OFFLINE is set" in err
+
+
+def test_leaderboard_on_a_busy_port(tmp_path, capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out, err = run_cli(
+            capsys, "leaderboard", "--port", str(port), "--requests", str(tmp_path / "requests")
+        )
+    assert code == 2 and f"cannot listen on 127.0.0.1:{port}" in err and "http://" not in out
+
+
+def test_missing_space_extra_is_named(monkeypatch, tmp_path, capsys):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a)
+    )
+    code, _, err = run_cli(capsys, "leaderboard", "--requests", str(tmp_path / "requests"))
+    assert code == 2 and "pip install 'trl-ext[space]'" in err
+    code, _, err = run_cli(capsys, "submit", "--leaderboard", "http://127.0.0.1:1/", "--model", "a/b")
+    assert code == 2 and "pip install 'trl-ext[space]'" in err
+
+
+# ----------------------------------------------------------------------------------- evaluation harness
+
+
+def test_evaluate_results_are_reproducible_records(bench, tmp_path, capsys):
+    out = tmp_path / "results.json"
+    argv = ["evaluate", "--model", bench["chat"], "--dataset", bench["dataset"], "--dataset-config", "demo"]
+    argv += ["--samples", "4", "--k", "1,4", "--max-new-tokens", "8", "--output", str(out), "--log-samples"]
+    code, printed, _ = run_cli(capsys, *argv)
+    assert code == 0 and "±" in printed
+    results = json.loads(out.read_text())
+    config = results["config"]
+    assert config["backend"] == "transformers" and config["date"].startswith("20")
+    assert set(config["versions"]) >= {"trl-ext", "trl", "transformers", "torch"}
+    assert config["resolved_revision"].startswith("local-sha256:") and len(config["dataset_sha256"]) == 64
+    assert set(results["results"]["pbe/demo"]) == {"pass@1", "pass@4", "maj@1", "maj@4"}
+    assert set(results["stderr"]["pbe/demo"]) == set(results["results"]["pbe/demo"])
+    samples = [json.loads(line) for line in out.with_suffix(".samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 6 * 4 and {"id", "prompt", "completion", "correct", "answer"} <= set(samples[0])
+
+
+def test_evaluate_base_model_greedy_from_yaml_config(bench, tmp_path, capsys):
+    """A model without a chat template gets the plain prompt; temperature 0 is greedy (one completion
+    standing for all N); the options come from a YAML file, the command line overriding it."""
+    recipe = tmp_path / "eval.yaml"
+    recipe.write_text(
+        f"model: {bench['base']}\ndataset: {bench['dataset']}\ndataset_config: demo\nsamples: 3\n"
+        "k: [1, 3]\ntemperature: 0\nmax_new_tokens: 6\nlimit: 4\nlog_samples: true\n"
+    )
+    out = tmp_path / "greedy.json"
+    assert main(["evaluate", "--config", str(recipe), "--output", str(out), "--limit", "3"]) == 0
+    results = json.loads(out.read_text())
+    assert results["config"]["problems"] == 3 and results["config"]["generation"]["greedy"] is True
+    metrics = results["results"]["pbe/demo"]
+    assert metrics["pass@1"] == metrics["pass@3"]  # identical samples
+    samples = [json.loads(line) for line in out.with_suffix(".samples.jsonl").read_text().splitlines()]
+    by_problem = {}
+    for s in samples:
+        by_problem.setdefault(s["id"], set()).add(s["completion"])
+    assert all(len(c) == 1 for c in by_problem.values())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: x/y\nsampels: 3\n")
+    code, _, err = run_cli(capsys, "evaluate", "--config", str(bad))
+    assert code == 2 and "unknown option 'sampels'" in err
+
+
+def test_plain_prompts_for_base_models(bench):
+    from transformers import AutoTokenizer
+
+    from trl_ext.eval.harness import format_prompts
+
+    prompt = [{"role": "user", "content": "abc -> ?"}]
+    base = AutoTokenizer.from_pretrained(bench["base"])
+    chat = AutoTokenizer.from_pretrained(bench["chat"])
+    assert format_prompts(base, [prompt]) == ["abc -> ?"]
+    assert format_prompts(chat, [prompt])[0] != "abc -> ?" and "abc -> ?" in format_prompts(chat, [prompt])[0]
+
+
+def test_maj_only_with_canonical_answers_and_n_at_k():
+    """HumanEval rows (test_code only) get no maj@k; code rows with public tests get n@k."""
+    from datasets import Dataset
+
+    from hub_datasets import humaneval
+    from trl_ext.eval.harness import score
+
+    rows = humaneval.rows()[:2]
+    perfect = [[f"```python\n{r['solutions'][0]}\n```"] * 2 for r in rows]
+    metrics, stderr, _ = score(Dataset.from_list(rows), perfect, [1, 2])
+    assert metrics == {"pass@1": 1.0, "pass@2": 1.0} and stderr["pass@1"] == 0.0
+
+    contests = hub_datasets.build("code-contests", source=str(FIXTURES / "codecontests.jsonl")).dataset[
+        "test"
+    ]
+    first = contests.select([0])
+    right = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    wrong = "```python\nprint(0)\n```"
+    metrics, _, _ = score(first, [[right, wrong, wrong, wrong]], [1, 2], submissions=1)
+    assert metrics["pass@1"] == 0.25 and metrics["pass@2"] == 0.5
+    assert metrics["1@2"] == 0.5 and "maj@2" in metrics  # public tests pick the right one when it is drawn

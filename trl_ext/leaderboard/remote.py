@@ -1,0 +1,42 @@
+"""Submitting to a leaderboard Space (or any URL serving the app) through its `/submit` API."""
+
+from __future__ import annotations
+
+
+class RemoteError(RuntimeError):
+    """The leaderboard could not be reached, or refused the submission; the message says which."""
+
+
+def submit_remote(leaderboard: str, model, revision, precision, model_type, benchmarks, submitter) -> str:
+    """Submit through the app's `/submit` endpoint; returns its message. `benchmarks=None`: all of them."""
+    import httpx
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        client = Client(leaderboard, verbose=False)
+    except OfflineModeIsEnabled:
+        raise RemoteError(f"cannot reach the Space {leaderboard!r}: HF_HUB_OFFLINE is set") from None
+    except (httpx.HTTPError, HfHubHTTPError, OSError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise RemoteError(f"cannot reach the leaderboard {leaderboard!r}: {reason}") from None
+    if benchmarks is None:
+        benchmarks = _all_benchmarks(client)
+    try:
+        return client.predict(
+            model, revision, precision, model_type, benchmarks, submitter, api_name="/submit"
+        )
+    except AppError as err:  # the app raised gr.Error: a refusal, with its reason
+        raise RemoteError(str(err).removeprefix("Rejected: ")) from None
+    except (httpx.HTTPError, OSError) as err:
+        raise RemoteError(f"the leaderboard {leaderboard!r} stopped answering: {err}") from None
+
+
+def _all_benchmarks(client) -> list[str]:
+    """The benchmark choices of the Submit tab (the API's own description of the `/submit` endpoint)."""
+    info = client.view_api(print_info=False, return_format="dict")
+    for parameter in info["named_endpoints"]["/submit"]["parameters"]:
+        if parameter["parameter_name"] == "benchmarks":
+            return list(parameter.get("parameter_default") or [])
+    raise RemoteError("the leaderboard's /submit endpoint has no `benchmarks` parameter")
