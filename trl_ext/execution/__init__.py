@@ -14,6 +14,8 @@ What is isolated (bubblewrap mode, `sandbox.py`):
   environment; a private `/tmp` and `/dev/shm`, wiped after every job; a read-only `/dev`.
 - Jobs on a persistent worker: every process of a job is killed when it ends, its files are wiped, and
   no IPC object, key or `/dev` entry can be created, so the next job starts from the same clean state.
+  A job's processes are forked from a fresh fork of the worker that read only that job, so they cannot
+  find another job's program, outputs or test code in the memory they inherit.
 - Verdicts (`judge.py`, `_worker.py`): decided on the host from plain data: stdout text, or a return value
   encoded as plain data and decoded strictly (no object of the candidate's, so no custom `__eq__`).
   Expected outputs never enter the candidate's process. HumanEval-style `check` code runs in a judge

@@ -23,9 +23,14 @@ Modes, and who sees what:
   non-dumpable), and the verdict is J's report on a pipe C does not have.
 
 Being PID 1 protects the worker: signals from inside the namespace, SIGKILL included, are not delivered to
-it. It is non-dumpable too. Time: the job's CPU time is that of its whole process tree (live descendants
-plus reaped ones, the worker being their subreaper), so forking busy loops does not buy time. After each
-job every descendant is killed and the work dirs and /dev/shm are wiped.
+it. It is non-dumpable too. It never reads a job: each job is read and served by a fresh fork of it, the
+*job server*, which forks the job's processes and exits when the job ends. So no job's processes find an
+earlier job's program, outputs or test code in the memory they inherit (freed heap included). The job
+server is not PID 1: the job's processes get a seccomp filter of their own that denies signalling it.
+Time: the job's CPU time is that of its whole process tree (live descendants plus reaped ones, the job
+server being their subreaper), so forking busy loops does not buy time. After each run every descendant
+is killed (zombies too: a process whose main thread exited alone is a zombie whose threads run on) and the
+work dirs and /dev/shm are wiped.
 """
 
 import builtins
@@ -784,11 +789,14 @@ def serve(job, tmp_root, send, receive, stop_requested):
     finally:
         kill_all()
         _wipe(tmp_root)
+        if _SANDBOXED:
+            _wipe("/dev/shm")
     send({"end": True})
     flush_results()
 
 
 END_OF_INPUT = 3  # exit status of a job server that found the host's pipe closed
+_SANDBOXED = False  # whether this worker is PID 1 of bubblewrap's namespace (its /dev/shm is private)
 
 
 def _serve_next(tmp_root):
@@ -812,7 +820,9 @@ def _serve_next(tmp_root):
 
 
 def main():
+    global _SANDBOXED
     tmp_root = sys.argv[1]
+    _SANDBOXED = os.getpid() == 1
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/mem for the programs we run
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us
@@ -833,12 +843,10 @@ def main():
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
-        kill_all()
-        _wipe(tmp_root)
-        if os.getpid() == 1:
-            _wipe("/dev/shm")
         if status != 0:  # end of input, or a job server that failed: its protocol state is in doubt
+            kill_all()
             sys.exit(0 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == END_OF_INPUT else 1)
+        # else the server killed every process of the job (it was their subreaper) and wiped its files
 
 
 if __name__ == "__main__":
