@@ -170,3 +170,12 @@ def test_a_job_cannot_signal_its_job_server(guard):  # noqa: F811
     result = hostile_jobs(guard, [{"code": SIGNAL_THE_SERVER}])["results"][0]
     assert result["status"] == "ok" and "SENT" not in result["stdout"], result
     assert result["stdout"].count("denied") == 6, result
+
+
+# A program may replace its own output file with a FIFO (or a link to one of the worker's descriptors):
+# reading it must not block the worker (that cost a sandbox error after the wall limit plus 10 s).
+def test_an_output_file_replaced_by_a_fifo_does_not_hang_the_worker(guard):  # noqa: F811
+    code = "import os\nos.unlink('/tmp/job/.stdout')\nos.mkfifo('/tmp/job/.stdout')\nprint('x')\n"
+    job = {"code": code, "tests": [{"input": "", "output": "5"}], "timeout": 2}
+    results = hostile_jobs(guard, [job])["results"]
+    assert results[0]["statuses"] == ["wrong_answer"], results

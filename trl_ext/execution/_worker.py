@@ -42,6 +42,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import struct
 import sys
 import time
@@ -582,11 +583,16 @@ class Replies:
 
 
 def _read_prefix(path, limit):
+    """The first `limit` bytes of the regular file at `path` (a program may have replaced its output file
+    with a FIFO or a link, e.g. to /proc/self/fd/0: the worker must not block on it or read its own fds)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return b"", False
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"", False
+        data = f.read(limit + 1)
     return data[:limit], len(data) > limit
 
 
