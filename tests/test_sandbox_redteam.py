@@ -179,3 +179,24 @@ def test_an_output_file_replaced_by_a_fifo_does_not_hang_the_worker(guard):  # n
     job = {"code": code, "tests": [{"input": "", "output": "5"}], "timeout": 2}
     results = hostile_jobs(guard, [job])["results"]
     assert results[0]["statuses"] == ["wrong_answer"], results
+
+
+# The job server holds the host's pipe (test_code: the test code arrives on it after the candidate was
+# forked) and the job's data: a program must not reach them through /proc.
+READ_THE_SERVER = """
+import os
+for pid in (os.getppid(), 1):
+    for path in ("fd/0", "fd/1", "mem", "environ", "maps"):
+        try:
+            with open(f"/proc/{pid}/{path}", "rb") as f:
+                f.read(1)
+            print("READ", pid, path)
+        except OSError:
+            print("denied")
+"""
+
+
+def test_a_job_cannot_read_its_job_servers_descriptors_or_memory(guard):  # noqa: F811
+    result = hostile_jobs(guard, [{"code": READ_THE_SERVER}])["results"][0]
+    assert result["status"] == "ok" and "READ" not in result["stdout"], result
+    assert result["stdout"].count("denied") == 10, result
