@@ -14,6 +14,8 @@ What is isolated (bubblewrap mode, `sandbox.py`):
   environment; a private `/tmp` and `/dev/shm`, wiped after every job; a read-only `/dev`.
 - Jobs on a persistent worker: every process of a job is killed when it ends, its files are wiped, and
   no IPC object, key or `/dev` entry can be created, so the next job starts from the same clean state.
+  A job's processes are forked from a fresh fork of the worker that read only that job, so they cannot
+  find another job's program, outputs or test code in the memory they inherit.
 - Verdicts (`judge.py`, `_worker.py`): decided on the host from plain data: stdout text, or a return value
   encoded as plain data and decoded strictly (no object of the candidate's, so no custom `__eq__`).
   Expected outputs never enter the candidate's process. HumanEval-style `check` code runs in a judge
@@ -29,8 +31,11 @@ sees the arguments of each call and may keep state across the calls of one job; 
 may stall or kill the judge (the job then fails) and learns, from the calls that do or do not follow,
 where a `check` stopped. Test code that passes functions or objects, inspects the candidate object, or
 relies on its arguments being mutated cannot run in `test_code` mode. Timing side channels between
-concurrent jobs are not closed. `isolation="rlimits"` (no bubblewrap) isolates nothing but the limits
-and runs programs as the caller, root included: it warns loudly, and `isolation="bwrap"` refuses instead.
+concurrent jobs are not closed. On architectures other than x86-64 and aarch64 a job's processes may
+signal its job server (see `_worker.py`): that job then fails, others are unaffected. A check that catches
+an exception from `candidate` cannot tell the candidate's exception from its failure to reply.
+`isolation="rlimits"` (no bubblewrap) isolates nothing but the limits and runs programs as the caller,
+root included: it warns loudly, and `isolation="bwrap"` refuses instead.
 """
 
 from trl_ext.execution.judge import (

@@ -23,9 +23,14 @@ Modes, and who sees what:
   non-dumpable), and the verdict is J's report on a pipe C does not have.
 
 Being PID 1 protects the worker: signals from inside the namespace, SIGKILL included, are not delivered to
-it. It is non-dumpable too. Time: the job's CPU time is that of its whole process tree (live descendants
-plus reaped ones, the worker being their subreaper), so forking busy loops does not buy time. After each
-job every descendant is killed and the work dirs and /dev/shm are wiped.
+it. It is non-dumpable too. It never reads a job: each job is read and served by a fresh fork of it, the
+*job server*, which forks the job's processes and exits when the job ends. So no job's processes find an
+earlier job's program, outputs or test code in the memory they inherit (freed heap included). The job
+server is not PID 1: the job's processes get a seccomp filter of their own that denies signalling it.
+Time: the job's CPU time is that of its whole process tree (live descendants plus reaped ones, the job
+server being their subreaper), so forking busy loops does not buy time. After each run every descendant
+is killed (zombies too: a process whose main thread exited alone is a zombie whose threads run on) and the
+work dirs and /dev/shm are wiped.
 """
 
 import builtins
@@ -37,6 +42,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import struct
 import sys
 import time
@@ -200,21 +206,20 @@ def _reap():
 
 
 def kill_all():
-    """Kill every descendant of this process (repeatedly: a fork may race a kill) and reap them."""
+    """Kill every descendant of this process (repeatedly: a fork may race a kill) and reap them. Zombies are
+    sent SIGKILL too: a process whose main thread exited is a zombie while its other threads run on."""
     for _ in range(10000):
         _reap()
-        stats = _proc_stats()
-        pids = _descendants(stats)
+        pids = _descendants(_proc_stats())
         if not pids:
             return
-        live = [pid for pid in pids if stats[pid][2] != b"Z"]
-        for pid in live:
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if live:  # give SIGKILL a moment; zombies only need reaping (or their parent's death)
-            time.sleep(0.0005)
+        time.sleep(0.0005)
+    raise RuntimeError("the processes of a job could not be killed")
 
 
 class TreeClock:
@@ -234,7 +239,79 @@ class TreeClock:
         return usage.ru_utime + usage.ru_stime + sum(stats[p][1] for p in _descendants(stats))
 
 
-def _limit_self(job, cpu_seconds):
+# Signals to the job server. It is not PID 1 (see `main`), so the programs of its job could signal it (it has
+# their uid): a seccomp filter of their own denies every way of doing so. Hand-assembled classic BPF, as the
+# worker is stdlib only. Syscall numbers: kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo,
+# pidfd_send_signal, fcntl, ioctl.
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_SIGNAL_SYSCALLS = {
+    "x86_64": ((62, 200, 234, 129, 297), 424, 72, 16),
+    "aarch64": ((129, 130, 131, 138, 240), 424, 25, 29),
+}
+F_SETOWN, F_SETOWN_EX, FIOSETOWN, SIOCSPGRP = 8, 15, 0x8901, 0x8902
+_LD, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06
+_ALLOW, _EPERM = 0x7FFF0000, 0x00050001
+
+
+def _signal_filter(server):
+    """The BPF program (bytes) that denies signalling `server` (directly, as the process group -1 or
+    -server, or by a pidfd or an fd owner), or None on an architecture not listed above."""
+    machine = os.uname().machine
+    if machine not in _SIGNAL_SYSCALLS:
+        return None
+    by_pid, pidfd_signal, fcntl, ioctl = _SIGNAL_SYSCALLS[machine]
+    code = [
+        ("ld", 4),
+        ("jeq", _AUDIT_ARCH[machine], None, "allow"),
+        ("ld", 0),
+        ("jge", 0x40000000, "deny", None),
+    ]
+    code += [("jeq", nr, "target", None) for nr in by_pid]
+    code += [
+        ("jeq", pidfd_signal, "deny", None),
+        ("jeq", fcntl, "fcntl", None),
+        ("jeq", ioctl, "ioctl", None),
+    ]
+    code += [("ret", _ALLOW), "target", ("ld", 16)]
+    code += [("jeq", pid & 0xFFFFFFFF, "deny", None) for pid in (server, -1, -server)]
+    code += [("ret", _ALLOW), "fcntl", ("ld", 24), ("jeq", F_SETOWN, "deny", None)]
+    code += [("jeq", F_SETOWN_EX, "deny", None), ("ret", _ALLOW), "ioctl", ("ld", 24)]
+    code += [("jeq", FIOSETOWN, "deny", None), ("jeq", SIOCSPGRP, "deny", None), ("ret", _ALLOW)]
+    code += ["deny", ("ret", _EPERM), "allow", ("ret", _ALLOW)]
+    labels, at = {}, 0
+    for item in code:
+        if isinstance(item, str):
+            labels[item] = at
+        else:
+            at += 1
+    out, at = [], 0
+    for item in code:
+        if isinstance(item, str):
+            continue
+        op, k, *jumps = item
+        jt, jf = ((labels[j] - at - 1 if j else 0) for j in jumps) if jumps else (0, 0)
+        out.append(struct.pack("=HBBI", {"ld": _LD, "jeq": _JEQ, "jge": _JGE, "ret": _RET}[op], jt, jf, k))
+        at += 1
+    return b"".join(out)
+
+
+def _deny_signals_to(server):
+    """Install `_signal_filter(server)` on this process (inherited by all it starts)."""
+    program = _signal_filter(server)
+    if program is None:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = struct.pack("HxxxxxxP", len(program) // 8, ctypes.addressof(buf))
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS (bubblewrap set it already)
+    if libc.prctl(22, 2, ctypes.c_char_p(prog), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        raise OSError(ctypes.get_errno(), "cannot install the signal filter")
+
+
+def _limit_self(job, cpu_seconds, program=True):
+    """Limits of a process of the job; `program`: it runs the job's code (not the judge's)."""
+    if program:
+        _deny_signals_to(os.getppid())
     os.setsid()
     mem = job["memory_mb"] * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
@@ -378,7 +455,7 @@ def _judge_child(job, secret, requests, responses, result_w):
     report = {"kind": "exception", "error": "judge failed to start"}
     try:
         ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: not traceable by C
-        _limit_self(job, job["cpu_time"])
+        _limit_self(job, job["cpu_time"], program=False)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(devnull, fd)
@@ -392,13 +469,16 @@ def _judge_child(job, secret, requests, responses, result_w):
 
         def candidate(*args, **kwargs):
             write_all(requests, frame(json.dumps(encode_value([list(args), kwargs])).encode()))
-            raw = read_frame(responses)
-            if raw is None:
-                raise CandidateError("the candidate process ended")
-            reply = json.loads(raw)
-            if reply.get("kind") == "ok":
-                return decode_value(reply.get("value"))
-            raise CandidateError(str(reply.get("kind")))
+            try:  # a reply that cannot be read is the candidate's failure, never an exception a check expects
+                raw = read_frame(responses)
+                reply = json.loads(raw) if raw is not None else {"kind": "the candidate process ended"}
+                kind = reply.get("kind") if type(reply) is dict else None
+                value = decode_value(reply.get("value")) if kind == "ok" else None
+            except BaseException as err:
+                raise CandidateError(f"unreadable reply ({type(err).__name__})") from None
+            if kind != "ok":
+                raise CandidateError(str(kind))
+            return value
 
         candidate.__name__ = job["fn_name"]
         if parts.get("test_setup"):
@@ -472,13 +552,13 @@ class Replies:
         return reply
 
     def next(self, deadline, clock, cpu_deadline):
-        """('reply', bytes), or (how C's call ended: 'exited', 'timeout', 'cpu', None)."""
+        """('reply', bytes), or (how C's call ended: 'exited', 'timeout', 'cpu', 'oversized', None)."""
         first = True
         while True:
             try:
                 reply = self._frame()
-            except ValueError:
-                return "exited", None
+            except ValueError:  # C may still run: it is killed, and the call ends at its output limit
+                return "oversized", None
             if reply is not None:
                 return "reply", reply
             left = deadline - time.monotonic()
@@ -503,11 +583,16 @@ class Replies:
 
 
 def _read_prefix(path, limit):
+    """The first `limit` bytes of the regular file at `path` (a program may have replaced its output file
+    with a FIFO or a link, e.g. to /proc/self/fd/0: the worker must not block on it or read its own fds)."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return b"", False
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"", False
+        data = f.read(limit + 1)
     return data[:limit], len(data) > limit
 
 
@@ -568,7 +653,7 @@ class Job:
             "cpu_time": self.clock.used() if cpu_of is None else _process_cpu(cpu_of),
             "stdout": stdout.decode("utf-8", "replace"),
             "stderr": stderr.decode("utf-8", "replace"),
-            "output_truncated": out_trunc or err_trunc,
+            "output_truncated": out_trunc or err_trunc or ended == "oversized",
             "report": report,
         }
 
@@ -710,18 +795,18 @@ def serve(job, tmp_root, send, receive, stop_requested):
     finally:
         kill_all()
         _wipe(tmp_root)
-        if os.getpid() == 1:
+        if _SANDBOXED:
             _wipe("/dev/shm")
     send({"end": True})
     flush_results()
 
 
-def main():
-    tmp_root = sys.argv[1]
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/mem for the programs we run
-    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+END_OF_INPUT = 3  # exit status of a job server that found the host's pipe closed
+_SANDBOXED = False  # whether this worker is PID 1 of bubblewrap's namespace (its /dev/shm is private)
+
+
+def _serve_next(tmp_root):
+    """In a fresh fork of the worker (the job server): read the host's next frame and serve it."""
 
     def send(obj):
         _results.append(json.dumps(obj).encode() + b"\n")
@@ -729,18 +814,45 @@ def main():
     def receive():
         data = read_frame(0)
         if data is None:
-            sys.exit(0)
+            os._exit(END_OF_INPUT)
         return data
 
     def stop_requested():
         return bool(select.select([0], [], [], 0)[0]) and json.loads(receive()).get("op") == "stop"
 
-    send({"ready": True})
+    job = json.loads(receive())
+    if "op" not in job:  # else a stop that came after its job had ended anyway
+        serve(job, tmp_root, send, receive, stop_requested)
+
+
+def main():
+    global _SANDBOXED
+    tmp_root = sys.argv[1]
+    _SANDBOXED = os.getpid() == 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/mem for the programs we run
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    _results.append(json.dumps({"ready": True}).encode() + b"\n")
     flush_results()
     while True:
-        job = json.loads(receive())
-        if "op" not in job:  # else a stop that came after its job had ended anyway
-            serve(job, tmp_root, send, receive, stop_requested)
+        # Each job is read and served by a fresh fork of this process, which never holds a job's code,
+        # inputs, test code or outputs: the processes of later jobs (forked from it) cannot find another
+        # job's program or answers in the memory they inherit.
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                libc.prctl(36, 1, 0, 0, 0)  # the job's orphans come back to the server
+                _serve_next(tmp_root)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status != 0:  # end of input, or a job server that failed: its protocol state is in doubt
+            kill_all()
+            sys.exit(0 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == END_OF_INPUT else 1)
+        # else the server killed every process of the job (it was their subreaper) and wiped its files
 
 
 if __name__ == "__main__":
