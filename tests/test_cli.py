@@ -263,16 +263,22 @@ def test_plain_prompts_for_base_models(bench):
 
 
 def test_maj_only_with_canonical_answers_and_n_at_k():
-    """HumanEval rows (test_code only) get no maj@k; code rows with public tests get n@k."""
+    """HumanEval rows left with `test_code` only (no call-mode tests to vote on) get no maj@k; rows whose
+    checks were converted to call-mode tests vote on their outputs; code rows with public tests get n@k."""
     from datasets import Dataset
 
     from hub_datasets import humaneval
     from trl_ext.eval.harness import score
 
-    rows = humaneval.rows()[:2]
-    perfect = [[f"```python\n{r['solutions'][0]}\n```"] * 2 for r in rows]
-    metrics, stderr, _ = score(Dataset.from_list(rows), perfect, [1, 2])
-    assert metrics == {"pass@1": 1.0, "pass@2": 1.0} and stderr["pass@1"] == 0.0
+    all_rows = humaneval.rows()
+    unconverted = [r for r in all_rows if not r["private_tests"]][:2]
+    converted = [r for r in all_rows if r["private_tests"]][:2]
+    assert len(unconverted) == len(converted) == 2
+    for rows, has_maj in ((unconverted, False), (converted, True)):
+        perfect = [[f"```python\n{r['solutions'][0]}\n```"] * 2 for r in rows]
+        metrics, stderr, _ = score(Dataset.from_list(rows), perfect, [1, 2])
+        assert {k: metrics[k] for k in ("pass@1", "pass@2")} == {"pass@1": 1.0, "pass@2": 1.0}
+        assert stderr["pass@1"] == 0.0 and ("maj@2" in metrics) == has_maj
 
     contests = hub_datasets.build("code-contests", source=str(FIXTURES / "codecontests.jsonl")).dataset[
         "test"
