@@ -17,7 +17,7 @@ from trainer_helpers import contains_a_reward, toy_dataset
 from trl.trainer.utils import RepeatSampler
 
 import trl_ext.trainers.cures as cures
-from trl_ext import CurESConfig, CurESTrainer, PassAtKConfig, PassAtKTrainer
+from trl_ext import CurESConfig, CurESTrainer, GuideConfig, GuideTrainer, PassAtKConfig, PassAtKTrainer
 from trl_ext.trainers.cures import INDEX_COLUMN, STATE_FILE, CurriculumSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +28,7 @@ GROUPS = 4  # groups per generation batch: 16 rows per step
 COMBINATIONS = [
     pytest.param(CurESConfig, CurESTrainer, {}, id="grpo"),
     pytest.param(PassAtKConfig, PassAtKTrainer, {"k": 2}, id="passk"),
+    pytest.param(GuideConfig, GuideTrainer, {}, id="guide"),
 ]
 
 
@@ -180,6 +181,24 @@ def test_added_rows_count_only_when_marked_as_samples(tiny_model, tmp_path):
     assert (
         trainer.curriculum_posterior.rollouts.sum().item() == 2 * GROUPS * GROUP
     )  # the appended rows: not counted
+
+
+def test_guided_regeneration_is_not_counted_as_the_prompts_own_rollouts(tiny_model, tmp_path):
+    """Guide scores the hint-free group, then re-scores the batch after the hinted replacement: only the first
+    scoring is the prompt's own (hint-free) outcome, so the posterior counts each rollout once, as a failure."""
+
+    def never(prompts, completions, **kwargs):
+        return [0.0] * len(completions)
+
+    hinted = toy_dataset().add_column("hint", ["start with a"] * 64)
+    args = config(GuideConfig, tmp_path, curriculum=True, max_steps=2)
+    trainer = GuideTrainer(model=tiny_model, reward_funcs=never, args=args, train_dataset=hinted)
+    trainer.train()
+    logs = [e for e in trainer.state.log_history if "guide/guided_group_share" in e]
+    assert logs and logs[0]["guide/guided_group_share"] == 1.0  # every group failed and was regenerated
+    posterior = trainer.curriculum_posterior
+    assert posterior.rollouts.sum().item() == 2 * GROUPS * GROUP
+    assert posterior.successes.sum().item() == 0 and posterior.failures.sum().item() == 2 * GROUPS * GROUP
 
 
 def test_resume_restores_the_posterior(tiny_model, tmp_path):

@@ -56,6 +56,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import pad
 
+from trl_ext.trainers.cures import INDEX_COLUMN, CurriculumArguments, CurriculumMixin
+
 SHAPINGS = ("shape", "clip")
 SHAPED_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 STATE_FILE = "guide_state.json"
@@ -143,7 +145,7 @@ def prompt_key(prompt) -> str:
 
 
 @dataclass
-class GuideConfig(GRPOConfig):
+class GuideConfig(CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`GuideTrainer`]. Inherits every [`trl.GRPOConfig`] parameter.
 
@@ -220,7 +222,7 @@ class _GuidedStep:
     global_guided: torch.Tensor  # (global B,) bool, for the success rate of guided samples
 
 
-class GuideTrainer(GRPOTrainer):
+class GuideTrainer(CurriculumMixin, GRPOTrainer):
     """[`trl.GRPOTrainer`] with hinted regeneration of all-fail groups (module docstring; `GuideConfig`)."""
 
     _tag_names = ["trl", "trl-ext", "guide"]
@@ -387,6 +389,10 @@ class GuideTrainer(GRPOTrainer):
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         cached, self._guide_cached_rewards = self._guide_cached_rewards, None
+        if cached is None and self._guide_step is not None:
+            # The hint-free samples were scored (and counted by the CurES curriculum, if on) in `_generate`; this
+            # second scoring, after the hinted replacement, must not count toward the prompts' success rates.
+            inputs = [{**x, INDEX_COLUMN: -1} if INDEX_COLUMN in x else x for x in inputs]
         rewards_per_func = (
             cached
             if cached is not None
