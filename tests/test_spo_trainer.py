@@ -285,7 +285,8 @@ def test_script_with_cpu_recipe(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert (
-        "'spo/calibration_gap'" in done.stdout + done.stderr and "'spo/off_policy_share': 0.5" in done.stdout
+        "'spo/calibration_gap'" in done.stdout + done.stderr
+        and "'spo/off_policy_share': '0.5'" in done.stdout
     )
 
 

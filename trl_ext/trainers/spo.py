@@ -99,8 +99,9 @@ class SPOConfig(GRPOConfig):
         offline_share (`float`, defaults to `0.5`):
             Share of the off-policy rows drawn from the offline pairs when a replay buffer exists too.
         offline_completion_column (`str`, *optional*):
-            Use this column of the training dataset (e.g. `"answer"`, the reference solutions) as offline completions,
-            scored by the reward functions, when no `offline_dataset` is given to the trainer.
+            Use this column of the training dataset (e.g. `"answer"`, the reference solutions; a list column such as
+            `"solutions"` gives one pair per item) as offline completions, scored by the reward functions, when no
+            `offline_dataset` is given to the trainer.
     """
 
     spo_beta: float = field(
@@ -150,6 +151,16 @@ class SPOConfig(GRPOConfig):
 def prompt_key(prompt) -> str:
     """A stable text key of a prompt (conversational or plain) for the V̂₀ cache."""
     return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+
+
+def _one_row_per_item(batch: dict, column: str) -> dict:
+    """Batched map: a row whose `column` holds a list of completions becomes one row per completion."""
+    out = {key: [] for key in batch}
+    for i, items in enumerate(batch[column]):
+        for item in items:
+            for key in batch:
+                out[key].append(item if key == column else batch[key][i])
+    return out
 
 
 def _cat_padded(a: torch.Tensor, b: torch.Tensor, side: str, value) -> torch.Tensor:
@@ -228,6 +239,13 @@ class SPOTrainer(GRPOTrainer):
         if missing:
             raise ValueError(
                 f"offline pairs need the columns {sorted(missing)}; found {offline_dataset.column_names}"
+            )
+        first = offline_dataset[0][column] if len(offline_dataset) else None
+        if isinstance(first, list) and all(
+            isinstance(v, str) for v in first
+        ):  # e.g. `solutions`: one pair each
+            offline_dataset = offline_dataset.map(
+                _one_row_per_item, batched=True, fn_kwargs={"column": column}
             )
         if len(offline_dataset) == 0:
             raise ValueError("the offline dataset is empty")
