@@ -16,7 +16,8 @@ What it changes in GRPO (two overrides that call `super()`, plus checkpoint hook
 - `_compute_loss`: the terminal regression, and the logs `spo/kl_ref` (mean Σ log π_θ/π_ref on fresh samples, a
   Monte Carlo KL(π_θ‖π_ref)), `spo/calibration_gap` (mean Q_T − r on fresh samples, which estimates
   E[V̂₀ − V*] + β·KL(π_θ‖π*): ≈ 0 only at π* with a correct V̂₀; see tests/test_spo_objectives.py), `spo/v0`,
-  `spo/off_policy_share`, `entropy`.
+  `spo/off_policy_share`, `entropy`, and `spo/reference_reward` (the mean reward of the reference samples behind the
+  batch's V̂₀: V̂₀ far above it means the log-mean-exp is dominated by rare successes, small β with 0/1 rewards).
 
 π_ref is always present: GRPO builds it (a frozen copy; with PEFT the adapter-disabled base, no second copy) only for a
 non-zero KL coefficient `beta`, so the trainer is built with one and then sets `self.beta = 0`: SPO regularises
@@ -62,14 +63,7 @@ from trl_ext.objectives import SPO_LOSSES, spo_loss, spo_soft_value, spo_termina
 STATE_FILE = "spo_state.json"
 # The keys GRPO's batch may hold for text completions; SPO drops the ones it has no use for (behaviour log-probs,
 # importance ratios, advantages) and supports nothing else (tools, images).
-_GRPO_KEYS = {
-    "prompt_ids",
-    "prompt_mask",
-    "completion_ids",
-    "completion_mask",
-    "advantages",
-    "num_items_in_batch",
-}
+_GRPO_KEYS = {"prompt_ids", "prompt_mask", "completion_ids", "completion_mask", "num_items_in_batch"}
 _UNUSED_KEYS = {"advantages", "old_per_token_logps", "sampling_per_token_logps", "importance_sampling_ratio"}
 
 
@@ -208,9 +202,8 @@ class SPOTrainer(GRPOTrainer):
                 "SPOTrainer trains on single-turn text completions: tools and environments unsupported"
             )
         self._values: dict[str, dict] = {}  # prompt key → {"rewards": [...], "step": last estimate}
-        self._replay: deque = deque(
-            maxlen=args.replay_buffer_size or None
-        )  # (key, prompt ids, completion ids, r)
+        # (prompt key, prompt ids, completion ids, reward) of earlier fresh samples
+        self._replay: deque = deque(maxlen=args.replay_buffer_size or None)
         self._offline = self._offline_pairs(offline_dataset)
         self._offline_rewards: dict[int, float] = {}
         self._draws = torch.Generator().manual_seed(args.seed)
@@ -241,9 +234,8 @@ class SPOTrainer(GRPOTrainer):
                 f"offline pairs need the columns {sorted(missing)}; found {offline_dataset.column_names}"
             )
         first = offline_dataset[0][column] if len(offline_dataset) else None
-        if isinstance(first, list) and all(
-            isinstance(v, str) for v in first
-        ):  # e.g. `solutions`: one pair each
+        # a list of completions per row (e.g. `solutions`): one pair per completion
+        if isinstance(first, list) and all(isinstance(v, str) for v in first):
             offline_dataset = offline_dataset.map(
                 _one_row_per_item, batched=True, fn_kwargs={"column": column}
             )
@@ -385,9 +377,8 @@ class SPOTrainer(GRPOTrainer):
         if ratio == 0:
             return 0
         wanted = fresh if ratio == 1 else fresh * ratio / (1 - ratio)
-        return max(
-            split, round(wanted / split) * split
-        )  # GRPO splits the batch into steps_per_generation parts
+        # a multiple of steps_per_generation: GRPO splits the batch into that many equal parts
+        return max(split, round(wanted / split) * split)
 
     def _draw_off_policy(self, count: int) -> list[tuple]:
         """This process's `count` off-policy rows (key, prompt ids, completion ids, reward), drawn (with
@@ -484,9 +475,8 @@ class SPOTrainer(GRPOTrainer):
             ]
             self._replay.extend(tuple(row) for rows in gather_object([fresh_rows]) for row in rows)
 
-        in_loss = scored.float() * (
-            0.0 if self.args.off_policy_ratio == 1 else 1.0
-        )  # 1: fresh rows only measured
+        # off_policy_ratio 1: the fresh rows are only measured
+        in_loss = scored.float() * (0.0 if self.args.off_policy_ratio == 1 else 1.0)
         fresh = scored.float()
         v0 = [self.soft_value(x["prompt"]) for x in inputs]
         if off:
@@ -530,7 +520,7 @@ class SPOTrainer(GRPOTrainer):
         ).tolist()
         metrics["spo/off_policy_share"].append(totals[0] / max(totals[1], 1.0))
         metrics["spo/v0"].append(totals[2] / totals[3])
-        reference = [r for key in set(keys) for r in self._values[key]["rewards"]]
+        reference = [r for key in set(gather_object(keys)) for r in self._values[key]["rewards"]]
         metrics["spo/reference_reward"].append(sum(reference) / len(reference))
         metrics["spo/value_cache_size"].append(float(len(self._values)))
         metrics["spo/replay_size"].append(float(len(self._replay)))
