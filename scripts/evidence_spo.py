@@ -9,7 +9,7 @@ a tiny model on CPU:
     python scripts/evidence_spo.py            # 9 runs of 20 steps; about 10 minutes on an idle 2-core CPU
     python scripts/evidence_spo.py --quick    # smoke run: 1 seed, a few steps
 
-Every run starts from the same SFT warm start (built once, seeded). SPO also draws `value_samples` reference samples
+Every run starts from the same SFT warm start (built once, seeded, or given with --warm-start). SPO also draws `value_samples` reference samples
 per prompt it meets, for V̂₀: counted and reported separately ("reference samples"), since the policy-sample axis is
 the one the comparison equalises. Writes results.json, results.md and curves.png under --output.
 """
@@ -40,16 +40,26 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=20, help="RL steps per run (16 fresh samples each)")
     p.add_argument("--eval-every", type=int, default=10)
-    p.add_argument("--sft-steps", type=int, default=600)
-    p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--n-test", type=int, default=32)
+    p.add_argument(
+        "--warm-start",
+        help="an SFT model of the PBE demo task trained on the train split of the same --n-train (e.g. the one "
+        "`trl-ext demo` caches in ./hub/models/pbe-sft-seed0-steps1500); default: build one with --sft-steps",
+    )
+    p.add_argument("--sft-steps", type=int, default=1500)
+    p.add_argument(
+        "--n-train", type=int, default=2000, help="PBE demo rows (seed 0), as `trl-ext demo` builds"
+    )
+    p.add_argument("--n-test", type=int, default=300)
+    p.add_argument(
+        "--eval-problems", type=int, default=32, help="held-out problems evaluated (first of test)"
+    )
     p.add_argument("--eval-samples", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=5e-4)
     p.add_argument("--spo-beta", type=float, default=0.2)
     p.add_argument("--output", default="outputs/evidence_spo")
     args = p.parse_args(argv)
     if args.quick:
-        args.seeds, args.steps, args.eval_every, args.sft_steps, args.n_test = [0], 4, 2, 60, 16
+        args.seeds, args.steps, args.eval_every, args.sft_steps, args.eval_problems = [0], 4, 2, 60, 16
     if args.eval_samples < max(KS):
         p.error(f"--eval-samples must be at least {max(KS)} (pass@{max(KS)} is reported)")
     return args
@@ -290,8 +300,8 @@ def main(argv=None) -> dict:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     built = hub_datasets.build("pbe", "demo", n=args.n_train, n_test=args.n_test, seed=0)
-    train, test = built.dataset["train"], list(built.dataset["test"])
-    sft = warm_start(args, train, output)
+    train, test = built.dataset["train"], list(built.dataset["test"])[: args.eval_problems]
+    sft = args.warm_start or warm_start(args, train, output)
     runs, values = [], {}
     jobs = [(kind, seed) for seed in args.seeds for kind in RUNS]
     for kind, seed in tqdm(jobs, desc="runs"):
