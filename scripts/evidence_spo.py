@@ -6,7 +6,7 @@ a tiny model on CPU:
 (b) half-online SPO (half of each batch the dataset's reference solutions, half fresh samples) against stock
     GRPOTrainer, at an equal number of generated policy samples: held-out reward and pass@k vs samples, 3 seeds.
 
-    python scripts/evidence_spo.py            # 9 runs of 20 steps; about 10 minutes on an idle 2-core CPU
+    python scripts/evidence_spo.py            # 9 runs of 16 steps; about 10 minutes on an idle 2-core CPU
     python scripts/evidence_spo.py --quick    # smoke run: 1 seed, a few steps
 
 Every run starts from the same SFT warm start (built once, seeded, or given with --warm-start). SPO also draws `value_samples` reference samples
@@ -38,8 +38,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 4 steps, small eval")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=20, help="RL steps per run (16 fresh samples each)")
-    p.add_argument("--eval-every", type=int, default=10)
+    p.add_argument("--steps", type=int, default=16, help="RL steps per run (16 fresh samples each)")
+    p.add_argument("--eval-every", type=int, default=8)
     p.add_argument(
         "--warm-start",
         help="an SFT model of the PBE demo task trained on the train split of the same --n-train (e.g. the one "
@@ -52,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--n-test", type=int, default=300)
     p.add_argument(
         "--eval-problems", type=int, default=32, help="held-out problems evaluated (first of test)"
+    )
+    p.add_argument(
+        "--offline-pairs", type=int, default=200, help="reference solutions SPO uses (first of train)"
     )
     p.add_argument("--eval-samples", type=int, default=8)
     p.add_argument("--learning-rate", type=float, default=5e-4)
@@ -194,10 +197,10 @@ def train_run(kind: str, seed: int, args, sft: str, train, test, output: Path, v
     if kind == "grpo":
         trainer = GRPOTrainer(model=sft, reward_funcs=task_reward, args=GRPOConfig(**rl), train_dataset=train)
     else:
-        spo = dict(spo_beta=args.spo_beta, value_samples=4, offline_completion_column="answer")
         ratio = 1.0 if kind == "spo-offline" else 0.5
-        config = SPOConfig(**rl, **spo, off_policy_ratio=ratio)
-        trainer = SPOTrainer(model=sft, reward_funcs=task_reward, args=config, train_dataset=train)
+        config = SPOConfig(**rl, spo_beta=args.spo_beta, value_samples=4, off_policy_ratio=ratio)
+        offline = train.select(range(args.offline_pairs)).rename_column("answer", "completion")
+        trainer = SPOTrainer(sft, task_reward, config, train, offline_dataset=offline)
         # Every run has the same π_ref (the warm start), so V̂₀'s reference samples are shared between runs: the
         # cache is one dict that later runs extend (a later run's first estimate of a prompt may be pooled with
         # an earlier run's; reported as reference samples drawn in total).
