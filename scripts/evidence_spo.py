@@ -6,7 +6,7 @@ a tiny model on CPU:
 (b) half-online SPO (half of each batch the dataset's reference solutions, half fresh samples) against stock
     GRPOTrainer, at an equal number of generated policy samples: held-out reward and pass@k vs samples, 3 seeds.
 
-    python scripts/evidence_spo.py            # 9 runs of 16 steps; about 10 minutes on an idle 2-core CPU
+    python scripts/evidence_spo.py            # 9 runs of 12 steps; about 10 minutes on an idle 2-core CPU
     python scripts/evidence_spo.py --quick    # smoke run: 1 seed, a few steps
 
 Every run starts from the same SFT warm start (built once, seeded, or given with --warm-start). SPO also draws `value_samples` reference samples
@@ -38,8 +38,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 4 steps, small eval")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=16, help="RL steps per run (16 fresh samples each)")
-    p.add_argument("--eval-every", type=int, default=8)
+    p.add_argument("--steps", type=int, default=12, help="RL steps per run (16 fresh samples each)")
+    p.add_argument("--eval-every", type=int, default=6)
     p.add_argument(
         "--warm-start",
         help="an SFT model of the PBE demo task trained on the train split of the same --n-train (e.g. the one "
@@ -57,7 +57,7 @@ def parse_args(argv=None):
         "--offline-pairs", type=int, default=200, help="reference solutions SPO uses (first of train)"
     )
     p.add_argument("--eval-samples", type=int, default=8)
-    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--learning-rate", type=float, default=2e-4)
     p.add_argument("--spo-beta", type=float, default=0.2)
     p.add_argument("--output", default="outputs/evidence_spo")
     args = p.parse_args(argv)
@@ -309,13 +309,13 @@ def main(argv=None) -> dict:
     jobs = [(kind, seed) for seed in args.seeds for kind in RUNS]
     for kind, seed in tqdm(jobs, desc="runs"):
         runs.append(train_run(kind, seed, args, sft, train, test, output, values))
-        write_atomic(output / "runs.json", json.dumps(runs, indent=1))
-    summary = summarise(runs)
-    summary["reference_samples_total"] = sum(len(v["rewards"]) for v in values.values())
-    results = {"settings": vars(args), "summary": summary, "runs": runs}
-    write_atomic(output / "results.json", json.dumps(results, indent=1))
-    write_atomic(output / "results.md", markdown(summary, args))
-    plot(summary, output / "curves.png")
+        # Written after every run, so an interrupted run leaves its partial figures.
+        summary = summarise(runs)
+        summary["reference_samples_total"] = sum(len(v["rewards"]) for v in values.values())
+        results = {"settings": vars(args), "summary": summary, "runs": runs}
+        write_atomic(output / "results.json", json.dumps(results, indent=1))
+        write_atomic(output / "results.md", markdown(summary, args))
+        plot(summary, output / "curves.png")
     print(markdown(summary, args))
     return results
 
