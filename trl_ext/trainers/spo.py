@@ -7,7 +7,8 @@ Q_T = V̂₀(x) + spo_beta·Σ_t [log π_θ − log π_ref] with the squared ter
 V̂₀ a Monte Carlo soft value from reference samples. Unverified: the paper's β, K and exact numbers; its
 cross-entropy terminal loss is not implemented; pooling reference samples on refresh is this module's choice.
 
-What it changes in GRPO (two overrides that call `super()`, plus checkpoint hooks):
+What it changes in GRPO (`_generate_and_score_completions` after `super()`, `_compute_loss` replaced, a
+pass-through `_calculate_rewards` that keeps the gathered rewards, and checkpoint hooks that call `super()`):
 - `_generate_and_score_completions`: after GRPO generates and scores the fresh samples, it looks up V̂₀ of every
   prompt, appends off-policy rows (replay buffer and/or offline pairs, `off_policy_ratio`), and computes π_ref's
   per-token log-probs of every row. Off-policy rows need π_θ and π_ref log-probs only: no behaviour log-probs, no
@@ -18,6 +19,8 @@ What it changes in GRPO (two overrides that call `super()`, plus checkpoint hook
   E[V̂₀ − V*] + β·KL(π_θ‖π*): ≈ 0 only at π* with a correct V̂₀; see tests/test_spo_objectives.py), `spo/v0`,
   `spo/off_policy_share`, `entropy`, and `spo/reference_reward` (the mean reward of the reference samples behind the
   batch's V̂₀: V̂₀ far above it means the log-mean-exp is dominated by rare successes, small β with 0/1 rewards).
+  The loss is the mean over a micro-batch's sequences of the per-sequence (summed, float32) log-ratio regression, not
+  GRPO's token normalisation; π_θ and π_ref log-probs are both of the `temperature`-scaled distributions.
 
 π_ref is always present: GRPO builds it (a frozen copy; with PEFT the adapter-disabled base, no second copy) only for a
 non-zero KL coefficient `beta`, so the trainer is built with one and then sets `self.beta = 0`: SPO regularises
