@@ -6,7 +6,7 @@ a tiny model on CPU:
 (b) half-online SPO (half of each batch the dataset's reference solutions, half fresh samples) against stock
     GRPOTrainer, at an equal number of generated policy samples: held-out reward and pass@k vs samples, 3 seeds.
 
-    python scripts/evidence_spo.py            # 9 runs of 12 steps; about 10 minutes on an idle 2-core CPU
+    python scripts/evidence_spo.py            # 9 runs of 12 steps: 27 min on a loaded 2-core CPU
     python scripts/evidence_spo.py --quick    # smoke run: 1 seed, a few steps
 
 Every run starts from the same SFT warm start (built once, seeded, or given with --warm-start). SPO also draws `value_samples` reference samples
