@@ -3,6 +3,7 @@
 from trl_ext.trainers.cures import CurESConfig, CurESTrainer, CurriculumArguments, CurriculumMixin
 from trl_ext.trainers.guide import GuideConfig, GuideTrainer
 from trl_ext.trainers.passk import PassAtKConfig, PassAtKTrainer
+from trl_ext.trainers.spo import SPOConfig, SPOTrainer
 
 __all__ = [
     "CurESConfig",
@@ -13,4 +14,6 @@ __all__ = [
     "GuideTrainer",
     "PassAtKConfig",
     "PassAtKTrainer",
+    "SPOConfig",
+    "SPOTrainer",
 ]
