@@ -17,7 +17,16 @@ from trainer_helpers import contains_a_reward, toy_dataset
 from trl.trainer.utils import RepeatSampler
 
 import trl_ext.trainers.cures as cures
-from trl_ext import CurESConfig, CurESTrainer, GuideConfig, GuideTrainer, PassAtKConfig, PassAtKTrainer
+from trl_ext import (
+    CurESConfig,
+    CurESTrainer,
+    GuideConfig,
+    GuideTrainer,
+    PassAtKConfig,
+    PassAtKTrainer,
+    SPOConfig,
+    SPOTrainer,
+)
 from trl_ext.trainers.cures import INDEX_COLUMN, STATE_FILE, CurriculumSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +38,7 @@ COMBINATIONS = [
     pytest.param(CurESConfig, CurESTrainer, {}, id="grpo"),
     pytest.param(PassAtKConfig, PassAtKTrainer, {"k": 2}, id="passk"),
     pytest.param(GuideConfig, GuideTrainer, {}, id="guide"),
+    pytest.param(SPOConfig, SPOTrainer, {"value_samples": 2}, id="spo"),
 ]
 
 
@@ -111,7 +121,8 @@ def test_composes_trains_and_counts_the_scored_rollouts(
     class Recording(trainer_cls):
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-            scored.append(([x[INDEX_COLUMN] for x in inputs], rewards.sum(1).tolist()))
+            if any(x[INDEX_COLUMN] >= 0 for x in inputs):  # not SPO's scoring of reference samples
+                scored.append(([x[INDEX_COLUMN] for x in inputs], rewards.sum(1).tolist()))
             return rewards
 
     args = config(config_cls, tmp_path, curriculum=True, max_steps=3, **extra)

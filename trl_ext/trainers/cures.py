@@ -228,6 +228,13 @@ class CurriculumSampler(Sampler[int]):
                     yield from [index] * self.num_generations
 
 
+def not_counted(rows: list[dict]) -> list[dict]:
+    """Copies of `rows` that the curriculum does not count toward their prompts' success rates (contract item 2):
+    for rows a trainer scores that are not plain samples of the policy for their prompt (hinted, reference or
+    offline completions, or a second scoring of the same rollouts). Rows without the column pass unchanged."""
+    return [{**x, INDEX_COLUMN: -1} if INDEX_COLUMN in x else x for x in rows]
+
+
 class CurriculumMixin:
     """The CurES curriculum for any GRPO-family trainer; put it FIRST in the bases (module docstring, contract)."""
 

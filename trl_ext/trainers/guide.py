@@ -56,7 +56,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import pad
 
-from trl_ext.trainers.cures import INDEX_COLUMN, CurriculumArguments, CurriculumMixin
+from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin, not_counted
 
 SHAPINGS = ("shape", "clip")
 SHAPED_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
@@ -392,7 +392,7 @@ class GuideTrainer(CurriculumMixin, GRPOTrainer):
         if cached is None and self._guide_step is not None:
             # The hint-free samples were scored (and counted by the CurES curriculum, if on) in `_generate`; this
             # second scoring, after the hinted replacement, must not count toward the prompts' success rates.
-            inputs = [{**x, INDEX_COLUMN: -1} if INDEX_COLUMN in x else x for x in inputs]
+            inputs = not_counted(inputs)
         rewards_per_func = (
             cached
             if cached is not None

@@ -62,6 +62,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import pad, use_adapter
 
 from trl_ext.objectives import SPO_LOSSES, spo_loss, spo_soft_value, spo_terminal_q
+from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin, not_counted
 
 STATE_FILE = "spo_state.json"
 # The keys GRPO's batch may hold for text completions; SPO drops the ones it has no use for (behaviour log-probs,
@@ -71,7 +72,7 @@ _UNUSED_KEYS = {"advantages", "old_per_token_logps", "sampling_per_token_logps",
 
 
 @dataclass
-class SPOConfig(GRPOConfig):
+class SPOConfig(CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`SPOTrainer`]. Inherits every [`trl.GRPOConfig`] parameter; TRL's `beta` (a KL coefficient)
     must stay 0.
@@ -171,7 +172,7 @@ def _cat_padded(a: torch.Tensor, b: torch.Tensor, side: str, value) -> torch.Ten
     return torch.cat([widen(a), widen(b.to(a.device, a.dtype))])
 
 
-class SPOTrainer(GRPOTrainer):
+class SPOTrainer(CurriculumMixin, GRPOTrainer):
     """[`trl.GRPOTrainer`] trained with SPO's soft-Q terminal regression on fresh and off-policy sequences (module
     docstring; [`SPOConfig`]). `offline_dataset`: optional rows with `prompt`, `completion` and the reward
     functions' columns."""
@@ -322,7 +323,10 @@ class SPOTrainer(GRPOTrainer):
         prompts = [x["prompt"] for x in examples]
         if is_conversational(examples[0]):
             texts = [[{"role": "assistant", "content": t}] for t in texts]
-        rewards = self._total_rewards(self._calculate_rewards(examples, prompts, texts, completions))
+        # Reference samples and offline pairs are not the policy's rollouts: the curriculum must not count them.
+        rewards = self._total_rewards(
+            self._calculate_rewards(not_counted(examples), prompts, texts, completions)
+        )
         self._pending_extra_logs.clear()  # reward-function logs belong to the fresh samples' table only
         self._pending_metrics.clear()
         return rewards.tolist()
