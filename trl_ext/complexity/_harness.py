@@ -34,13 +34,21 @@ class TooSlow(Exception):
 
 
 WORKER = []  # the thread that runs the calls
+ARMED = threading.Lock()  # held by the worker while a capped batch of calls runs (see `_timed_batch`)
+CAPPED = []  # [True] while a capped batch runs
 
 
 def _on_prof(signum, frame):
     """The per-call CPU cap (ITIMER_PROF) expired: raise TooSlow in the worker thread. Raising here, in the
-    main thread, would interrupt Thread.join, which then wrongly reports the worker as stopped."""
-    for thread in WORKER:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(TooSlow))
+    main thread, would interrupt Thread.join, which then wrongly reports the worker as stopped. On a loaded machine
+    the handler can run late, after the batch ended: then it must not interrupt whatever the worker does next."""
+    with ARMED:
+        if not CAPPED:
+            return
+        for thread in WORKER:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(thread.ident), ctypes.py_object(TooSlow)
+            )
 
 
 # ----------------------------------------------------------------------------------------- expansion
@@ -278,14 +286,20 @@ def _timed_batch(fns, argsets, cap):
     with the garbage collector off as in `timeit`; TooSlow past `cap` seconds of CPU."""
     gc.collect()
     gc.disable()
-    signal.setitimer(signal.ITIMER_PROF, cap)
+    with ARMED:
+        CAPPED.append(True)
+        signal.setitimer(signal.ITIMER_PROF, cap)
     try:
         start = time.thread_time()
         for fn, args in zip(fns, argsets):
             fn(*args)
         return time.thread_time() - start
     finally:
-        signal.setitimer(signal.ITIMER_PROF, 0)
+        with ARMED:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            CAPPED.clear()
+            # a TooSlow set by a late handler but not raised yet: cancel it (NULL clears the pending exception)
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(threading.get_ident()), None)
         gc.enable()
 
 
