@@ -2,7 +2,13 @@
 
 __version__ = "0.1.0"
 
-_LAZY = {"PassAtKConfig": "trl_ext.trainers", "PassAtKTrainer": "trl_ext.trainers", "hub": "trl_ext.hub"}
+_LAZY = {
+    "PassAtKConfig": "trl_ext.trainers",
+    "PassAtKTrainer": "trl_ext.trainers",
+    "RLEFConfig": "trl_ext.trainers",
+    "RLEFTrainer": "trl_ext.trainers",
+    "hub": "trl_ext.hub",
+}
 
 
 def __getattr__(name: str):
@@ -15,4 +21,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'trl_ext' has no attribute {name!r}")
 
 
-__all__ = ["PassAtKConfig", "PassAtKTrainer", "__version__"]
+__all__ = ["PassAtKConfig", "PassAtKTrainer", "RLEFConfig", "RLEFTrainer", "__version__"]
