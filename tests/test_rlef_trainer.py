@@ -68,25 +68,25 @@ def code_problems(n_copies: int = 1) -> Dataset:
 
 
 class ScriptedPolicy:
-    """A deterministic fake generator with the trainer's `_generate_single_turn` signature."""
+    """A deterministic fake generator with the trainer's `_generate_single_turn` signature. On the first turn
+    (all samples of the process, in order) sample j plays variant (offset + j) % 2: groups are consecutive
+    pairs of the global batch, whose first sample on this process has index `offset`."""
 
-    def __init__(self, tokenizer):
-        self.tokenizer, self.calls = tokenizer, []
+    def __init__(self, tokenizer, offset: int = 0):
+        self.tokenizer, self.offset, self.calls = tokenizer, offset, []
 
     def answer_ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False) + [self.tokenizer.eos_token_id]
 
     def __call__(self, prompt_ids, images=None, multimodal_fields=None, num_generations=1, **kwargs):
         self.calls.append(len(prompt_ids))
-        seen: dict[int, int] = {}
         out = []
-        for ids in prompt_ids:
+        for j, ids in enumerate(prompt_ids):
             text = self.tokenizer.decode(ids, skip_special_tokens=False)
             problem = int(re.search(r"problem (\d+)", text).group(1))
             turn = text.count(USER)
             if turn == 1:
-                variant = seen.get(problem, 0) % 2
-                seen[problem] = variant + 1
+                variant = (self.offset + j) % 2
             else:
                 variant = next(v for v, s in enumerate(SCRIPTS[problem]) if s[0] in text)
             script = SCRIPTS[problem][variant]
@@ -439,8 +439,8 @@ def test_two_processes(code_model, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
-    assert ranks[0]["logs"] == ranks[1]["logs"] and len(ranks[0]["logs"]) == 2
-    for log in ranks[0]["logs"]:
+    assert len(ranks[0]["logs"]) == len(ranks[1]["logs"]) == 2
+    for log in ranks[0]["logs"] + ranks[1]["logs"]:  # the same gathered metrics on both ranks
         assert {k: round(log[k], 6) for k in EXPECTED_LOG} == {
             k: round(v, 6) for k, v in EXPECTED_LOG.items()
         }
