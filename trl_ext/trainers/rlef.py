@@ -33,8 +33,6 @@ from dataclasses import dataclass, field
 from accelerate.utils import gather_object
 from trl import GRPOConfig, GRPOTrainer
 
-from trl_ext.rewards import VERIFIERS
-from trl_ext.rewards import code as code_verifier
 from trl_ext.rewards.common import completion_text, rows_from_columns
 from trl_ext.trainers.rlef_episodes import (
     DEFAULT_FEEDBACK_TEMPLATE,
@@ -45,28 +43,12 @@ from trl_ext.trainers.rlef_episodes import (
     FeedbackTokenizer,
     check_feedback_rows,
     episode_metrics,
+    final_answer_scores,
     has_valid_answer,
     run_episodes,
 )
 
 logger = logging.getLogger(__name__)
-
-
-def final_answer_scores(texts: list[str], rows: list[dict]) -> list[float]:
-    """1.0/0.0 per answer: code rows on their private tests (or HumanEval-style `test_code`), PBE and
-    Kolmogorov rows with their verifier."""
-    out = [0.0] * len(texts)
-    tasks = [row.get("task", "code") for row in rows]
-    for task in sorted(set(tasks)):
-        idx = [i for i, t in enumerate(tasks) if t == task]
-        sub_texts, sub_rows = [texts[i] for i in idx], [rows[i] for i in idx]
-        if task == "code":
-            scores = code_verifier.score(sub_texts, sub_rows, tests="private")
-        else:
-            scores = VERIFIERS[task].score(sub_texts, sub_rows)
-        for i, s in zip(idx, scores):
-            out[i] = s
-    return out
 
 
 def make_private_tests_reward(

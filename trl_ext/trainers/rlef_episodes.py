@@ -23,8 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from trl_ext.execution import run_tests_batch
-from trl_ext.rewards import kolmogorov, pbe
-from trl_ext.rewards.code import build_program
+from trl_ext.rewards import VERIFIERS, code, kolmogorov, pbe
 from trl_ext.rewards.common import as_list, extract_code
 
 FEEDBACK_LEVELS = ("binary", "test", "trace")
@@ -100,7 +99,7 @@ def _truncate(text: str, limit: int, keep: str = "head") -> str:
 
 
 def _code_verdicts(texts: list[str], rows: list[dict]) -> list[Verdict | None]:
-    programs = [build_program(t, r) for t, r in zip(texts, rows)]
+    programs = [code.build_program(t, r) for t, r in zip(texts, rows)]
     out: list[Verdict | None] = [None] * len(texts)
     todo = []
     for i, (program, row) in enumerate(zip(programs, rows)):
@@ -179,13 +178,30 @@ def check_feedback_rows(rows: Sequence[dict]) -> None:
             )
 
 
+def final_answer_scores(texts: list[str], rows: list[dict]) -> list[float]:
+    """1.0/0.0 per answer: code rows on their private tests (or HumanEval-style `test_code`), PBE and
+    Kolmogorov rows with their verifier."""
+    out = [0.0] * len(texts)
+    tasks = [row.get("task", "code") for row in rows]
+    for task in sorted(set(tasks)):
+        idx = [i for i, t in enumerate(tasks) if t == task]
+        sub_texts, sub_rows = [texts[i] for i in idx], [rows[i] for i in idx]
+        if task == "code":
+            scores = code.score(sub_texts, sub_rows, tests="private")
+        else:
+            scores = VERIFIERS[task].score(sub_texts, sub_rows)
+        for i, s in zip(idx, scores):
+            out[i] = s
+    return out
+
+
 def has_valid_answer(text: str, row: dict) -> bool:
     """Whether an answer holds something the verifier can judge: parseable Python for code and Kolmogorov rows,
     at least one rule for PBE rows."""
     task = row.get("task", "code")
     if task == "pbe":
         return bool(pbe.parse_rules(text))
-    program = build_program(text, row) if task == "code" else extract_code(text)
+    program = code.build_program(text, row) if task == "code" else extract_code(text)
     if program is None:
         return False
     try:
