@@ -394,17 +394,21 @@ def test_trains_on_model_tokens_only(code_model, tmp_path):
         )
 
 
-def test_trains_with_real_generation_and_resumes(code_model, tmp_path):
+def test_trains_with_real_generation_masks_truncation_and_resumes(code_model, tmp_path):
     common = dict(max_turns=2, feedback_level="binary", feedback_template="Wrong.", max_completion_length=24)
     common.update(save_strategy="steps", save_steps=1, per_device_train_batch_size=4, num_generations=2)
-    first = RLEFTrainer(
-        model=code_model, args=config(tmp_path, max_steps=1, **common), train_dataset=code_problems(4)
-    )
+    args = config(tmp_path, max_steps=1, mask_truncated_completions=True, **common)
+    first = RecordingTrainer(model=code_model, args=args, train_dataset=code_problems(4))
+    first.records = []
     first.train()
     assert (tmp_path / "checkpoint-1").is_dir()
-    episodes = first.last_episodes
+    (record,) = first.records
+    episodes, out = record["episodes"], record["out"]
     assert all(len(ids) <= 24 for ids in episodes.completion_ids)
     assert set(episodes.end_reason) <= {"passed", "max_turns", "truncated", "context"}
+    assert "truncated" in episodes.end_reason  # an untrained model rarely ends an answer within 24 tokens
+    for i, reason in enumerate(episodes.end_reason):  # TRL drops truncated episodes from the loss
+        assert (out["completion_mask"][i].sum() == 0) == (reason == "truncated")
     second = RLEFTrainer(
         model=code_model, args=config(tmp_path, max_steps=2, **common), train_dataset=code_problems(4)
     )
