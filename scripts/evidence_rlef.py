@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import random
 import statistics
 import string
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from tqdm import tqdm
@@ -173,23 +175,21 @@ def evaluate(model, tokenizer, rows: list[dict], samples: int) -> dict:
     }
 
 
-def run_seed(seed: int, a: argparse.Namespace, out: Path, bar) -> dict:
+def run_seed(seed: int, a: argparse.Namespace, out: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    torch.set_num_threads(max(1, torch.get_num_threads() // a.jobs))
     torch.manual_seed(seed)
     test = problems(a.test_problems, seed + 2000)
     sft = warm_start(out / f"seed{seed}", seed, a.sft_steps)
     tokenizer = AutoTokenizer.from_pretrained(sft)
     result = {"sft": evaluate(AutoModelForCausalLM.from_pretrained(sft), tokenizer, test, a.eval_samples)}
-    bar.update()
     rlef, answers = reinforce(sft, out / f"seed{seed}/rlef", seed, 3, a.rl_steps, a.batch, a.lr)
     result["rlef"] = evaluate(rlef.model, tokenizer, test, a.eval_samples)
-    bar.update()
     grpo_steps = max(1, round(answers / a.batch))  # the same number of generated answers
     grpo, grpo_answers = reinforce(sft, out / f"seed{seed}/grpo", seed, 1, grpo_steps, a.batch, a.lr)
     result["grpo"] = evaluate(grpo.model, tokenizer, test, a.eval_samples)
-    bar.update()
     result["budget"] = {
         "rlef_steps": a.rl_steps,
         "rlef_answers": answers,
@@ -252,12 +252,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, a few steps")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--sft-steps", type=int, default=300)
-    parser.add_argument("--rl-steps", type=int, default=25)
+    parser.add_argument("--sft-steps", type=int, default=200)
+    parser.add_argument("--rl-steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=16, help="episodes per RL step (2 prompts x 8)")
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--test-problems", type=int, default=40)
+    parser.add_argument("--test-problems", type=int, default=30)
     parser.add_argument("--eval-samples", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
     parser.add_argument("--output", default="outputs/evidence_rlef")
     a = parser.parse_args(argv)
     a.argv = " ".join(argv if argv is not None else __import__("sys").argv[1:])
@@ -265,11 +266,13 @@ def main(argv: list[str] | None = None) -> None:
         a.seeds, a.sft_steps, a.rl_steps, a.test_problems = a.seeds[:1], 20, 2, 8
     out = Path(a.output)
     out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    with tqdm(total=3 * len(a.seeds), desc="seeds x (sft, rlef, grpo)") as bar:
-        for seed in a.seeds:
-            results[seed] = run_seed(seed, a, out, bar)
-    write(out, results, a)
+    # Seeds are independent: --jobs runs them in parallel processes (each with its share of the CPU threads).
+    with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_seed, seed, a, out): seed for seed in a.seeds}
+        results = {}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="seeds"):
+            results[futures[future]] = future.result()
+    write(out, dict(sorted(results.items())), a)
 
 
 if __name__ == "__main__":
