@@ -494,3 +494,25 @@ def test_gpu_recipe_parses():
         assert args.max_turns >= 2 and script_args.dataset_name
         if "vllm" in recipe.name:
             assert args.use_vllm and args.vllm_mode == "colocate" and model_args.load_in_4bit
+
+
+def test_humaneval_style_rows_without_public_tests_stay_single_turn(tokenizer):
+    row = {
+        "prompt": [{"role": "user", "content": "problem 0: add"}],
+        "task": "code",
+        "fn_name": "add",
+        "starter_code": "",
+        "public_tests": [],
+        "private_tests": [],
+        "test_code": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+    }
+    answers = ["def add(a, b):\n    return a + b", "def add(a, b):\n    return a - b"]
+
+    def generate(prompt_ids):
+        return [tokenizer.encode(a) + [tokenizer.eos_token_id] for a in answers], None
+
+    _, episodes, _ = episodes_for(tokenizer, [row, row], EpisodeSettings(max_turns=3), generate)
+    assert episodes.end_reason == ["no_public_tests"] * 2 and episodes.public_passed == [[None], [None]]
+    reward = make_private_tests_reward()
+    columns = {key: [value] * 2 for key, value in row.items()}
+    assert reward(None, [a[-1] for a in episodes.answers], **columns) == [1.0, -1.0]  # scored by test_code
