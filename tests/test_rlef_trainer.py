@@ -344,8 +344,8 @@ class RecordingTrainer(RLEFTrainer):
         return self._rewards
 
 
-def scripted_trainer(model, args, dataset):
-    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset)
+def scripted_trainer(model, args, dataset, reward_funcs=None):
+    trainer = RecordingTrainer(model=model, args=args, train_dataset=dataset, reward_funcs=reward_funcs)
     trainer.records = []
     trainer._generate_single_turn = ScriptedPolicy(trainer.processing_class)
     return trainer
@@ -363,8 +363,15 @@ EXPECTED_LOG = {
 }
 
 
+def turns_reward(prompts, completions, rlef_turns, **columns) -> list[float]:
+    """An extra reward function: it sees the final answer (no feedback text) and the episode's columns."""
+    assert not any("Write a corrected solution" in c[0]["content"] for c in completions)
+    return [float(t) for t in rlef_turns]
+
+
 def test_trains_on_model_tokens_only(code_model, tmp_path):
-    trainer = scripted_trainer(code_model, config(tmp_path), code_problems())  # one batch = the 3 problems
+    args = config(tmp_path, reward_weights=[1.0, 0.0])  # the extra reward is recorded, not optimised
+    trainer = scripted_trainer(code_model, args, code_problems(), [turns_reward])  # one batch = 3 problems
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
     assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters()), (
@@ -386,6 +393,7 @@ def test_trains_on_model_tokens_only(code_model, tmp_path):
         expected = {"print(input())": 1.0, "print(2)": -1.0, "print(int(input())+1)": 1.0}
         expected.update({"print(000)": -1.0, "z = (": -1.2})
         assert record["rewards"][:, 0].tolist() == pytest.approx([expected[a] for a in finals])
+        assert record["rewards"][:, 1].tolist() == [len(a) for a in episodes.answers]
         # GRPO's group baseline over whole episodes: both samples of a group share the prompt
         rewards = record["rewards"][:, 0].view(-1, 2)
         centred = (rewards - rewards.mean(1, keepdim=True)).flatten()
