@@ -135,7 +135,7 @@ def reinforce(model: str, out: Path, seed: int, max_turns: int, steps: int, batc
         lr_scheduler_type="constant",
         per_device_train_batch_size=batch,
         num_generations=8,
-        max_completion_length=200,
+        max_completion_length=320,
         temperature=1.0,
         beta=0.0,
         max_steps=steps,

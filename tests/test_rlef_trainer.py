@@ -159,6 +159,8 @@ def test_config_errors(tmp_path):
         config(tmp_path, feedback_level="verbose")
     with pytest.raises(ValueError, match="only field is {message}"):
         config(tmp_path, feedback_template="{feedback}")
+    with pytest.raises(ValueError, match="min_answer_tokens must be at least 1"):
+        config(tmp_path, min_answer_tokens=0)
     with pytest.raises(ValueError, match="prompt_variant must be one of"):
         config(tmp_path, prompt_variant="chain")
     with pytest.raises(ValueError, match="reward_pass .* must exceed reward_fail"):
@@ -263,6 +265,14 @@ def test_episode_ends_cleanly_at_the_length_budget_and_context_window(tokenizer)
     prompt_ids, windowed, _ = episodes_for(tokenizer, rows, EpisodeSettings(max_turns=3, context_window=60))
     assert windowed.end_reason[1] == "context"
     assert all(len(p) + len(c) <= 60 for p, c in zip(prompt_ids, windowed.completion_ids))
+
+    # a feedback turn only when min_answer_tokens remain for the next answer
+    reserve = EpisodeSettings(max_turns=3, max_completion_length=150, min_answer_tokens=40)
+    _, reserved, _ = episodes_for(tokenizer, rows, reserve)
+    assert "context" in reserved.end_reason
+    for mask in reserved.env_mask:
+        starts = [j for j in range(1, len(mask)) if mask[j - 1] == 0 and mask[j] == 1]
+        assert all(150 - j >= 40 for j in starts)
 
     class NoEos(ScriptedPolicy):
         def answer_ids(self, text):

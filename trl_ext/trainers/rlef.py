@@ -98,6 +98,10 @@ class RLEFConfig(GRPOConfig):
             Reward of a final answer that fails them.
         invalid_answer_penalty (`float`, defaults to `0.2`):
             Subtracted when the final answer holds no valid code (no code, or code that does not parse).
+        min_answer_tokens (`int`, defaults to `32`):
+            A feedback turn is added only when at least this many tokens remain for the next answer (in
+            `max_completion_length` and in the context window); otherwise the episode ends (reason `context`)
+            rather than end on an answer cut after a few tokens.
         context_window (`int`, *optional*):
             Prompt plus episode tokens at most; an episode whose next feedback turn would not fit ends (reason
             `context`). Defaults to vLLM's `max_model_len` (colocate) or the model's `max_position_embeddings`.
@@ -121,6 +125,9 @@ class RLEFConfig(GRPOConfig):
     reward_pass: float = field(default=1.0, metadata={"help": "Reward when the final answer passes."})
     reward_fail: float = field(default=-1.0, metadata={"help": "Reward when the final answer fails."})
     invalid_answer_penalty: float = field(default=0.2, metadata={"help": "Penalty for no valid code."})
+    min_answer_tokens: int = field(
+        default=32, metadata={"help": "Room left for the next answer needed to add a feedback turn."}
+    )
     context_window: int | None = field(default=None, metadata={"help": "Prompt + episode tokens at most."})
 
     def __post_init__(self):
@@ -135,7 +142,7 @@ class RLEFConfig(GRPOConfig):
             raise ValueError(f"invalid_answer_penalty must be >= 0, got {self.invalid_answer_penalty}")
         if self.context_window is not None and self.context_window < 2:
             raise ValueError(f"context_window must be at least 2, got {self.context_window}")
-        self.episode_settings()  # validates max_turns, feedback_level, feedback_template, feedback_max_chars
+        self.episode_settings()  # validates the episode fields
 
     def episode_settings(self, context_window: int | None = None) -> EpisodeSettings:
         return EpisodeSettings(
@@ -145,6 +152,7 @@ class RLEFConfig(GRPOConfig):
             feedback_max_chars=self.feedback_max_chars,
             max_completion_length=self.max_completion_length,
             context_window=context_window,
+            min_answer_tokens=self.min_answer_tokens,
         )
 
     @property

@@ -60,12 +60,15 @@ class EpisodeSettings:
     feedback_max_chars: int = 512
     max_completion_length: int = 256  # all turns and feedback together, as TRL's tool loop counts it
     context_window: int | None = None  # prompt + episode tokens; None: unbounded
+    min_answer_tokens: int = 1  # a feedback turn is added only if this much room is left for the next answer
 
     def __post_init__(self):
         if self.max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, got {self.max_turns}")
         if self.feedback_level not in FEEDBACK_LEVELS:
             raise ValueError(f"feedback_level must be one of {FEEDBACK_LEVELS}, got {self.feedback_level!r}")
+        if self.min_answer_tokens < 1:
+            raise ValueError(f"min_answer_tokens must be at least 1, got {self.min_answer_tokens}")
         if self.feedback_max_chars < 1:
             raise ValueError(f"feedback_max_chars must be positive, got {self.feedback_max_chars}")
         try:
@@ -275,7 +278,7 @@ def run_episodes(
     runs a throwaway generation, so that backends which gather across processes stay in step). `any_active`
     tells whether an episode is still active on any process. End reasons: `passed` (public tests pass),
     `max_turns`, `truncated` (an answer cut at the length budget, as TRL counts it: no EOS), `context` (the
-    feedback and one more token would not fit the completion budget or the context window),
+    feedback and `min_answer_tokens` more would not fit the completion budget or the context window),
     `no_public_tests`.
     """
     n, eos = len(prompt_ids), set(eos_token_ids)
@@ -319,7 +322,7 @@ def run_episodes(
             else:
                 text = feedback_message(verdict, settings)
                 suffix = feedback_ids(text)
-                length = len(completion[i]) + len(suffix) + 1
+                length = len(completion[i]) + len(suffix) + settings.min_answer_tokens
                 if length > budget or (window is not None and len(prompt_ids[i]) + length > window):
                     end[i] = "context"
                     continue
