@@ -490,9 +490,10 @@ def test_script_with_cpu_recipe(tmp_path):
         str(ROOT / "recipes/rlef/cpu-tiny.yaml"),
     ]
     cmd += ["--model_name_or_path", str(hub / "models/tiny-pbe"), "--dataset_name", str(hub / "datasets/pbe")]
-    cmd += ["--max_steps", "2", "--per_device_train_batch_size", "4", "--output_dir", str(tmp_path / "out")]
+    cmd += ["--max_steps", "1", "--per_device_train_batch_size", "2", "--num_generations", "2"]
+    cmd += ["--output_dir", str(tmp_path / "out")]
     env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert "'rlef/solve_rate/turn2'" in done.stdout + done.stderr
