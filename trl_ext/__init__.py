@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-_TRAINERS = ("PassAtK", "SPO", "Guide", "CurES")
+_TRAINERS = ("PassAtK", "SPO", "Guide", "CurES", "RLEF")
 _LAZY = {f"{name}{kind}": "trl_ext.trainers" for name in _TRAINERS for kind in ("Config", "Trainer")}
 _LAZY.update({"CurriculumArguments": "trl_ext.trainers", "CurriculumMixin": "trl_ext.trainers"})
 _LAZY["hub"] = "trl_ext.hub"

@@ -204,6 +204,9 @@ def _add_evaluate(verbs) -> None:
     p.add_argument("--samples", type=positive_int, default=8, help="completions per problem (N)")
     p.add_argument("--k", type=k_list, default="1", help="comma-separated k values, each <= samples")
     p.add_argument("--submissions", type=positive_int, default=1, help="n of n@k (code with public tests)")
+    p.add_argument(
+        "--turns", type=positive_int, default=1, help="T > 1: episodes of T turns with public-test feedback"
+    )
     p.add_argument("--revision", help="model revision (branch, tag or commit)")
     p.add_argument("--precision", default="float32", choices=PRECISIONS, help="weights precision")
     p.add_argument("--limit", type=positive_int, help="evaluate only the first LIMIT problems")
@@ -280,6 +283,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         revision=args.revision,
         precision=args.precision,
         limit=args.limit,
+        turns=args.turns,
         generation=GenerationSettings(
             args.max_new_tokens, args.temperature, args.top_p, args.batch_size, args.seed
         ),

@@ -56,6 +56,7 @@ class EvalRequest:
     limit: int | None = None  # evaluate only the first `limit` problems
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     submissions: int = 1  # the n of n@k
+    turns: int = 1  # > 1: multi-turn episodes with public-test feedback (trl_ext.eval.multiturn)
 
     def validate(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -64,6 +65,8 @@ class EvalRequest:
             raise ValueError(f"--temperature must be 0 (greedy) or more, got {self.generation.temperature}")
         if self.submissions < 1:
             raise ValueError(f"--submissions must be at least 1, got {self.submissions}")
+        if self.turns < 1:
+            raise ValueError(f"--turns must be at least 1, got {self.turns}")
         if self.samples < 1:
             raise ValueError(f"--samples must be at least 1, got {self.samples}")
         if not self.ks or any(k < 1 for k in self.ks):
@@ -72,6 +75,8 @@ class EvalRequest:
             raise ValueError(
                 f"k={max(self.ks)} exceeds --samples {self.samples}: pass@k needs at least k samples per problem"
             )
+        if self.turns < 1:
+            raise ValueError(f"--turns must be at least 1, got {self.turns}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -305,8 +310,18 @@ def evaluate(request: EvalRequest, return_samples: bool = False):
     problems = load_problems(request)  # the dataset first: cheaper to check than the model
     check_model(request.model, request.revision)
     start = time.time()
-    completions, model_info = sample(request, problems["prompt"])
-    metrics, stderr, details = score(problems, completions, request.ks, request.submissions)
+    if request.turns > 1:
+        from trl_ext.eval.multiturn import evaluate_multiturn
+
+        if return_samples:
+            raise ValueError("--log-samples is not supported with --turns > 1")
+        metrics, params = evaluate_multiturn(request, problems)
+        stderr, details = {}, None
+        revision = resolved_revision(request.model, request.revision)
+        model_info = {"backend": "transformers", "resolved_revision": revision, "params": params}
+    else:
+        completions, model_info = sample(request, problems["prompt"])
+        metrics, stderr, details = score(problems, completions, request.ks, request.submissions)
     rows = problems.to_list()
     key = f"{dataset_label(request.dataset)}/{request.dataset_config or 'default'}"
     results = {

@@ -3,6 +3,7 @@
 from trl_ext.trainers.cures import CurESConfig, CurESTrainer, CurriculumArguments, CurriculumMixin
 from trl_ext.trainers.guide import GuideConfig, GuideTrainer
 from trl_ext.trainers.passk import PassAtKConfig, PassAtKTrainer
+from trl_ext.trainers.rlef import RLEFConfig, RLEFTrainer
 from trl_ext.trainers.spo import SPOConfig, SPOTrainer
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "GuideTrainer",
     "PassAtKConfig",
     "PassAtKTrainer",
+    "RLEFConfig",
+    "RLEFTrainer",
     "SPOConfig",
     "SPOTrainer",
 ]
