@@ -412,6 +412,19 @@ def test_trains_on_model_tokens_only(code_model, tmp_path):
         )
 
 
+def test_curriculum_counts_each_episode_by_its_final_private_reward(code_model, tmp_path):
+    """RLEF composed with the CurES curriculum: one rollout per episode, a success iff the final answer passed the
+    private tests (the reward the trainer optimises), whatever the turns before."""
+    trainer = scripted_trainer(code_model, config(tmp_path, curriculum=True), code_problems())
+    trainer.train()
+    rewards = torch.cat([r["rewards"][:, 0] for r in trainer.records])
+    posterior = trainer.curriculum_posterior
+    assert posterior.rollouts.sum().item() == len(rewards) == 2 * 6
+    threshold = trainer.args.curriculum_success_threshold
+    assert posterior.successes.sum().item() == (rewards > threshold).sum().item() > 0
+    assert posterior.failures.sum().item() == (rewards <= threshold).sum().item() > 0
+
+
 def test_trains_with_real_generation_masks_truncation_and_resumes(code_model, tmp_path):
     common = dict(max_turns=2, feedback_level="binary", feedback_template="Wrong.", max_completion_length=24)
     common.update(save_strategy="steps", save_steps=1, per_device_train_batch_size=4, num_generations=2)

@@ -34,6 +34,7 @@ from accelerate.utils import gather_object
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_ext.rewards.common import completion_text, rows_from_columns
+from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 from trl_ext.trainers.rlef_episodes import (
     DEFAULT_FEEDBACK_TEMPLATE,
     FEEDBACK_LEVELS,
@@ -70,7 +71,7 @@ def make_private_tests_reward(
 
 
 @dataclass
-class RLEFConfig(GRPOConfig):
+class RLEFConfig(CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`RLEFTrainer`]. Inherits every [`trl.GRPOConfig`] parameter; `max_completion_length`
     bounds a whole episode (every answer and feedback turn), as TRL's tool loop counts it.
@@ -174,7 +175,7 @@ def _check_dataset(dataset, name: str) -> None:
             raise ValueError(f"{name}: {err}") from None
 
 
-class RLEFTrainer(GRPOTrainer):
+class RLEFTrainer(CurriculumMixin, GRPOTrainer):
     """[`trl.GRPOTrainer`] on multi-turn episodes with execution feedback (module docstring; `RLEFConfig`).
 
     `RLEFTrainer(model=..., args=RLEFConfig(...), train_dataset=ds)` on the code-problem schema (or PBE /
