@@ -293,12 +293,9 @@ def test_two_processes_draw_the_same_batches_and_hold_the_same_posterior(tiny_mo
 
 
 def test_gpu_recipe_parses():
-    from trl import ModelConfig, TrlParser
+    from trl_ext.train import make_parser
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_cures import CurESScriptArguments
-
-    parser = TrlParser((CurESScriptArguments, CurESConfig, ModelConfig))
+    parser = make_parser("cures")
     for recipe in sorted((ROOT / "recipes/cures").glob("*.yaml")):
         script_args, args, model_args = parser.parse_args_and_config(["--config", str(recipe)])
         assert args.curriculum and args.num_generations > 1 and script_args.dataset_name

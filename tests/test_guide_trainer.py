@@ -326,14 +326,15 @@ def test_script_with_cpu_recipe(tmp_path):
 
 
 def test_gpu_recipe_parses():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_guide import parser
+    from trl_ext.train import make_parser
 
     for recipe in sorted((ROOT / "recipes/guide").glob("*.yaml")):
         cpu = (
             [] if torch.cuda.is_available() else ["--bf16", "false", "--use_cpu", "true"]
         )  # parse GPU recipes here
-        script_args, args, model_args = parser().parse_args_and_config(["--config", str(recipe), *cpu])
+        script_args, args, model_args = make_parser("guide").parse_args_and_config(
+            ["--config", str(recipe), *cpu]
+        )
         assert isinstance(args, GuideConfig) and args.off_policy_shaping == "shape"
         assert "{hint}" in args.hint_template and script_args.dataset_name
         if "vllm" in recipe.name:

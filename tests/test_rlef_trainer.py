@@ -513,12 +513,9 @@ def test_script_with_cpu_recipe(tmp_path):
 
 
 def test_gpu_recipe_parses():
-    from trl import ModelConfig, TrlParser
+    from trl_ext.train import make_parser
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_rlef import RLEFScriptArguments
-
-    parser = TrlParser((RLEFScriptArguments, RLEFConfig, ModelConfig))
+    parser = make_parser("rlef")
     recipes = sorted((ROOT / "recipes/rlef").glob("*.yaml"))
     assert len(recipes) >= 2
     for recipe in recipes:

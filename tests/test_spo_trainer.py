@@ -291,12 +291,9 @@ def test_script_with_cpu_recipe(tmp_path):
 
 
 def test_gpu_recipe_parses():
-    from trl import ModelConfig, TrlParser
+    from trl_ext.train import make_parser
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_spo import SPOScriptArguments
-
-    parser = TrlParser((SPOScriptArguments, SPOConfig, ModelConfig))
+    parser = make_parser("spo")
     for recipe in sorted((ROOT / "recipes/spo").glob("*.yaml")):
         script_args, args, model_args = parser.parse_args_and_config(["--config", str(recipe)])
         assert args.off_policy_ratio > 0 and script_args.dataset_name

@@ -16,6 +16,7 @@ folder to `hub_model_id` (a Hub repo id or a local folder standing in for the Hu
 from __future__ import annotations
 
 import importlib
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,15 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_qu
 # name -> ("module:ConfigClass", "module:TrainerClass"); imported only when that trainer is used.
 TRAINERS: dict[str, tuple[str, str]] = {
     "passk": ("trl_ext.trainers.passk:PassAtKConfig", "trl_ext.trainers.passk:PassAtKTrainer"),
+    "spo": ("trl_ext.trainers.spo:SPOConfig", "trl_ext.trainers.spo:SPOTrainer"),
+    "guide": ("trl_ext.trainers.guide:GuideConfig", "trl_ext.trainers.guide:GuideTrainer"),
+    "rlef": ("trl_ext.trainers.rlef:RLEFConfig", "trl_ext.trainers.rlef:RLEFTrainer"),
+    "cures": ("trl_ext.trainers.cures:CurESConfig", "trl_ext.trainers.cures:CurESTrainer"),
 }
+
+# Trainers whose reward is built in (RLEF: the private tests of the episode's final answer); the others get
+# `trl_ext.rewards.task_reward`, which dispatches each row to its verifier.
+OWN_REWARD = {"rlef"}
 
 
 @dataclass
@@ -107,6 +116,13 @@ def write_model_card(trainer, output_dir: str, dataset_name: str | None, license
     return path
 
 
+def tiny_model_corpus(rows) -> list[str]:
+    """The text a tiny character-level tokenizer is trained on: each row's prompt, reference answer and hint, and
+    every printable character, so that text the trainers add (Guide's hint template, RLEF's feedback) has no <unk>."""
+    texts = [r["prompt"][-1]["content"] + (r.get("answer") or "") + (r.get("hint") or "") for r in rows]
+    return [*texts, string.printable]
+
+
 def train(name: str, script_args: TrainScriptArguments, training_args, model_args: ModelConfig):
     """Build the dataset, (tiny) model and trainer `name`, train, save the model and its card, push if asked."""
     from trl_ext import hub
@@ -123,14 +139,13 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
         from trl_ext.models import build_tiny_model
 
         rows = train_split.select(range(min(len(train_split), script_args.tiny_model_corpus_rows)))
-        corpus = [r["prompt"][-1]["content"] + (r.get("answer") or "") for r in rows]
-        build_tiny_model(model, corpus, seed=training_args.seed)
+        build_tiny_model(model, tiny_model_corpus(rows), seed=training_args.seed)
     license_ = model_card_license(model, script_args.model_license)  # before training, not after
     training_args.push_to_hub = False
     training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}), "dtype": model_args.dtype}
     trainer = trainer_class(
         model=model,
-        reward_funcs=task_reward,
+        reward_funcs=None if name in OWN_REWARD else task_reward,
         args=training_args,
         train_dataset=train_split,
         eval_dataset=dataset[script_args.dataset_test_split] if training_args.eval_strategy != "no" else None,
