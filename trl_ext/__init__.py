@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 _LAZY = {"PassAtKConfig": "trl_ext.trainers", "PassAtKTrainer": "trl_ext.trainers", "hub": "trl_ext.hub"}
+_LAZY.update({"SPOConfig": "trl_ext.trainers", "SPOTrainer": "trl_ext.trainers"})
 
 
 def __getattr__(name: str):
@@ -16,3 +17,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["PassAtKConfig", "PassAtKTrainer", "__version__"]
+__all__ += ["SPOConfig", "SPOTrainer"]

@@ -347,3 +347,61 @@ def majority_advantages(
                 _majority_group(kept_answers, kept_correct, k, baseline), dtype=torch.float64
             )
     return out.to(correct.device)
+
+
+# --------------------------------------------------------------------------- Soft Policy Optimization
+# "Soft Policy Optimization: Online Off-Policy RL for Sequence Models" (Cohen et al. 2025, arXiv 2503.05453),
+# ALGORITHMS.md §2. The Q-function is the policy itself (cumulative Q-parameterisation):
+#   Q_T(x, y) = V̂₀(x) + β·Σ_t [log π_θ(a_t|s_t) − log π_ref(a_t|s_t)] = V̂₀(x) + β·log(π_θ(y|x)/π_ref(y|x)),
+# and only the terminal condition Q_T = r(x, y) is learned. With V̂₀ = V*(x) = β·log E_{π_ref}[exp(r/β)], the loss
+# is zero exactly at π*(y|x) ∝ π_ref(y|x)·exp(r(x, y)/β), whichever sequences it is evaluated on. For any policy,
+# Q_T − r = (V̂₀ − V*) + β·log(π_θ/π*), so on the policy's own samples E[Q_T − r] = (V̂₀ − V*) + β·KL(π_θ ‖ π*):
+# the calibration gap a trainer logs on fresh samples is the V̂₀ error plus β times the distance to π*.
+
+SPO_LOSSES = ("mse",)
+
+
+def spo_soft_value(rewards: torch.Tensor, beta: float) -> torch.Tensor:
+    """Monte Carlo soft value of each prompt from K reference samples: rewards `(P, K)` → `(P,)`,
+    `β·log(mean_k exp(r_k/β))` (log-sum-exp, stable for any β > 0). An estimate of V*(x) biased low for finite K
+    (Jensen); dominated by the largest reward when β is small."""
+    if beta <= 0:
+        raise ValueError(f"spo_soft_value: beta must be positive, got {beta}")
+    if rewards.dim() != 2 or rewards.shape[1] == 0:
+        raise ValueError(
+            f"spo_soft_value: rewards must be (prompts, K) with K >= 1, got {tuple(rewards.shape)}"
+        )
+    rewards = rewards.to(torch.promote_types(rewards.dtype, torch.float32))
+    return beta * (torch.logsumexp(rewards / beta, dim=1) - math.log(rewards.shape[1]))
+
+
+def spo_terminal_q(
+    policy_logps: torch.Tensor, ref_logps: torch.Tensor, mask: torch.Tensor, v0: torch.Tensor, beta: float
+) -> torch.Tensor:
+    """Terminal soft Q-value `(B,)` = `v0 + β·Σ_t mask·(policy − ref)` from per-token log-probs `(B, T)` under π_θ
+    and π_ref and the completion mask `(B, T)` (0 on padding); summed in float32 or wider (long completions)."""
+    if policy_logps.shape != ref_logps.shape or policy_logps.shape != mask.shape or policy_logps.dim() != 2:
+        raise ValueError(
+            f"spo_terminal_q: policy_logps {tuple(policy_logps.shape)}, ref_logps {tuple(ref_logps.shape)} and "
+            f"mask {tuple(mask.shape)} must all be (B, T)"
+        )
+    if v0.shape != policy_logps.shape[:1]:
+        raise ValueError(
+            f"spo_terminal_q: v0 must be (B,) = {tuple(policy_logps.shape[:1])}, got {tuple(v0.shape)}"
+        )
+    dtype = torch.promote_types(policy_logps.dtype, torch.float32)
+    log_ratio = (policy_logps.to(dtype) - ref_logps.to(dtype)) * mask.to(dtype)
+    return v0.to(dtype) + beta * log_ratio.sum(dim=1)
+
+
+def spo_loss(q_terminal: torch.Tensor, rewards: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+    """SPO's terminal regression, the mean over sequences of `½(Q_T − r)²`; its gradient is
+    `β·(Q_T − r)·∇log π_θ(y|x)` per sequence, with no importance weight to the policy that produced y.
+    The paper's cross-entropy form of the terminal loss is not implemented (its exact form is unverified)."""
+    if kind not in SPO_LOSSES:
+        raise ValueError(f"spo_loss: kind must be one of {SPO_LOSSES}, got {kind!r}")
+    if q_terminal.shape != rewards.shape or q_terminal.dim() != 1:
+        raise ValueError(
+            f"spo_loss: q_terminal {tuple(q_terminal.shape)} and rewards {tuple(rewards.shape)} must both be (B,)"
+        )
+    return 0.5 * (q_terminal - rewards.to(q_terminal.dtype)).pow(2).mean()
