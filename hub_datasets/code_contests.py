@@ -12,6 +12,7 @@ unwrapped). APPS/TACO have no public/private split: the first test is public, th
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -55,9 +56,22 @@ def detect_schema(row: dict) -> str:
     )
 
 
+def tags_hint(tags) -> str | None:
+    """A partial hint from a problem's algorithm tags (CodeContests `cf_tags`, a list; TACO `tags`, a list's repr):
+    the techniques, never the solution. Codeforces' `*special`/`*1200` pseudo-tags are dropped."""
+    if isinstance(tags, str):
+        try:
+            tags = ast.literal_eval(tags) if tags.strip() else []
+        except (ValueError, SyntaxError):
+            return None
+    names = [str(t).strip() for t in tags or [] if str(t).strip() and not str(t).startswith("*")]
+    return f"Techniques that apply: {', '.join(dict.fromkeys(names))}." if names else None
+
+
 def _row(
-    problem: str, fn_name, starter: str, public, private, solutions, difficulty, source, time_limit, memory_mb
-) -> dict:
+    problem: str, fn_name, starter: str, public, private, solutions, difficulty, source, time_limit, memory_mb,
+    hint: str | None = None,
+) -> dict:  # fmt: skip
     mode = CALL_NOTE.format(fn_name=fn_name) if fn_name else STDIN_NOTE
     body = problem + (f"\n\nStarter code:\n```python\n{starter}\n```" if starter else "")
     return {
@@ -74,7 +88,7 @@ def _row(
         "source": source,
         "time_limit_s": float(time_limit),
         "memory_limit_mb": int(memory_mb),
-        "hint": None,
+        "hint": hint,
     }
 
 
@@ -103,7 +117,7 @@ def convert_codecontests(row: dict) -> dict:
         row["description"], None, "", _pairs(row.get("public_tests")),
         _pairs(row.get("private_tests")) + _pairs(row.get("generated_tests")), python,
         row.get("difficulty", ""), f"codecontests/{row.get('name', '')}", seconds or 2.0,
-        (row.get("memory_limit_bytes") or 256 * 2**20) // 2**20,
+        (row.get("memory_limit_bytes") or 256 * 2**20) // 2**20, tags_hint(row.get("cf_tags")),
     )  # fmt: skip
 
 
@@ -126,7 +140,7 @@ def convert_apps_taco(row: dict, schema: str) -> dict:
     return _row(
         row["question"], fn_name, row.get("starter_code") or "", tests[:1], tests[1:],
         _json_field(row, "solutions", []), row.get("difficulty", ""), f"{schema}/{row.get('problem_id', row.get('name', ''))}",
-        time_limit, 512,
+        time_limit, 512, tags_hint(row.get("tags")),
     )  # fmt: skip
 
 
@@ -180,7 +194,8 @@ def build(source: str, split: str, name: str) -> Built:
         sections={
             "Fields": "`prompt`, `task` (`code`), `problem`, `starter_code`, `fn_name` (null: stdin/stdout mode), "
             "`public_tests`, `private_tests` (lists of `{input, output}` strings; call mode: JSON argument list and "
-            "JSON return value), `test_code`, `solutions`, `difficulty`, `source`, `time_limit_s`, `memory_limit_mb`.",
+            "JSON return value), `test_code`, `solutions`, `difficulty`, `source`, `time_limit_s`, `memory_limit_mb`, `hint` (the problem's "
+            "algorithm tags — CodeContests `cf_tags`, TACO `tags` — or null).",
             "Conversion": __doc__.split("\n\n", 1)[1],
             "Splits": markdown_table(["split", "problems"], counts)
             + f"\n\nProblems skipped (no tests, malformed): {skipped}.",

@@ -41,6 +41,7 @@ def convert(problem: dict) -> dict:
         "source": "openai_humaneval",
         "time_limit_s": 5.0,
         "memory_limit_mb": 512,
+        "hint": None,  # no natural hint: the docstring's examples are already in the prompt
     }
 
 

@@ -2,8 +2,10 @@
 
 __version__ = "0.1.0"
 
-_LAZY = {"PassAtKConfig": "trl_ext.trainers", "PassAtKTrainer": "trl_ext.trainers", "hub": "trl_ext.hub"}
-_LAZY.update({"SPOConfig": "trl_ext.trainers", "SPOTrainer": "trl_ext.trainers"})
+_TRAINERS = ("PassAtK", "SPO", "Guide", "CurES", "RLEF")
+_LAZY = {f"{name}{kind}": "trl_ext.trainers" for name in _TRAINERS for kind in ("Config", "Trainer")}
+_LAZY.update({"CurriculumArguments": "trl_ext.trainers", "CurriculumMixin": "trl_ext.trainers"})
+_LAZY["hub"] = "trl_ext.hub"
 
 
 def __getattr__(name: str):
@@ -16,5 +18,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'trl_ext' has no attribute {name!r}")
 
 
-__all__ = ["PassAtKConfig", "PassAtKTrainer", "__version__"]
-__all__ += ["SPOConfig", "SPOTrainer"]
+__all__ = [name for name in _LAZY if name != "hub"] + ["__version__"]

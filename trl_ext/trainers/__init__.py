@@ -1,6 +1,22 @@
 """TRL trainers of trl-ext: one module per algorithm (config + trainer)."""
 
+from trl_ext.trainers.cures import CurESConfig, CurESTrainer, CurriculumArguments, CurriculumMixin
+from trl_ext.trainers.guide import GuideConfig, GuideTrainer
 from trl_ext.trainers.passk import PassAtKConfig, PassAtKTrainer
+from trl_ext.trainers.rlef import RLEFConfig, RLEFTrainer
 from trl_ext.trainers.spo import SPOConfig, SPOTrainer
 
-__all__ = ["PassAtKConfig", "PassAtKTrainer", "SPOConfig", "SPOTrainer"]
+__all__ = [
+    "CurESConfig",
+    "CurESTrainer",
+    "CurriculumArguments",
+    "CurriculumMixin",
+    "GuideConfig",
+    "GuideTrainer",
+    "PassAtKConfig",
+    "PassAtKTrainer",
+    "RLEFConfig",
+    "RLEFTrainer",
+    "SPOConfig",
+    "SPOTrainer",
+]
