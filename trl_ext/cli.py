@@ -56,6 +56,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         revision=args.revision,
         precision=args.precision,
         limit=args.limit,
+        turns=args.turns,
         generation=GenerationSettings(
             args.max_new_tokens, args.temperature, args.top_p, args.batch_size, args.seed
         ),
@@ -193,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--revision")
     ev.add_argument("--precision", default="float32", help="float32, bfloat16, float16 or 4bit")
     ev.add_argument("--limit", type=int, help="evaluate only the first LIMIT problems")
+    ev.add_argument(
+        "--turns", type=int, default=1, help="T > 1: episodes of T turns with public-test feedback"
+    )
     ev.add_argument("--max-new-tokens", type=int, default=256)
     ev.add_argument("--temperature", type=float, default=1.0)
     ev.add_argument("--top-p", type=float, default=1.0)

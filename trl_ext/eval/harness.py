@@ -46,6 +46,7 @@ class EvalRequest:
     precision: str = "float32"
     limit: int | None = None  # evaluate only the first `limit` problems
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    turns: int = 1  # > 1: multi-turn episodes with public-test feedback (trl_ext.eval.multiturn)
 
     def validate(self) -> None:
         if self.samples < 1:
@@ -56,6 +57,8 @@ class EvalRequest:
             raise ValueError(
                 f"k={max(self.ks)} exceeds --samples {self.samples}: pass@k needs at least k samples per problem"
             )
+        if self.turns < 1:
+            raise ValueError(f"--turns must be at least 1, got {self.turns}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -221,8 +224,13 @@ def evaluate(request: EvalRequest) -> dict:
     check_model(request.model, request.revision)
     problems = load_problems(request)
     start = time.time()
-    completions, params = sample(request, problems["prompt"])
-    metrics, _ = score(problems, completions, request.ks)
+    if request.turns > 1:
+        from trl_ext.eval.multiturn import evaluate_multiturn
+
+        metrics, params = evaluate_multiturn(request, problems)
+    else:
+        completions, params = sample(request, problems["prompt"])
+        metrics, _ = score(problems, completions, request.ks)
     key = f"{dataset_label(request.dataset)}/{request.dataset_config or 'default'}"
     return {
         "config": {

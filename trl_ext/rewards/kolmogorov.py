@@ -14,7 +14,7 @@ import gzip
 import json
 
 from trl_ext.execution import run_batch
-from trl_ext.rewards.common import extract_code
+from trl_ext.rewards.common import completion_text, extract_code
 
 # The DSL: plain Python functions on lists of ints. Generators use the same source, so a program that
 # evaluates on the host evaluates identically in the sandbox.
@@ -129,3 +129,30 @@ def compression_rates(texts: list[str], rows: list[dict]) -> list[float]:
         bits = 8 * len((extract_code(text) or "").encode()) if ok else gzip_bits(row["sequence"])
         out.append(bits / raw_bits)
     return out
+
+
+def feedbacks(texts: list[str], rows: list[dict]) -> list[str | None]:
+    """Execution feedback for multi-turn training (RLEF), one sandbox batch for all texts: where the program's
+    `output` first differs from the row's sequence; None for an exact program."""
+    out: list[str | None] = []
+    for produced, row in zip(_outputs(texts), rows):
+        target = tuple(row["sequence"])
+        if produced is None:
+            out.append("Your program did not run to the end or did not set `output` to a list of ints.")
+        elif produced != target:
+            first = next((i for i, (a, b) in enumerate(zip(produced, target)) if a != b), None)
+            if first is None:
+                out.append(f"Your `output` has {len(produced)} numbers; the sequence has {len(target)}.")
+            else:
+                out.append(
+                    f"Your `output` first differs at position {first}: expected {target[first]}, "
+                    f"got {produced[first]}."
+                )
+        else:
+            out.append(None)
+    return out
+
+
+def feedback(completion, row: dict) -> str | None:
+    """`feedbacks` for one completion (text or TRL completion)."""
+    return feedbacks([completion_text(completion)], [row])[0]

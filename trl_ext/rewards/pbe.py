@@ -99,3 +99,16 @@ def pbe_similarity_reward(prompts, completions, **columns) -> list[float]:
     """TRL reward: dense edit-similarity shaping for PBE rows (use beside `task_reward`)."""
     texts = [completion_text(c) for c in completions]
     return similarity(texts, rows_from_columns(len(texts), columns))
+
+
+def feedback(completion, row: dict) -> str | None:
+    """Execution feedback for multi-turn training (RLEF): which example input the rules map wrong, with what
+    they produce and what was expected; None when every input maps to its output."""
+    rules = parse_rules(completion_text(completion))
+    if not rules:
+        return "No rule could be parsed: write one `old>new` rule per line."
+    for source, target in zip(row["inputs"], row["outputs"]):
+        produced = apply_rules(rules, source)
+        if produced != target:
+            return f"Input {source!r} should map to {target!r}, but your rules give {produced!r}."
+    return None
