@@ -30,6 +30,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from trl_ext.objectives import BASELINES, majority_advantages, majority_value, maxk_value, passk_advantages
+from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 
 logger = logging.get_logger(__name__)
 
@@ -168,7 +169,7 @@ def exactness_departures(args: GRPOConfig) -> list[str]:
 
 
 @dataclass
-class PassAtKConfig(GRPOConfig):
+class PassAtKConfig(CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`PassAtKTrainer`]. Inherits every [`trl.GRPOConfig`] parameter.
 
@@ -248,7 +249,7 @@ class PassAtKConfig(GRPOConfig):
             load_callable(self.answer_fn)
 
 
-class PassAtKTrainer(GRPOTrainer):
+class PassAtKTrainer(CurriculumMixin, GRPOTrainer):
     """[`trl.GRPOTrainer`] with the advantages of a k-sample objective (module docstring; `PassAtKConfig`).
     With `args=None` it uses `PassAtKConfig("<model name>-PassAtK")`, as `GRPOTrainer` does with its config."""
 
