@@ -24,6 +24,10 @@ from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_qu
 # name -> ("module:ConfigClass", "module:TrainerClass"); imported only when that trainer is used.
 TRAINERS: dict[str, tuple[str, str]] = {
     "passk": ("trl_ext.trainers.passk:PassAtKConfig", "trl_ext.trainers.passk:PassAtKTrainer"),
+    "spo": ("trl_ext.trainers.spo:SPOConfig", "trl_ext.trainers.spo:SPOTrainer"),
+    "guide": ("trl_ext.trainers.guide:GuideConfig", "trl_ext.trainers.guide:GuideTrainer"),
+    "rlef": ("trl_ext.trainers.rlef:RLEFConfig", "trl_ext.trainers.rlef:RLEFTrainer"),
+    "cures": ("trl_ext.trainers.cures:CurESConfig", "trl_ext.trainers.cures:CurESTrainer"),
 }
 
 
