@@ -68,7 +68,10 @@ def build_workload(root: Path, n_prompts: int, seed: int) -> tuple[Path, Path]:
     from trl_ext import hub
     from trl_ext.models import build_tiny_model
 
-    data, model = root / "data", root / "model"
+    data, model = (
+        root.resolve() / "data",
+        root.resolve() / "model",
+    )  # absolute: a relative path reads as a repo id
     if not (data / "README.md").exists():
         built = hub_datasets.build("pbe", "demo", n=n_prompts, n_test=8, seed=seed)
         hub.push_dataset(
@@ -216,10 +219,16 @@ def main() -> None:
         else:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print("   ", rows[-1], flush=True)
-    table = markdown(rows)
-    (args.output / "overhead.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.output / "overhead.md").write_text(table)
+        table = markdown(rows)  # after every trainer: an interrupted run keeps what it measured
+        write_atomic(args.output / "overhead.json", json.dumps(rows, indent=2) + "\n")
+        write_atomic(args.output / "overhead.md", table)
     print(table)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -81,10 +81,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-samples", type=int, default=8, help="samples per held-out problem (k = this)")
     p.add_argument("--offline-pairs", type=int, default=200, help="reference solutions for spo-half")
     p.add_argument("--output", type=Path, default=Path("outputs/benchmark_trainers"))
+    if p.parse_known_args(argv)[0].quick:  # smaller defaults; flags given explicitly still win
+        p.set_defaults(seeds=[0], budget=48, n_train=200, sft_steps=40, eval_problems=8, eval_samples=4)
+        p.set_defaults(offline_pairs=32)
     args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.budget, args.n_train, args.sft_steps = args.seeds[:1], 48, 200, 40
-        args.eval_problems, args.eval_samples, args.offline_pairs = 8, 4, 32
     args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     for kind, given, known in (("task", args.tasks, TASKS), ("variant", args.variants, VARIANTS)):
@@ -387,7 +387,9 @@ def summarise(runs: list[dict], args) -> dict:
             ok = [r for r in mine if r["status"] == "ok"]
             entry = {"seeds": [r["seed"] for r in ok]}
             if not ok:
-                entry["unsupported"] = next((r["reason"] for r in mine if r["status"] != "ok"), "not run")
+                entry["unsupported"] = next(
+                    (f"{r['status']}: {r['reason']}" for r in mine if r["status"] != "ok"), "not run"
+                )
             else:
                 metrics = {
                     "train_reward": [final_train_reward(r) for r in ok],
@@ -537,7 +539,7 @@ def markdown(summary: dict, checked: list[dict], baselines: dict, args) -> str:
         for variant in args.variants:
             e = summary[f"{task}/{variant}"]
             if "unsupported" in e:
-                lines.append(f"| {task} | {variant} | n/a: {e['unsupported'][:90]} | | | | | |")
+                lines.append(f"| {task} | {variant} | n/a ({e['unsupported'][:100]}) | | | | | |")
                 continue
 
             def cell(m, digits=3, e=e):
@@ -611,7 +613,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
     runs_dir = args.output / "runs"
-    jobs = [(t, v, s) for t in args.tasks for v in args.variants for s in args.seeds]
+    # seed-major order: an interrupted run has every variant of every task at the seeds it finished
+    jobs = [(t, v, s) for s in args.seeds for t in args.tasks for v in args.variants]
     runs, baselines, prepared = [], {}, {}
     bar = tqdm(jobs, desc="benchmark", unit="run")
     for task, variant, seed in bar:
@@ -627,8 +630,18 @@ def main(argv=None) -> dict:
             run = json.loads(path.read_text())
             tqdm.write(f"{task}/{variant}/seed{seed}: cached")
         else:
-            run = train_run(task, variant, seed, args, sft, train, test)
-            write_atomic(path, json.dumps(run, indent=1))
+            try:
+                run = train_run(task, variant, seed, args, sft, train, test)
+            except Exception as error:  # one broken variant must not lose the others; not cached: retried
+                run = {
+                    "task": task,
+                    "variant": variant,
+                    "seed": seed,
+                    "status": "failed",
+                    "reason": repr(error),
+                }
+            if run["status"] != "failed":
+                write_atomic(path, json.dumps(run, indent=1))
             if run["status"] == "ok":
                 k = f"pass@{args.eval_samples}"
                 tqdm.write(
@@ -636,7 +649,7 @@ def main(argv=None) -> dict:
                     f"pass@1 {run['final']['pass@1']:.3f}, {k} {run['final'][k]:.3f}, {run['train_seconds']:.0f}s"
                 )
             else:
-                tqdm.write(f"{task}/{variant}/seed{seed}: unsupported ({run['reason'][:100]})")
+                tqdm.write(f"{task}/{variant}/seed{seed}: {run['status']} ({run['reason'][:200]})")
         runs.append(run)
     summary = summarise(runs, args)
     checked = claims(summary, args)

@@ -20,7 +20,7 @@ def bench():
 
 def test_quick_run_writes_outputs_and_resumes(bench, tmp_path, monkeypatch):
     argv = ["--quick", "--tasks", "pbe", "--variants", "grpo", "--seeds", "0", "--budget", "16"]
-    argv += ["--output", str(tmp_path)]
+    argv += ["--n-train", "64", "--sft-steps", "4", "--eval-problems", "4", "--output", str(tmp_path)]
     results = bench.main(argv)
 
     entry = results["summary"]["pbe/grpo"]
