@@ -368,8 +368,9 @@ def baseline_eval(task: str, sft: str, test, args) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------- summary
-def mean_sd(values: list[float]) -> tuple[float, float]:
-    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+def mean_sd(values: list[float]) -> list[float]:
+    """[mean, sample std] (a list: what results.json holds)."""
+    return [statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0]
 
 
 def final_train_reward(run: dict) -> float:
