@@ -445,14 +445,6 @@ def claims(summary: dict, args) -> list[dict]:
         ),
         ("PassAtK (PKPO)", "... at some cost in pass@1", "passk", "grpo", "pass@1", False),
         (
-            "PassAtK maj@k",
-            "training for maj@k does not hurt pass@1 vs GRPO",
-            "passk-maj",
-            "grpo",
-            "pass@1",
-            True,
-        ),
-        (
             "SPO",
             "online SPO beats the on-policy baseline (PPO there, GRPO here) on pass@k",
             "spo",
@@ -479,7 +471,7 @@ def claims(summary: dict, args) -> list[dict]:
             True,
         ),
         (
-            "RLEF",
+            "RLEF (feedback use)",
             "multi-turn 1@3 of the RLEF model beats its own independent 1@3",
             "rlef",
             "rlef",
