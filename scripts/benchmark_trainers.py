@@ -416,13 +416,16 @@ def compare(summary: dict, task: str, variant: str, baseline: str, metric: str) 
     x, y = a[metric]["values"], b[metric]["values"]
     diff = 100 * (statistics.mean(x) - statistics.mean(y))
     var = sum(statistics.variance(v) / len(v) for v in (x, y) if len(v) > 1)
-    return {"diff": diff, "se": 100 * math.sqrt(var), "n": min(len(x), len(y))}
+    signal = any(v > 0 for v in (*x, *y))
+    return {"diff": diff, "se": 100 * math.sqrt(var), "n": min(len(x), len(y)), "signal": signal}
 
 
 def verdict(c: dict | None, want_positive: bool = True) -> str:
     """'reproduces' when the difference has the claimed sign and exceeds 2 standard errors over seeds."""
     if c is None:
         return "not measured"
+    if not c.get("signal", True):
+        return "no signal (both arms at 0: the warm start solves nothing here)"
     sign = c["diff"] if want_positive else -c["diff"]
     if c["n"] < 2:
         return "direction only (1 seed)" if sign > 0 else "does not reproduce (1 seed)"
@@ -490,7 +493,7 @@ def claims(summary: dict, args) -> list[dict]:
                 if "multi_turn_1@3" in entry:
                     x, y = entry["multi_turn_1@3"]["values"], entry["independent_1@3"]["values"]
                     d = [100 * (a - b) for a, b in zip(x, y)]
-                    c = {"diff": statistics.mean(d), "n": len(d)}
+                    c = {"diff": statistics.mean(d), "n": len(d), "signal": any(v > 0 for v in (*x, *y))}
                     c["se"] = statistics.stdev(d) / math.sqrt(len(d)) if len(d) > 1 else 0.0
             else:
                 c = compare(summary, task, variant, baseline, metric)
