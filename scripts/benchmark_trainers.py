@@ -81,6 +81,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-samples", type=int, default=8, help="samples per held-out problem (k = this)")
     p.add_argument("--offline-pairs", type=int, default=200, help="reference solutions for spo-half")
     p.add_argument("--output", type=Path, default=Path("outputs/benchmark_trainers"))
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: a tiny model gains little from more, and a shared machine loses a lot)",
+    )
     if p.parse_known_args(argv)[0].quick:  # smaller defaults; flags given explicitly still win
         p.set_defaults(seeds=[0], budget=48, n_train=200, sft_steps=40, eval_problems=8, eval_samples=4)
         p.set_defaults(offline_pairs=32)
@@ -607,6 +613,9 @@ def main(argv=None) -> dict:
     from tqdm import tqdm
 
     args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     args.output.mkdir(parents=True, exist_ok=True)
     runs_dir = args.output / "runs"
     # seed-major order: an interrupted run has every variant of every task at the seeds it finished
