@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--prompts-per-step", type=int, default=2)
     p.add_argument("--group", type=int, default=8, help="num_generations (> k = 4 of passk)")
     p.add_argument("--max-completion-length", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=5e-4)
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="as the demo (5e-4 collapsed pass@k)")
     p.add_argument("--n-train", type=int, default=1000, help="training rows per task (dataset seed 0)")
     p.add_argument("--sft-steps", type=int, default=500, help="warm-start SFT steps per task")
     p.add_argument("--eval-problems", type=int, default=32, help="held-out problems")
@@ -609,6 +609,16 @@ def plot(runs: list[dict], baselines: dict, args) -> list[Path]:
     return paths
 
 
+def settings_key(args) -> str:
+    """A short hash of the settings a run's result depends on: the cache never mixes runs of other settings."""
+    import hashlib
+
+    keys = ("budget", "prompts_per_step", "group", "max_completion_length", "learning_rate", "n_train")
+    keys += ("sft_steps", "eval_problems", "eval_samples", "offline_pairs")
+    text = json.dumps({k: getattr(args, k) for k in keys}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 def main(argv=None) -> dict:
     from tqdm import tqdm
 
@@ -623,7 +633,7 @@ def main(argv=None) -> dict:
     runs, baselines, prepared = [], {}, {}
     bar = tqdm(jobs, desc="benchmark", unit="run")
     for task, variant, seed in bar:
-        path = runs_dir / f"{task}__{variant}__seed{seed}__b{args.budget}.json"
+        path = runs_dir / f"{task}__{variant}__seed{seed}__{settings_key(args)}.json"
         bar.set_postfix_str(f"{task}/{variant}/seed{seed}")
         if task not in prepared:
             train, test = load_task(task, args)
