@@ -82,6 +82,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--offline-pairs", type=int, default=200, help="reference solutions for spo-half")
     p.add_argument("--output", type=Path, default=Path("outputs/benchmark_trainers"))
     p.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="train nothing: tables and plots from the runs cached so far",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -635,6 +640,8 @@ def main(argv=None) -> dict:
     for task, variant, seed in bar:
         path = runs_dir / f"{task}__{variant}__seed{seed}__{settings_key(args)}.json"
         bar.set_postfix_str(f"{task}/{variant}/seed{seed}")
+        if args.cached_only and not path.exists():
+            continue
         if task not in prepared:
             train, test = load_task(task, args)
             sft = warm_start(task, train, args)
