@@ -6,8 +6,8 @@
 Same tiny model (built once from the task's text), same PBE prompts, batch, generation length and seed for
 every trainer. Each trainer runs in its own subprocess, so its peak resident memory is its own. Per step we
 record wall time and CPU time (this process and its children, e.g. sandbox workers), and the time spent in
-`_generate` beyond the step's first call: the *extra* generations an algorithm needs by design (Guide's
-hinted regeneration, RLEF's later turns, SPO's reference samples). The table gives each trainer's ratio to
+`_generate_single_turn` beyond the step's first call plus SPO's `_sample_reference`: the *extra* generations an
+algorithm needs by design (Guide's hinted regeneration, RLEF's later turns, SPO's π_ref samples for V̂₀). The table gives each trainer's ratio to
 GRPO with and without those extra generations. Saves JSON + markdown under `--output`.
 """
 
@@ -32,7 +32,24 @@ TRAINERS = {
         "trl_ext.trainers.passk:PassAtKTrainer",
         {"objective": "maj@k", "k": 4},
     ),
+    "spo": ("trl_ext.trainers.spo:SPOConfig", "trl_ext.trainers.spo:SPOTrainer", {"value_samples": 4}),
+    "spo-half": (
+        "trl_ext.trainers.spo:SPOConfig",
+        "trl_ext.trainers.spo:SPOTrainer",
+        {"value_samples": 4, "off_policy_ratio": 0.5, "offline_completion_column": "answer"},
+    ),
+    "guide": ("trl_ext.trainers.guide:GuideConfig", "trl_ext.trainers.guide:GuideTrainer", {}),
+    "cures": (
+        "trl_ext.trainers.cures:CurESConfig",
+        "trl_ext.trainers.cures:CurESTrainer",
+        {"curriculum": True},
+    ),
+    # RLEF's max_completion_length bounds the whole episode (answers + feedback turns); its reward is its own.
+    "rlef": ("trl_ext.trainers.rlef:RLEFConfig", "trl_ext.trainers.rlef:RLEFTrainer", {"max_turns": 3}),
+    "rlef-1turn": ("trl_ext.trainers.rlef:RLEFConfig", "trl_ext.trainers.rlef:RLEFTrainer", {"max_turns": 1}),
 }
+# Trainers whose reward is built in (RLEF: the private tests of the final answer); the others get task_reward.
+OWN_REWARD = ("rlef", "rlef-1turn")
 
 
 def _load(path: str):
@@ -51,7 +68,10 @@ def build_workload(root: Path, n_prompts: int, seed: int) -> tuple[Path, Path]:
     from trl_ext import hub
     from trl_ext.models import build_tiny_model
 
-    data, model = root / "data", root / "model"
+    data, model = (
+        root.resolve() / "data",
+        root.resolve() / "model",
+    )  # absolute: a relative path reads as a repo id
     if not (data / "README.md").exists():
         built = hub_datasets.build("pbe", "demo", n=n_prompts, n_test=8, seed=seed)
         hub.push_dataset(
@@ -92,28 +112,37 @@ def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
         disable_tqdm=True,
         **extra,
     )
-    trainer = trainer_cls(model=str(model), reward_funcs=task_reward, args=config, train_dataset=train)
+    reward = None if name in OWN_REWARD else task_reward
+    trainer = trainer_cls(model=str(model), reward_funcs=reward, args=config, train_dataset=train)
 
-    steps, generate_calls = [], []
-    original_generate = trainer._generate
+    # Generation time per step: the step's first `_generate_single_turn` call is the ordinary one; later calls
+    # (Guide's hinted regeneration, RLEF's later turns) and SPO's π_ref sampling are the extra generations.
+    steps, generate_calls, reference_calls = [], [], []
 
-    def timed_generate(*a, **kw):
-        start = time.perf_counter()
-        try:
-            return original_generate(*a, **kw)
-        finally:
-            generate_calls.append(time.perf_counter() - start)
+    def timed(method, calls):
+        def wrapper(*a, **kw):
+            start = time.perf_counter()
+            try:
+                return method(*a, **kw)
+            finally:
+                calls.append(time.perf_counter() - start)
 
-    trainer._generate = timed_generate
+        return wrapper
+
+    trainer._generate_single_turn = timed(trainer._generate_single_turn, generate_calls)
+    if hasattr(trainer, "_sample_reference"):
+        trainer._sample_reference = timed(trainer._sample_reference, reference_calls)
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, *_, **__):
             generate_calls.clear()
+            reference_calls.clear()
             self.start = (time.perf_counter(), _cpu_seconds())
 
         def on_step_end(self, *_, **__):
             wall, cpu = time.perf_counter() - self.start[0], _cpu_seconds() - self.start[1]
-            steps.append({"wall": wall, "cpu": cpu, "extra_generate": sum(generate_calls[1:])})
+            extra = sum(generate_calls[1:]) + sum(reference_calls)
+            steps.append({"wall": wall, "cpu": cpu, "extra_generate": extra})
 
     trainer.add_callback(StepTimer())
     trainer.train()
@@ -190,10 +219,16 @@ def main() -> None:
         else:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print("   ", rows[-1], flush=True)
-    table = markdown(rows)
-    (args.output / "overhead.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.output / "overhead.md").write_text(table)
+        table = markdown(rows)  # after every trainer: an interrupted run keeps what it measured
+        write_atomic(args.output / "overhead.json", json.dumps(rows, indent=2) + "\n")
+        write_atomic(args.output / "overhead.md", table)
     print(table)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
