@@ -115,4 +115,4 @@ def test_evaluate_cli_turns(tmp_path, capsys):
 def test_evaluate_cli_turns_errors(tmp_path, capsys):
     argv = ["evaluate", "--model", str(tmp_path), "--dataset", str(tmp_path), "--samples", "2"]
     assert main([*argv, "--turns", "0"]) == 2
-    assert "--turns must be at least 1, got 0" in capsys.readouterr().err
+    assert "--turns: must be at least 1, got 0" in capsys.readouterr().err

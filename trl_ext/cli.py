@@ -268,6 +268,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         print("greedy decoding (--temperature 0): one completion per problem stands for all N samples")
     if args.log_samples and not args.output:
         raise CliError("--log-samples writes next to the results: give --output too")
+    if args.log_samples and args.turns > 1:
+        raise CliError("--log-samples is not supported with --turns > 1 (episodes are scored, not logged)")
     output = _writable_output(args.output) if args.output else None
 
     from trl_ext.eval.harness import EvalRequest, GenerationSettings, evaluate, format_table, write_results
@@ -288,10 +290,12 @@ def _evaluate(args: argparse.Namespace) -> None:
             args.max_new_tokens, args.temperature, args.top_p, args.batch_size, args.seed
         ),
     )
-    results, samples = evaluate(request, return_samples=True)
+    results, samples = (
+        evaluate(request, return_samples=True) if args.log_samples else (evaluate(request), None)
+    )
     print(format_table(results))
     if output:
-        write_results(results, output, samples if args.log_samples else None)
+        write_results(results, output, samples)
         print(
             f"results written to {output}"
             + (f" (samples: {output.with_suffix('.samples.jsonl')})" if args.log_samples else "")
