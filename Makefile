@@ -30,7 +30,7 @@ browser:
 	  echo "!!! could not install chromium: the browser test will be skipped"
 
 test: $(STAMP) lint browser
-	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra -m "not benchmark"
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/trl-ext demo

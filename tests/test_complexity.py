@@ -176,9 +176,10 @@ def test_cli_json_plot_and_errors(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.benchmark
 def test_inference_accuracy_on_all_labelled_cases():
-    """≥ 95% of the labelled cases (the issue's goal); scripts/bench_complexity.py reports per class."""
+    """≥ 95% of the labelled cases (the issue's goal); scripts/bench_complexity.py reports per class. Timing-based
+    (measured runtimes), so not part of `make test`: run it with `pytest -m benchmark` on a quiet machine."""
     assert len(CASES) >= 40
     right = [infer(c["code"], c["entry"], c["example"]).time == c["time"] for c in CASES]
     assert sum(right) / len(right) >= 0.95, [c["name"] for c, ok in zip(CASES, right) if not ok]
