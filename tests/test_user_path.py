@@ -76,7 +76,10 @@ def test_trained_model_is_accepted_by_our_leaderboard(tmp_path, capsys):
 
 def test_train_verb_names_unknown_trainers(capsys):
     assert main(["train", "no-such-trainer", "--config", "x.yaml"]) == 2
-    assert "unknown trainer 'no-such-trainer'; registered: cures, guide, passk, rlef, spo" in capsys.readouterr().err
+    assert (
+        "unknown trainer 'no-such-trainer'; registered: cures, guide, passk, rlef, spo"
+        in capsys.readouterr().err
+    )
 
 
 def test_card_license_and_push_target_are_checked_before_training(tmp_path):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from huggingface_hub import ModelCard, ModelCardData
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -73,15 +74,7 @@ def build_tokenizer(
     )
 
 
-MODEL_CARD = """---
-license: apache-2.0
-library_name: transformers
-pipeline_tag: text-generation
-tags:
-- trl-ext
-- tiny
----
-
+MODEL_CARD_BODY = """
 # Tiny {arch} ({n_params:,} parameters)
 
 Built offline by `trl_ext.models.build_tiny_model`: a {kind}-level tokenizer ({vocab} tokens) trained with
@@ -135,17 +128,23 @@ def build_tiny_model(
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     _pin_tokenizer_class(out_dir)
-    (out_dir / "README.md").write_text(
-        MODEL_CARD.format(
-            arch="Llama",
-            n_params=model.num_parameters(),
-            kind=tokenizer_kind,
-            vocab=len(tokenizer),
-            n_texts=len(corpus),
-            **{k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads")},
-            intermediate_size=intermediate_size,
-        )
+    metadata = ModelCardData(
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["trl-ext", "tiny"],
     )
+    body = MODEL_CARD_BODY.format(
+        arch="Llama",
+        n_params=model.num_parameters(),
+        kind=tokenizer_kind,
+        vocab=len(tokenizer),
+        n_texts=len(corpus),
+        **{k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads")},
+        intermediate_size=intermediate_size,
+    )
+    # Written through huggingface_hub's ModelCard, as the Hub expects (YAML front matter from ModelCardData).
+    ModelCard(f"---\n{metadata.to_yaml()}\n---\n{body}").save(out_dir / "README.md")
     return out_dir
 
 
