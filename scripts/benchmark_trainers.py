@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from experiments import answer_rows, cpu_args, sampled_rewards, sft_train, write_atomic
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -114,28 +116,6 @@ def _load(path: str):
     return getattr(importlib.import_module(module), name)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def common_args(output_dir: Path, seed: int) -> dict:
-    return dict(
-        output_dir=str(output_dir),
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        save_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-
-
 def load_task(task: str, args) -> tuple:
     """(train, test rows) of the task's generated dataset, built once (seed 0) and cached on disk."""
     from datasets import load_from_disk
@@ -154,77 +134,35 @@ def load_task(task: str, args) -> tuple:
 
 def warm_start(task: str, train, args) -> str:
     """The tiny model, SFT on the reference answers (plain and hinted prompts); cached per task and size."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
     from trl_ext.models import build_tiny_model
-    from trl_ext.trainers.guide import hinted_prompt
 
     final = args.output / task / f"sft-n{args.n_train}-steps{args.sft_steps}"
     if (final / "model.safetensors").exists():
         return str(final)
-    rows = []
-    for r in train:
-        completion = [{"role": "assistant", "content": r["answer"]}]
-        rows.append({"prompt": r["prompt"], "completion": completion})
-        rows.append(
-            {"prompt": hinted_prompt(r["prompt"], r["hint"], HINT_TEMPLATE), "completion": completion}
-        )
+    rows = answer_rows(train, HINT_TEMPLATE)
     corpus = [r["prompt"][-1]["content"] + r["completion"][0]["content"] for r in rows]
     corpus.append(string.printable)  # RLEF's feedback turns tokenise without <unk>
     base = build_tiny_model(args.output / task / "tiny-init", corpus, seed=0)
-    config = SFTConfig(
-        **common_args(args.output / task / "sft", 0),
-        per_device_train_batch_size=16,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=min(20, args.sft_steps // 10),
-        completion_only_loss=False,  # whole-sequence loss, as the demo (completion-only did not learn at this size)
-        max_length=1024,
+    tmp = final.with_name(final.name + ".tmp")
+    sft_train(
+        base,
+        rows,
+        args.output / task / "sft",
+        tmp,
         max_steps=args.sft_steps,
-        logging_steps=50,
+        warmup_steps=min(20, args.sft_steps // 10),
+        max_length=1024,
     )
-    trainer = SFTTrainer(model=str(base), args=config, train_dataset=Dataset.from_list(rows))
-    trainer.train()
-    trainer.save_model(str(final.with_name(final.name + ".tmp")))
-    os.replace(final.with_name(final.name + ".tmp"), final)
+    os.replace(tmp, final)
     return str(final)
 
 
 def evaluate(model, tokenizer, test: list[dict], samples: int, seed: int) -> dict:
     """Held-out mean reward, pass@1 and pass@`samples` (unbiased estimator), `samples` per problem."""
-    import torch
-
     from trl_ext.objectives import pass_at_k
-    from trl_ext.rewards import task_reward
 
-    was_training = model.training
-    model.eval()
-    texts = tokenizer.apply_chat_template(
-        [r["prompt"] for r in test], add_generation_prompt=True, tokenize=False
-    )
-    tokenizer.padding_side = "left"
-    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        out = model.generate(
-            **batch.to(model.device),
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
-            max_new_tokens=16,
-            num_return_sequences=samples,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    completions = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    rows = [r for r in test for _ in range(samples)]
-    columns = {key: [r[key] for r in rows] for key in rows[0] if key != "prompt"}
-    rewards = task_reward(
-        [r["prompt"] for r in rows], [[{"role": "assistant", "content": c}] for c in completions], **columns
-    )
-    rewards = [0.0 if r is None else r for r in rewards]
+    rewards = [0.0 if r is None else r for r in sampled_rewards(model, tokenizer, test, samples, seed)]
     correct = [sum(x > 0.5 for x in rewards[i * samples : (i + 1) * samples]) for i in range(len(test))]
-    model.train(was_training)
     return {
         "reward": sum(rewards) / len(rewards),
         "pass@1": statistics.mean(pass_at_k(samples, c, 1) for c in correct),
@@ -312,7 +250,7 @@ def train_run(task: str, variant: str, seed: int, args, sft: str, train, test) -
     fields = dict(fields)
     offline = fields.pop("offline", False)
     rl = dict(
-        **common_args(args.output / task / "runs" / f"{variant}-seed{seed}", seed),
+        **cpu_args(args.output / task / "runs" / f"{variant}-seed{seed}", seed),
         per_device_train_batch_size=args.prompts_per_step * args.group,
         num_generations=args.group,
         max_completion_length=args.max_completion_length,

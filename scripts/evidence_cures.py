@@ -29,6 +29,7 @@ import statistics
 import sys
 from pathlib import Path
 
+from experiments import cpu_args, pbe_warm_start, write_atomic
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,61 +83,12 @@ def build_data(args):
     return Dataset.from_list(sft), Dataset.from_list(train).shuffle(seed=0), Dataset.from_list(test)
 
 
-def common_args(output_dir: Path, seed: int) -> dict:
-    return dict(
-        output_dir=str(output_dir),
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        save_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-
-
 def warm_start(args, sft_rows, out: Path) -> str:
     """A tiny model on the task's text, then SFT on the reference programs of the SFT split (cached in `out`)."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
-    from trl_ext.models import build_tiny_model
-
     target = out / f"sft-{args.sft_steps}-{args.n_sft}"
     if (target / "model.safetensors").exists():
         return str(target)
-    rows = [
-        {"prompt": r["prompt"], "completion": [{"role": "assistant", "content": r["answer"]}]}
-        for r in sft_rows
-    ]
-    corpus = [r["prompt"][0]["content"] + r["completion"][0]["content"] for r in rows]
-    base = build_tiny_model(
-        out / "tiny-init",
-        corpus,
-        hidden_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=256,
-        seed=0,
-    )
-    config = SFTConfig(
-        **common_args(out / "sft", 0),
-        per_device_train_batch_size=16,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=20,
-        completion_only_loss=False,
-        max_length=256,
-        max_steps=args.sft_steps,
-        logging_steps=50,
-    )
-    trainer = SFTTrainer(model=str(base), args=config, train_dataset=Dataset.from_list(rows))
-    trainer.train()
-    trainer.save_model(str(target))
-    return str(target)
+    return pbe_warm_start(sft_rows, out, target, args.sft_steps)
 
 
 def held_out_pass1(model_dir: str, test, samples: int, seed: int) -> dict:
@@ -185,7 +137,7 @@ def run(args, arm: str, seed: int, sft: str, train, test, out: Path) -> dict:
                 )
 
     config = CurESConfig(
-        **common_args(run_dir, seed),
+        **cpu_args(run_dir, seed),
         curriculum=arm == "cures",
         per_device_train_batch_size=8 * args.prompts_per_step,
         num_generations=8,
@@ -308,12 +260,6 @@ def plot(runs: list[dict], before: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -339,10 +285,10 @@ def main(argv=None) -> None:
                 f"seed {seed} {arm}: held-out {runs[-1]['held_out'][-1]}, rollouts {runs[-1]['tier_share']}"
             )
     table, markdown = summarise(runs, before, args)
-    atomic_write(
+    write_atomic(
         out / "results.json", json.dumps({"args": vars(args), "before": before, "table": table, "runs": runs})
     )
-    atomic_write(out / "results.md", markdown)
+    write_atomic(out / "results.md", markdown)
     plot(runs, before, out / "curves.png")
     print(markdown)
     print(f"wrote {out}/results.json, results.md, curves.png")

@@ -22,6 +22,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+from experiments import answer_rows, cpu_args, sft_train, write_atomic
 from tqdm import tqdm
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -50,51 +51,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def common(output_dir: Path, seed: int) -> dict:
-    return dict(
-        output_dir=str(output_dir),
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        save_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-
-
 def warm_start(args, sft_rows: list[dict], corpus: list[str], out: Path) -> str:
     """A tiny model warm-started on (prompt → answer) and (hinted prompt → answer)."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
     from trl_ext.models import build_tiny_model
-    from trl_ext.trainers.guide import hinted_prompt
 
     base = build_tiny_model(
         out / "tiny-init", corpus, hidden_size=64, num_hidden_layers=4, intermediate_size=256
     )
-    pairs = []
-    for r in sft_rows:
-        completion = [{"role": "assistant", "content": r["answer"]}]
-        pairs.append({"prompt": r["prompt"], "completion": completion})
-        pairs.append({"prompt": hinted_prompt(r["prompt"], r["hint"], TEMPLATE), "completion": completion})
-    config = SFTConfig(
-        **common(out / "sft", 0),
-        per_device_train_batch_size=16,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=10,
-        completion_only_loss=False,
-        max_length=256,
+    pairs = answer_rows(sft_rows, TEMPLATE)
+    sft_train(
+        base,
+        pairs,
+        out / "sft",
+        out / "sft-final",
         max_steps=args.sft_steps,
+        warmup_steps=10,
         logging_steps=max(1, args.sft_steps // 4),
     )
-    trainer = SFTTrainer(model=str(base), args=config, train_dataset=Dataset.from_list(pairs))
-    trainer.train()
-    trainer.save_model(str(out / "sft-final"))
     return str(out / "sft-final")
 
 
@@ -139,7 +112,7 @@ def train_arm(arm: str, args, sft: str, rl_rows: list[dict], seed: int, out: Pat
 
     per_step = args.prompts_per_step * args.group
     rl = dict(
-        **common(out / f"{arm}-seed{seed}", seed),
+        **cpu_args(out / f"{arm}-seed{seed}", seed),
         per_device_train_batch_size=per_step,
         num_generations=args.group,
         max_completion_length=16,
@@ -198,7 +171,7 @@ def evaluate(model: str, rows: list[dict], args, seed: int) -> dict:
         generation=GenerationSettings(max_new_tokens=16, batch_size=32, seed=seed),
     )
     completions, _ = sample(request, [r["prompt"] for r in rows])
-    metrics, _ = score(Dataset.from_list(rows), completions, request.ks)
+    metrics, _, _ = score(Dataset.from_list(rows), completions, request.ks)  # metrics, std errors, details
     return {k: v for k, v in metrics.items() if k.startswith("pass@")}
 
 
@@ -254,12 +227,6 @@ def plot(results: dict, args, path: Path) -> None:
     fig.suptitle(f"Equal budget: {args.budget} generated samples per run, {len(args.seeds)} seed(s)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def main(argv=None) -> dict:

@@ -30,6 +30,7 @@ import string
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from experiments import cpu_args, sft_train
 from tqdm import tqdm
 
 HIDDEN = "Print the hidden number."
@@ -79,25 +80,7 @@ def sft_rows(n: int, seed: int) -> list[dict]:
     return out
 
 
-def common_args(output_dir: Path, seed: int) -> dict:
-    return dict(
-        output_dir=str(output_dir),
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        save_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-
-
 def warm_start(out: Path, seed: int, steps: int) -> str:
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
     from trl_ext.models import build_tiny_model
 
     rows = sft_rows(2000, seed)
@@ -105,20 +88,9 @@ def warm_start(out: Path, seed: int, steps: int) -> str:
     base = build_tiny_model(
         out / "init", corpus, hidden_size=64, num_hidden_layers=2, intermediate_size=128, seed=seed
     )
-    args = SFTConfig(
-        **common_args(out / "sft", seed),
-        per_device_train_batch_size=32,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=10,
-        max_steps=steps,
-        logging_steps=50,
-        completion_only_loss=False,
-        max_length=256,
+    sft_train(
+        base, rows, out / "sft", out / "sft-final", max_steps=steps, warmup_steps=10, seed=seed, batch_size=32
     )
-    trainer = SFTTrainer(model=str(base), args=args, train_dataset=Dataset.from_list(rows))
-    trainer.train()
-    trainer.save_model(str(out / "sft-final"))
     return str(out / "sft-final")
 
 
@@ -129,7 +101,7 @@ def reinforce(model: str, out: Path, seed: int, max_turns: int, steps: int, batc
     from trl_ext import RLEFConfig, RLEFTrainer
 
     args = RLEFConfig(
-        **common_args(out, seed),
+        **cpu_args(out, seed),
         max_turns=max_turns,
         learning_rate=lr,
         lr_scheduler_type="constant",

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 from pathlib import Path
 
-import torch
+from experiments import cpu_args, pbe_warm_start, sampled_rewards, write_atomic
 from tqdm import tqdm
 from transformers import TrainerCallback
 
@@ -68,87 +67,15 @@ def parse_args(argv=None):
     return args
 
 
-def common_args(output_dir: Path, seed: int) -> dict:
-    return dict(
-        output_dir=str(output_dir),
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-        save_strategy="no",
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-    )
-
-
 def warm_start(args, train, output: Path) -> str:
     """A tiny char-level model, SFT on the training split's reference programs (whole-sequence loss, as the demo)."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
-    from trl_ext.models import build_tiny_model
-
-    rows = [
-        {"prompt": r["prompt"], "completion": [{"role": "assistant", "content": r["answer"]}]} for r in train
-    ]
-    corpus = [r["prompt"][0]["content"] + r["completion"][0]["content"] for r in rows]
-    base = build_tiny_model(
-        output / "tiny-init",
-        corpus,
-        hidden_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=256,
-        seed=0,
-    )
-    config = SFTConfig(
-        **common_args(output / "sft", 0),
-        per_device_train_batch_size=16,
-        learning_rate=3e-3,
-        lr_scheduler_type="cosine",
-        warmup_steps=20,
-        completion_only_loss=False,
-        max_length=256,
-        max_steps=args.sft_steps,
-        logging_steps=50,
-    )
-    trainer = SFTTrainer(model=str(base), args=config, train_dataset=Dataset.from_list(rows))
-    trainer.train()
-    trainer.save_model(str(output / "sft-final"))
-    return str(output / "sft-final")
+    return pbe_warm_start(train, output, output / "sft-final", args.sft_steps)
 
 
-@torch.no_grad()
 def evaluate(model, tokenizer, test, samples: int, seed: int) -> dict:
     """Held-out mean reward (= pass@1 for the 0/1 PBE reward) and unbiased pass@k from `samples` per problem."""
-    was_training = model.training
-    model.eval()
-    texts = tokenizer.apply_chat_template(
-        [r["prompt"] for r in test], add_generation_prompt=True, tokenize=False
-    )
-    tokenizer.padding_side = "left"
-    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    torch.manual_seed(seed)
-    out = model.generate(
-        **batch,
-        do_sample=True,
-        temperature=1.0,
-        top_k=0,
-        max_new_tokens=16,
-        num_return_sequences=samples,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    completions = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    rows = [r for r in test for _ in range(samples)]
-    columns = {key: [r[key] for r in rows] for key in rows[0] if key != "prompt"}
-    rewards = task_reward(
-        [r["prompt"] for r in rows], [[{"role": "assistant", "content": c}] for c in completions], **columns
-    )
+    rewards = sampled_rewards(model, tokenizer, test, samples, seed)
     correct = [sum(rewards[i * samples : (i + 1) * samples]) for i in range(len(test))]
-    model.train(was_training)
     result = {"reward": sum(rewards) / len(rewards)}
     for k in KS:
         result[f"pass@{k}"] = sum(pass_at_k(samples, round(c), k) for c in correct) / len(correct)
@@ -183,7 +110,7 @@ def train_run(kind: str, seed: int, args, sft: str, train, test, output: Path, v
     from trl_ext import SPOConfig, SPOTrainer
 
     rl = dict(
-        **common_args(output / f"{kind}-seed{seed}", seed),
+        **cpu_args(output / f"{kind}-seed{seed}", seed),
         per_device_train_batch_size=16,  # 4 prompts x 4 fresh samples per step
         num_generations=4,
         max_completion_length=16,
@@ -290,12 +217,6 @@ def plot(summary: dict, path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main(argv=None) -> dict:

@@ -3,6 +3,7 @@ cache, and a second run resumes from the cache without training again."""
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_trainers.p
 
 @pytest.fixture(scope="module")
 def bench():
+    sys.path.insert(0, str(SCRIPT.parent))  # as when run from scripts/: `from experiments import ...`
     spec = importlib.util.spec_from_file_location("benchmark_trainers", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
