@@ -3,17 +3,13 @@ COMBINATIONS (trains, counts exactly the scored rollouts, logs), allocation, row
 two processes, and the script with its recipes."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import cpu_grpo_args
 from datasets import IterableDataset
-from trainer_helpers import contains_a_reward, toy_dataset
+from trainer_helpers import contains_a_reward, run_train_script, run_two_processes, toy_dataset
 from trl.trainer.utils import RepeatSampler
 
 import trl_ext.trainers.cures as cures
@@ -248,36 +244,9 @@ def test_resume_restores_the_posterior(tiny_model, tmp_path):
     assert (second.curriculum_posterior.rollouts <= GROUP).all()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_draw_the_same_batches_and_hold_the_same_posterior(tiny_model, tmp_path):
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-    ]
-    cmd += [
-        "--master_port",
-        str(_free_port()),
-        str(ROOT / "tests/distributed/cures_ddp.py"),
-        tiny_model,
-        str(tmp_path),
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = run_two_processes("cures_ddp.py", tiny_model, str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
@@ -305,21 +274,7 @@ def test_gpu_recipe_parses():
 
 @pytest.mark.slow
 def test_script_with_cpu_recipe(tmp_path):
-    from trl_ext.cli import main
-
-    hub = tmp_path / "hub"
-    build = ["build-dataset", "pbe", "--config", "demo", "--n", "64", "--n-test", "8"]
-    assert main([*build, "--push-to-hub", str(hub / "datasets/pbe")]) == 0
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts/train_cures.py"),
-        "--config",
-        str(ROOT / "recipes/cures/cpu-tiny.yaml"),
-    ]
-    cmd += ["--model_name_or_path", str(hub / "models/tiny-pbe"), "--dataset_name", str(hub / "datasets/pbe")]
-    cmd += ["--max_steps", "2", "--output_dir", str(tmp_path / "out")]
-    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    done = run_train_script("cures", tmp_path, "--max_steps", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert "'curriculum/weight_entropy'" in done.stdout + done.stderr

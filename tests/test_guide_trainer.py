@@ -3,10 +3,6 @@ the hint-free prompt and ratio the loss sees, GRPO equivalence without hints, tr
 processes) and the script with its recipes."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +10,7 @@ import pytest
 import torch
 from conftest import cpu_grpo_args
 from datasets import Dataset
-from trainer_helpers import contains_a_reward, toy_dataset
+from trainer_helpers import contains_a_reward, run_train_script, run_two_processes, toy_dataset
 from trl import GRPOConfig, GRPOTrainer
 
 import trl_ext.trainers.guide as guide
@@ -269,14 +265,7 @@ def test_lora(tiny_model, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("batch", [8, 6])  # groups whole on each process (padded regeneration) / straddling
 def test_two_processes(tiny_model, tmp_path, batch):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'tests'}:{ROOT}"}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    cmd += ["--master_addr", "127.0.0.1", "--master_port", str(port)]
-    cmd += [str(ROOT / "tests/distributed/guide_ddp.py"), tiny_model, str(tmp_path), str(batch)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = run_two_processes("guide_ddp.py", tiny_model, str(tmp_path), str(batch))
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["checksum"] == ranks[1]["checksum"] != ranks[0]["checksum_before"]  # trained, in sync
@@ -292,33 +281,9 @@ def test_two_processes(tiny_model, tmp_path, batch):
             assert all(text.count("hint: a") == 1 for text in step["hinted"])
 
 
-def write_pbe(tmp_path) -> Path:
-    from trl_ext.cli import main
-
-    hub = tmp_path / "hub"
-    args = ["build-dataset", "pbe", "--config", "demo", "--n", "64", "--n-test", "8"]
-    assert main([*args, "--push-to-hub", str(hub / "datasets/pbe")]) == 0
-    return hub
-
-
 @pytest.mark.slow
 def test_script_with_cpu_recipe(tmp_path):
-    hub = write_pbe(tmp_path)
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts/train_guide.py"),
-        "--config",
-        str(ROOT / "recipes/guide/cpu-tiny.yaml"),
-    ]
-    cmd += [
-        "--model_name_or_path",
-        str(hub / "models/tiny-pbe-guide"),
-        "--dataset_name",
-        str(hub / "datasets/pbe"),
-    ]
-    cmd += ["--max_steps", "2", "--output_dir", str(tmp_path / "out")]
-    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    done = run_train_script("guide", tmp_path, "--max_steps", "2", model="tiny-pbe-guide")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert "'guide/guided_group_share'" in done.stdout + done.stderr

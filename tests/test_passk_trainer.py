@@ -3,21 +3,14 @@ processes, LoRA, QLoRA, resume (the script with its CPU recipe: tests/test_user_
 
 import functools
 import json
-import os
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from conftest import cpu_grpo_args
-from trainer_helpers import contains_a_reward, length_reward, toy_dataset
+from trainer_helpers import contains_a_reward, length_reward, run_two_processes, toy_dataset
 
 from trl_ext import PassAtKConfig, PassAtKTrainer
 from trl_ext.trainers.passk import exactness_departures, objective_advantages, parse_k_schedule
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def config(tmp_path, **kwargs):
@@ -251,23 +244,7 @@ def test_qlora_4bit(tiny_model, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("objective", ["pass@k", "maj@k"])
 def test_two_processes_use_the_single_process_advantages(tiny_model, tmp_path, objective):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests")}
-    with socket.socket() as s:  # a free port on loopback for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(port),
-    ]
-    cmd += [str(ROOT / "tests/distributed/passk_ddp.py"), tiny_model, str(tmp_path), objective]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = run_two_processes("passk_ddp.py", tiny_model, str(tmp_path), objective)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert len(ranks[0]) == len(ranks[1]) == 2

@@ -2,18 +2,15 @@
 reward, the verifiers' feedback, metrics, training, resume, two processes, the script with its CPU recipe."""
 
 import json
-import os
 import re
-import socket
 import string
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import cpu_grpo_args
 from datasets import Dataset
+from trainer_helpers import run_train_script, run_two_processes
 
 from trl_ext import RLEFConfig, RLEFTrainer
 from trl_ext.models import USER
@@ -450,27 +447,7 @@ def test_trains_with_real_generation_masks_truncation_and_resumes(code_model, tm
 
 @pytest.mark.slow
 def test_two_processes(code_model, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'tests'}:{ROOT}"}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-    ]
-    cmd += [
-        "--master_port",
-        str(port),
-        str(ROOT / "tests/distributed/rlef_ddp.py"),
-        code_model,
-        str(tmp_path),
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = run_two_processes("rlef_ddp.py", code_model, str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == ranks[1]["world"] == 2
@@ -491,22 +468,17 @@ def test_two_processes(code_model, tmp_path):
 
 @pytest.mark.slow
 def test_script_with_cpu_recipe(tmp_path):
-    from trl_ext.cli import main
-
-    hub = tmp_path / "hub"
-    build = ["build-dataset", "pbe", "--config", "demo", "--n", "64", "--n-test", "8"]
-    assert main([*build, "--push-to-hub", str(hub / "datasets/pbe")]) == 0
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts/train_rlef.py"),
-        "--config",
-        str(ROOT / "recipes/rlef/cpu-tiny.yaml"),
-    ]
-    cmd += ["--model_name_or_path", str(hub / "models/tiny-pbe"), "--dataset_name", str(hub / "datasets/pbe")]
-    cmd += ["--max_steps", "1", "--per_device_train_batch_size", "2", "--num_generations", "2"]
-    cmd += ["--output_dir", str(tmp_path / "out")]
-    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    done = run_train_script(
+        "rlef",
+        tmp_path,
+        "--max_steps",
+        "1",
+        "--per_device_train_batch_size",
+        "2",
+        "--num_generations",
+        "2",
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert "'rlef/solve_rate/turn2'" in done.stdout + done.stderr

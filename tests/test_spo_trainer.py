@@ -3,17 +3,13 @@ gives, the V̂₀ cache against its reference samples, offline-only training, re
 processes, LoRA (π_ref = the adapter-disabled base), QLoRA, and the script with its CPU recipe."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import cpu_grpo_args
 from datasets import Dataset
-from trainer_helpers import contains_a_reward, toy_dataset
+from trainer_helpers import contains_a_reward, run_train_script, run_two_processes, toy_dataset
 
 from trl_ext import SPOConfig, SPOTrainer
 from trl_ext.objectives import spo_loss, spo_soft_value, spo_terminal_q
@@ -229,21 +225,7 @@ def test_qlora_4bit(tiny_model, tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_share_buffer_and_cache(tiny_model, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"}
-    with socket.socket() as s:  # a free port on loopback for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-    ]
-    cmd += ["--master_port", str(port), str(ROOT / "tests/distributed/spo_ddp.py"), tiny_model, str(tmp_path)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = run_two_processes("spo_ddp.py", tiny_model, str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["world"] == 2 and ranks[0]["state"] == ranks[1]["state"]
@@ -261,27 +243,7 @@ def test_two_processes_share_buffer_and_cache(tiny_model, tmp_path):
 
 @pytest.mark.slow
 def test_script_with_cpu_recipe(tmp_path):
-    from trl_ext.cli import main
-
-    hub = tmp_path / "hub"
-    built = main(
-        ["build-dataset", "pbe", "--config", "demo", "--n", "64", "--n-test", "8"]
-        + [
-            "--push-to-hub",
-            str(hub / "datasets/pbe"),
-        ]
-    )
-    assert built == 0
-    cmd = [
-        sys.executable,
-        str(ROOT / "scripts/train_spo.py"),
-        "--config",
-        str(ROOT / "recipes/spo/cpu-tiny.yaml"),
-    ]
-    cmd += ["--model_name_or_path", str(hub / "models/tiny-pbe"), "--dataset_name", str(hub / "datasets/pbe")]
-    cmd += ["--max_steps", "2", "--output_dir", str(tmp_path / "out")]
-    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    done = run_train_script("spo", tmp_path, "--max_steps", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").exists()
     assert (
