@@ -16,11 +16,14 @@ grow their rows and, when the example is square, their columns; dicts and sets g
 empty containers do not grow.
 """
 
+import _thread
 import ast
+import collections
 import ctypes
 import gc
 import io
 import json
+import operator
 import random
 import signal
 import sys
@@ -33,7 +36,7 @@ class TooSlow(Exception):
     pass
 
 
-WORKER = []  # the thread that runs the calls
+WORKER = []  # the ident of the thread that runs the calls
 ARMED = threading.Lock()  # held by the worker while a capped batch of calls runs (see `_timed_batch`)
 CAPPED = []  # [True] while a capped batch runs
 
@@ -45,16 +48,18 @@ def _on_prof(signum, frame):
     with ARMED:
         if not CAPPED:
             return
-        for thread in WORKER:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(thread.ident), ctypes.py_object(TooSlow)
-            )
+        for ident in WORKER:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(TooSlow))
 
 
 # ----------------------------------------------------------------------------------------- expansion
 
 
-MAX_SPAN = 2048  # random ints take at most this many values: hash tables stay cache-sized
+# Random ints take at most this many values, so that hash tables keyed by them stay in the L1/L2 caches: with
+# 2048 values, the dict of an O(n) two-sum or `len(set(a))` grew out of cache within the measured sizes and read
+# as O(n log n) in about one run in three. The price: code whose cost depends on the number of *distinct* values
+# (`sorted(set(a))`) is measured on few of them.
+MAX_SPAN = 256
 
 
 def _int_range(values, factor):
@@ -414,14 +419,26 @@ def measure(job):
     return {"points": points, "stopped": stopped, "mutates": mutates, "cpu": time.process_time() - started}
 
 
+def _grow_frame_stack():
+    """Called first in the worker thread (see `main`). Its frame claims CPython's per-thread *root* chunk of the
+    frame stack at 64 MiB: the root chunk is the only one never freed, and it is sized by the thread's first
+    frame. Otherwise recursion deeper than a 16 KiB chunk (~150 calls) maps and unmaps a chunk at every crossing,
+    on every call: a kernel cost per call level that starts at one depth and reads as a log factor. Harmless
+    where the interpreter works differently."""
+
+
+_grow_frame_stack.__code__ = _grow_frame_stack.__code__.replace(co_stacksize=2**23)
+
+
 def main():
     job = json.loads(sys.stdin.read())
     job["example"] = list(ast.literal_eval(job["example"]))
     sys.setrecursionlimit(job["recursion_limit"])
     signal.signal(signal.SIGPROF, _on_prof)
-    result = {}
+    result, finished = {}, _thread.allocate_lock()
 
     def target():
+        WORKER.append(threading.get_ident())
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})  # delivered to the main thread instead
         try:
             result.update(measure(job))
@@ -429,15 +446,17 @@ def main():
             result.update({"error": "timeout", "detail": "the program did not finish"})
         except Exception as err:  # the code does not even load
             result.update({"error": "raises", "detail": _describe(err)})
+        finally:
+            finished.release()
 
     # the calls run in a thread with a big stack (deep recursion); Python runs signal handlers in the main
-    # thread only, so the main thread waits for SIGPROF (the per-call CPU cap) and interrupts the worker
+    # thread only, so the main thread waits for SIGPROF (the per-call CPU cap) and interrupts the worker.
+    # A bare _thread (no Python frame before ours) whose first frame is `_grow_frame_stack`'s.
     threading.stack_size(job["stack_mb"] * 2**20)
-    worker = threading.Thread(target=target)
-    worker.start()
-    WORKER.append(worker)
-    while worker.is_alive():
-        worker.join(0.05)
+    finished.acquire()
+    _thread.start_new_thread(collections.deque, (map(operator.call, (_grow_frame_stack, target)), 0))
+    while not finished.acquire(timeout=0.05):
+        pass
     out = sys.__stdout__
     out.write(json.dumps(result, default=repr))
     out.flush()
