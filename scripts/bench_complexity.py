@@ -1,13 +1,15 @@
 """Accuracy of the complexity inference on the labelled cases (tests/fixtures/complexity_cases.py), per class,
 with the time per function, compared with the `big-o` library (BSD) used directly on the same functions.
 
-    PYTHONPATH=$PWD nice -n 10 .venv/bin/python scripts/bench_complexity.py [--quick] [--skip-big-o]
+    PYTHONPATH=$PWD nice -n 10 .venv/bin/python scripts/bench_complexity.py [--quick] [--skip-big-o] [--repeat N]
 
 big-o fits one variable on wall time (timeit) and generates no inputs: it gets its own generators
 (`big_o.datagen`: `n_` for an int, `integers` for a list of ints, `strings` for a string; other types grow with
 our random expansion, every argument with n) and the largest size our inference reached for that case (at most
 2^14 for containers, big-o's default 10^5 for numbers).
 It runs the labelled code in this process (the code is ours, not untrusted), ours runs it in the sandbox.
+Timing-based results vary between runs: `--repeat N` runs our inference N times and reports each run's accuracy
+and the cases missed in any run.
 Writes outputs/complexity_bench/{results.json, report.md, accuracy.png}.
 """
 
@@ -143,6 +145,21 @@ def report(rows: list[dict], with_big_o: bool) -> str:
         if r["ours"]["label"] != r["want"]
     ]
     lines.append("\nOur misses: " + (", ".join(wrong) or "none"))
+    runs = len(rows[0]["runs"])
+    if runs > 1:
+        per_run = [sum(r["runs"][i] == r["want"] for r in rows) for i in range(runs)]
+        unstable = [
+            f"{r['name']} ({sum(label != r['want'] for label in r['runs'])}/{runs}: "
+            f"{', '.join(sorted({label for label in r['runs'] if label != r['want']}))})"
+            for r in rows
+            if any(label != r["want"] for label in r["runs"])
+        ]
+        lines.append(
+            f"\nOver {runs} runs: "
+            + ", ".join(f"{k}/{total}" for k in per_run)
+            + f" (mean {sum(per_run) / runs / total:.1%}, worst {min(per_run) / total:.1%}); missed in some run: "
+            + (", ".join(unstable) or "none")
+        )
     return "\n".join(lines)
 
 
@@ -176,12 +193,16 @@ def main() -> None:
     parser.add_argument(
         "--held-out", action="store_true", help="the held-out cases (never used to tune the fit) instead"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of our inference (its spread between runs)"
+    )
     parser.add_argument("--output", default="outputs/complexity_bench")
     args = parser.parse_args()
     cases = HELD_OUT if args.held_out else [c for c in CASES if not args.quick or c["name"] in FAST]
     rows = []
     for case in tqdm(cases, desc="cases"):
         row = {"name": case["name"], "want": case["time"], "ours": ours(case)}
+        row["runs"] = [row["ours"]["label"]] + [ours(case)["label"] for _ in range(args.repeat - 1)]
         if not args.skip_big_o:
             row["big_o"] = theirs(case, row["ours"]["max_n"])
         rows.append(row)

@@ -3,7 +3,9 @@ the labelled cases (a fast subset here, all of them in the slow test), clear err
 reward (including hostile completions)."""
 
 import json
+import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -196,3 +198,16 @@ def test_inference_accuracy_on_all_labelled_cases():
     assert len(CASES) >= 40
     right = [infer(c["code"], c["entry"], c["example"]).time == c["time"] for c in CASES]
     assert sum(right) / len(right) >= 0.95, [c["name"] for c, ok in zip(CASES, right) if not ok]
+
+
+def test_benchmark_script_reports_accuracy_and_spread(tmp_path):
+    """scripts/bench_complexity.py on the fast subset, twice: the report, its per-run line and the plot."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_complexity.py"
+    cmd = [sys.executable, str(script), "--quick", "--skip-big-o", "--repeat", "2", "--output", str(tmp_path)]
+    env = {**os.environ, "PYTHONPATH": str(script.parent.parent)}
+    subprocess.run(cmd, check=True, env=env, capture_output=True, timeout=300)
+    report = (tmp_path / "report.md").read_text()
+    assert "| O(n log n) | 1 |" in report and "Over 2 runs:" in report
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert len(rows) == len(FAST) and all(len(r["runs"]) == 2 for r in rows)
+    assert (tmp_path / "accuracy.png").stat().st_size > 0
