@@ -172,8 +172,8 @@ def evaluate(model, tokenizer, test: list[dict], samples: int, seed: int) -> dic
 
 def evaluate_episodes_1at3(model, tokenizer, test: list[dict]) -> dict:
     """RLEF's metric: multi-turn 1@3 (an episode of up to 3 turns) vs independent 1@3, and feedback uptake."""
+    from trl_ext.episodes import EpisodeSettings, FeedbackTokenizer
     from trl_ext.eval.multiturn import evaluate_episodes, transformers_generator
-    from trl_ext.trainers.rlef_episodes import EpisodeSettings, FeedbackTokenizer
 
     was_training = model.training
     model.eval()

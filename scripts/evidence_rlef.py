@@ -56,7 +56,7 @@ def problems(n: int, seed: int) -> list[dict]:
 def sft_rows(n: int, seed: int) -> list[dict]:
     """Prompt-completion rows: the answer format after the problem and after a real feedback turn, always a
     random digit (no copying is taught)."""
-    from trl_ext.trainers.rlef_episodes import EpisodeSettings, feedback_message, public_verdicts
+    from trl_ext.episodes import EpisodeSettings, feedback_message, public_verdicts
 
     pairs = [(h, g) for h in range(10) for g in range(10) if h != g]
     rows = [{"task": "code", "public_tests": [{"input": "", "output": str(h)}]} for h, _ in pairs]
@@ -121,9 +121,9 @@ def reinforce(model: str, out: Path, seed: int, max_turns: int, steps: int, batc
 
 def evaluate(model, tokenizer, rows: list[dict], samples: int) -> dict:
     """Multi-turn 1@3 (episodes of 3 turns) and independent 1@3 (3 single-turn samples), with uptake."""
+    from trl_ext.episodes import EpisodeSettings, FeedbackTokenizer
     from trl_ext.eval.harness import GenerationSettings
     from trl_ext.eval.multiturn import evaluate_episodes, transformers_generator
-    from trl_ext.trainers.rlef_episodes import EpisodeSettings, FeedbackTokenizer
 
     model.eval()
     io = dict(

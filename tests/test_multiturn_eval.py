@@ -4,15 +4,24 @@ n@k on hand-computed cases, scripted episodes on code problems, and the CLI with
 import json
 import re
 import string
+import subprocess
+import sys
 
 import pytest
 from datasets import Dataset, DatasetDict
 
 from trl_ext import hub
 from trl_ext.cli import main
+from trl_ext.episodes import EpisodeSettings, FeedbackTokenizer
 from trl_ext.eval.multiturn import evaluate_episodes, multiturn_metrics
 from trl_ext.models import USER, build_tiny_model
-from trl_ext.trainers.rlef_episodes import EpisodeSettings, FeedbackTokenizer
+
+
+def test_multiturn_evaluation_does_not_load_trl():
+    """The episode logic lives below the trainers (`trl_ext.episodes`): evaluating does not import TRL."""
+    code = "import sys, trl_ext.eval.multiturn, trl_ext.episodes; print('trl' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_metrics_closed_form():

@@ -13,10 +13,7 @@ from datasets import Dataset
 from trainer_helpers import run_train_script, run_two_processes
 
 from trl_ext import RLEFConfig, RLEFTrainer
-from trl_ext.models import USER
-from trl_ext.rewards import kolmogorov, pbe
-from trl_ext.trainers.rlef import make_private_tests_reward
-from trl_ext.trainers.rlef_episodes import (
+from trl_ext.episodes import (
     EpisodeSettings,
     FeedbackTokenizer,
     Verdict,
@@ -25,6 +22,9 @@ from trl_ext.trainers.rlef_episodes import (
     public_verdicts,
     run_episodes,
 )
+from trl_ext.models import USER
+from trl_ext.rewards import kolmogorov, pbe
+from trl_ext.trainers.rlef import make_private_tests_reward
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """Multi-turn evaluation with execution feedback (`trl-ext evaluate --turns T`), as RLEF evaluates
 (Gehring et al. 2024, arXiv 2410.02089).
 
-Each of the N samples of a problem is an episode of up to T turns (`trl_ext.trainers.rlef_episodes`): an
+Each of the N samples of a problem is an episode of up to T turns (`trl_ext.episodes`): an
 answer, feedback from the public tests when they fail, another answer, ... Metrics, averaged over problems:
 
 - `solve@turn{t}`: the fraction of episodes whose answer after turn t (the last answer, for an episode that
@@ -20,8 +20,7 @@ from collections.abc import Callable
 
 from tqdm import tqdm
 
-from trl_ext.eval.metrics import mean_n_at_k, mean_pass_at_k
-from trl_ext.trainers.rlef_episodes import (
+from trl_ext.episodes import (
     Episodes,
     EpisodeSettings,
     FeedbackTokenizer,
@@ -30,6 +29,7 @@ from trl_ext.trainers.rlef_episodes import (
     final_answer_scores,
     run_episodes,
 )
+from trl_ext.eval.metrics import mean_n_at_k, mean_pass_at_k
 
 
 def multiturn_metrics(

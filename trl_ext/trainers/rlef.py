@@ -4,7 +4,7 @@ Paper: "RLEF: Grounding Code LLMs in Execution Feedback with Reinforcement Learn
 arXiv 2410.02089); prompt and feedback variants after "What Makes Large Language Models Reason in (Multi-Turn)
 Code Generation?" (Zheng et al. 2024, arXiv 2410.08105).
 
-Each sample is a whole episode (`trl_ext.trainers.rlef_episodes`): answer, feedback from the *public* tests as
+Each sample is a whole episode (`trl_ext.episodes`): answer, feedback from the *public* tests as
 a user turn when they fail, another answer, ... up to `max_turns`; the reward scores the *final* answer on the
 *private* tests (+1 / -1, minus a penalty when it holds no valid code). Only the model's tokens are trained:
 the feedback turns are masked out of the loss through TRL's `env_mask`.
@@ -33,9 +33,7 @@ from dataclasses import dataclass, field
 from accelerate.utils import gather_object
 from trl import GRPOConfig, GRPOTrainer
 
-from trl_ext.rewards.common import completion_text, rows_from_columns
-from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
-from trl_ext.trainers.rlef_episodes import (
+from trl_ext.episodes import (
     DEFAULT_FEEDBACK_TEMPLATE,
     FEEDBACK_LEVELS,
     PROMPT_VARIANTS,
@@ -48,6 +46,8 @@ from trl_ext.trainers.rlef_episodes import (
     has_valid_answer,
     run_episodes,
 )
+from trl_ext.rewards.common import completion_text, rows_from_columns
+from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 
 logger = logging.getLogger(__name__)
 
