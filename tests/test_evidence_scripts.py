@@ -22,7 +22,13 @@ SCRIPTS = {
 
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
 def test_quick_run_writes_table_json_and_plot(name, tmp_path):
-    cmd = [sys.executable, str(ROOT / "scripts" / f"evidence_{name}.py"), "--quick", "--output", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        str(ROOT / "scripts" / f"evidence_{name}.py"),
+        "--quick",
+        "--output",
+        str(tmp_path),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
