@@ -2,8 +2,9 @@
 
     python scripts/bench_overhead.py                      # every trainer, 8 measured steps each
     python scripts/bench_overhead.py --trainers grpo,passk --steps 4
+    python scripts/bench_overhead.py --hidden-size 512 --layers 8 --max-completion-length 64   # ~23M parameters
 
-Same tiny model (built once from the task's text), same PBE prompts, batch, generation length and seed for
+Same model (built once from the task's text; `--hidden-size` / `--layers` set its shape), same PBE prompts, batch, generation length and seed for
 every trainer. Each trainer runs in its own subprocess, so its peak resident memory is its own. Per step we
 record wall time and CPU time (this process and its children, e.g. sandbox workers), and the time spent in
 `_generate_single_turn` beyond the step's first call plus SPO's `_sample_reference`: the *extra* generations an
@@ -62,24 +63,31 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def build_workload(root: Path, n_prompts: int, seed: int) -> tuple[Path, Path]:
-    """The PBE demo prompts and a tiny model built from their text, shared by every trainer."""
+def build_workload(root: Path, args: argparse.Namespace) -> tuple[Path, Path]:
+    """The PBE demo prompts and a model of the requested shape built from their text, shared by every trainer."""
     import hub_datasets
     from trl_ext import hub
     from trl_ext.models import build_tiny_model
 
-    data, model = (
-        root.resolve() / "data",
-        root.resolve() / "model",
-    )  # absolute: a relative path reads as a repo id
+    # absolute: a relative path reads as a repo id
+    data, model = root.resolve() / "data", root.resolve() / f"model-h{args.hidden_size}-l{args.layers}"
     if not (data / "README.md").exists():
-        built = hub_datasets.build("pbe", "demo", n=n_prompts, n_test=8, seed=seed)
+        built = hub_datasets.build("pbe", "demo", n=args.prompts, n_test=8, seed=args.seed)
         hub.push_dataset(
             built.dataset, str(data), "demo", card_meta=built.card_meta, card_body=built.card_body
         )
     if not (model / "config.json").exists():
         train = hub.load_dataset(str(data), "demo")["train"]
-        build_tiny_model(model, [r["prompt"][-1]["content"] + r["answer"] for r in train], seed=seed)
+        build_tiny_model(
+            model,
+            [r["prompt"][-1]["content"] + r["answer"] for r in train],
+            hidden_size=args.hidden_size,
+            num_hidden_layers=args.layers,
+            num_attention_heads=max(4, args.hidden_size // 64),
+            num_key_value_heads=max(2, args.hidden_size // 128),
+            intermediate_size=4 * args.hidden_size,
+            seed=args.seed,
+        )
     return data, model
 
 
@@ -92,7 +100,7 @@ def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
 
     config_path, trainer_path, extra = TRAINERS[name]
     config_cls, trainer_cls = _load(config_path), _load(trainer_path)
-    data, model = build_workload(root, args.prompts, args.seed)
+    data, model = build_workload(root, args)
     train = hub.load_dataset(str(data), "demo")["train"]
     config = config_cls(
         output_dir=str(root / "runs" / name),
@@ -154,12 +162,16 @@ def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
         "cpu_s": statistics.median(s["cpu"] for s in measured),
         "extra_generate_s": statistics.median(s["extra_generate"] for s in measured),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "parameters": sum(p.numel() for p in trainer.model.parameters()),
     }
 
 
 def markdown(rows: list[dict]) -> str:
     base = next((r for r in rows if r["trainer"] == "grpo"), None)
+    sizes = sorted({r["parameters"] for r in rows if "parameters" in r})
     lines = [
+        f"Model: {', '.join(f'{n / 1e6:.1f}M' for n in sizes)} parameters; medians over the measured steps.",
+        "",
         "| trainer | step wall (s) | × GRPO | × GRPO excl. extra generation | step CPU (s) | × GRPO | peak RSS (MB) | × GRPO |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -192,6 +204,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=8, help="num_generations (group size)")
     parser.add_argument("--max-completion-length", type=int, default=16)
     parser.add_argument("--prompts", type=int, default=256, help="training prompts in the workload")
+    parser.add_argument("--hidden-size", type=int, default=64, help="model width (heads of 64 dimensions)")
+    parser.add_argument("--layers", type=int, default=4, help="model depth")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=Path("outputs/bench_overhead"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -206,7 +220,7 @@ def main() -> None:
     unknown = [n for n in names if n not in TRAINERS]
     if unknown:
         parser.error(f"unknown trainer(s) {', '.join(unknown)}; choose from {', '.join(TRAINERS)}")
-    build_workload(args.output, args.prompts, args.seed)
+    build_workload(args.output, args)
     rows = []
     for i, name in enumerate(names, 1):
         print(

@@ -1,8 +1,10 @@
 """scripts/benchmark_trainers.py: a --quick run of one task/variant/seed writes its table, JSON, plot and run
-cache, and a second run resumes from the cache without training again."""
+cache, and a second run resumes from the cache without training again; scripts/bench_overhead.py measures."""
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -48,3 +50,17 @@ def test_bad_variant_is_a_clear_error(bench, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--variants", "grpo,nope"])
     assert "unknown or no variant(s) nope" in capsys.readouterr().err
+
+
+def test_bench_overhead_measures_two_trainers(tmp_path):
+    """scripts/bench_overhead.py end to end on a small shape: one measured step of GRPO and PassAtK each."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_overhead.py"
+    cmd = [sys.executable, str(script), "--trainers", "grpo,passk", "--steps", "1", "--warmup", "0"]
+    cmd += ["--batch", "4", "--generations", "4", "--prompts", "16", "--hidden-size", "32", "--layers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(script.parent.parent)}
+    subprocess.run([*cmd, "--output", str(tmp_path)], check=True, env=env, capture_output=True, timeout=600)
+    rows = json.loads((tmp_path / "overhead.json").read_text())
+    assert [r["trainer"] for r in rows] == ["grpo", "passk"] and all(r["wall_s"] > 0 for r in rows)
+    assert (tmp_path / "model-h32-l1" / "config.json").exists()
+    table = (tmp_path / "overhead.md").read_text()
+    assert "| passk |" in table and "M parameters" in table
