@@ -125,7 +125,7 @@ def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
 
     # Generation time per step: the step's first `_generate_single_turn` call is the ordinary one; later calls
     # (Guide's hinted regeneration, RLEF's later turns) and SPO's π_ref sampling are the extra generations.
-    steps, generate_calls, reference_calls = [], [], []
+    steps, generate_calls, reference_calls, lengths = [], [], [], []
 
     def timed(method, calls):
         def wrapper(*a, **kw):
@@ -152,6 +152,12 @@ def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
             extra = sum(generate_calls[1:]) + sum(reference_calls)
             steps.append({"wall": wall, "cpu": cpu, "extra_generate": extra})
 
+        def on_log(self, _args, _state, _control, logs=None, **__):
+            # the trainers' models drift apart after the first update: their completions' lengths explain part
+            # of the differences in step time
+            if logs and "completions/mean_length" in logs:
+                lengths.append(logs["completions/mean_length"])
+
     trainer.add_callback(StepTimer())
     trainer.train()
     measured = steps[args.warmup :]
@@ -163,6 +169,7 @@ def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
         "extra_generate_s": statistics.median(s["extra_generate"] for s in measured),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "parameters": sum(p.numel() for p in trainer.model.parameters()),
+        "completion_tokens": statistics.median(lengths[args.warmup :]) if lengths[args.warmup :] else None,
     }
 
 
@@ -172,12 +179,13 @@ def markdown(rows: list[dict]) -> str:
     lines = [
         f"Model: {', '.join(f'{n / 1e6:.1f}M' for n in sizes)} parameters; medians over the measured steps.",
         "",
-        "| trainer | step wall (s) | × GRPO | × GRPO excl. extra generation | step CPU (s) | × GRPO | peak RSS (MB) | × GRPO |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| trainer | step wall (s) | × GRPO | × GRPO excl. extra generation | step CPU (s) | × GRPO | peak RSS (MB) | × GRPO "
+        "| mean completion tokens |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['trainer']} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {r['trainer']} | failed: {r['error']} | | | | | | | |")
             continue
 
         def ratio(key, value=None, row=r):
@@ -186,7 +194,8 @@ def markdown(rows: list[dict]) -> str:
         lines.append(
             f"| {r['trainer']} | {r['wall_s']:.3f} | {ratio('wall_s')} | "
             f"{ratio('wall_s', r['wall_s'] - r['extra_generate_s'])} | {r['cpu_s']:.3f} | {ratio('cpu_s')} | "
-            f"{r['peak_rss_mb']:.0f} | {ratio('peak_rss_mb')} |"
+            f"{r['peak_rss_mb']:.0f} | {ratio('peak_rss_mb')} | "
+            + (f"{r['completion_tokens']:.1f} |" if r.get("completion_tokens") is not None else "– |")
         )
     return "\n".join(lines) + "\n"
 

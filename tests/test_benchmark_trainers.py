@@ -61,6 +61,7 @@ def test_bench_overhead_measures_two_trainers(tmp_path):
     subprocess.run([*cmd, "--output", str(tmp_path)], check=True, env=env, capture_output=True, timeout=600)
     rows = json.loads((tmp_path / "overhead.json").read_text())
     assert [r["trainer"] for r in rows] == ["grpo", "passk"] and all(r["wall_s"] > 0 for r in rows)
+    assert all(r["completion_tokens"] > 0 for r in rows)
     assert (tmp_path / "model-h32-l1" / "config.json").exists()
     table = (tmp_path / "overhead.md").read_text()
     assert "| passk |" in table and "M parameters" in table
