@@ -237,11 +237,56 @@ def confirm(problem: dict, tests: list[dict], config: ComplexityConfig) -> dict[
     return inferred
 
 
+def contract_strategies(problem: dict) -> list[str]:
+    """The expansion strategies whose grown inputs keep the problem's contract: on them all reference solutions
+    give the same outputs (each argument group of `plan`, sizes ×2 to ×16). On the others (tiled copies of a
+    sorted list are not sorted) the solutions themselves disagree, so the reward does not compare a candidate's
+    outputs there. Runs our own solutions in this process (trusted code, small inputs)."""
+    from trl_ext.complexity import _harness as harness
+    from trl_ext.complexity.infer import parse_example, plan
+
+    example = parse_example(problem["example"])
+    functions = []
+    for code in problem["solutions"].values():
+        namespace: dict = {}
+        exec(compile(code, problem["id"], "exec"), namespace)
+        functions.append(namespace[problem["fn_name"]])
+
+    def answers(args):
+        out = []
+        for fn in functions:
+            copy = harness.clone(args)
+            try:
+                out.append((fn(*copy), copy))
+            except Exception as err:
+                out.append(type(err).__name__)
+        return out
+
+    kept = []
+    for strategy in dict.fromkeys(s for _, s in plan(example)):
+        rng = random.Random(0)
+        groups = [g for g, s in plan(example) if s == strategy]
+        grown = (
+            [harness.expand(a, factor, strategy, rng) if i in group else a for i, a in enumerate(example)]
+            for group in groups
+            for factor in (2, 4, 8, 16)
+        )
+        if all(all(harness._same(a, out[0]) for a in out[1:]) for out in map(answers, grown)):
+            kept.append(strategy)
+    return kept
+
+
 def _rows(problem: dict, tests: list[dict], labels: list[str]) -> list[dict]:
     rows = []
+    checked = contract_strategies(problem)
     for label in labels:
         code = problem["solutions"][label]
-        base = {"task": "complexity", "problem_id": problem["id"], "fn_name": problem["fn_name"]}
+        base = {
+            "task": "complexity",
+            "problem_id": problem["id"],
+            "fn_name": problem["fn_name"],
+            "checked_strategies": checked,
+        }
         rows.append(
             {
                 **base,
@@ -325,7 +370,8 @@ def build(config_name: str, config: ComplexityConfig, n: int, n_test: int, seed:
             "Fields": "`prompt` (conversational), `task` (`complexity`), `subtask` (`predict` or `generate`), "
             "`problem_id`, `fn_name`, `code` (predict: the code to classify), `answer` (predict: the class; "
             "generate: a reference solution), `required_complexity`, `example` (the arguments the framework grows), "
-            "`public_tests` (call mode: JSON argument list and JSON output).",
+            "`public_tests` (call mode: JSON argument list and JSON output), `checked_strategies` (the input "
+            "expansions on which the reward compares a generated solution's outputs with `answer`'s while measuring).",
             "Generation": __doc__.split("\n\n", 1)[1],
             "Labels": f"{stats['confirmed']} of {stats['solutions']} solutions confirmed by the framework"
             + (" (confirmation was off for this build)" if not config.confirm else "")

@@ -129,6 +129,33 @@ def test_deep_recursion_is_linear():
     assert max(per_level) < 2 * min(per_level)
 
 
+def test_reference_outputs_are_checked_while_measuring():
+    reference = "def f(a):\n    return sorted(a)\n"
+    quick = Settings(budget_s=1.0)
+    assert infer(reference, "f", "([3, 1, 2],)", settings=quick, reference=reference).time == "O(n log n)"
+    branch = "def f(a):\n    return list(a) if len(a) > 20 else sorted(a)\n"
+    assert infer(branch, "f", "([3, 1, 2],)", settings=quick).time == "O(n)"  # unchecked: the cheap path wins
+    with pytest.raises(
+        ComplexityError, match=r"answers differently from the reference: at size 24 it returns"
+    ):
+        infer(branch, "f", "([3, 1, 2],)", settings=quick, reference=reference)
+    in_place = "def f(a):\n    a.reverse()\n"
+    with pytest.raises(ComplexityError, match="leaves its arguments as"):
+        infer(in_place, "f", "([3, 1, 2],)", settings=quick, reference="def f(a):\n    a.sort()\n")
+    # tiled copies of [1, 2, 3] are not sorted: with only "distinct" checked, a binary search passes
+    search = (
+        "def f(a):\n    lo, hi = 0, len(a)\n    while lo < hi:\n        mid = (lo + hi) // 2\n"
+        "        if a[mid] < 2:\n            lo = mid + 1\n        else:\n            hi = mid\n    return lo\n"
+    )
+    linear = "def f(a):\n    return next((i for i, x in enumerate(a) if x >= 2), len(a))\n"
+    with pytest.raises(ComplexityError, match="answers differently"):
+        infer(search, "f", "([1, 2, 3],)", settings=quick, reference=linear)
+    checked = infer(search, "f", "([1, 2, 3],)", settings=quick, reference=linear, check=["distinct"])
+    assert checked.time == "O(log n)"
+    with pytest.raises(ComplexityError, match="only check a function"):
+        infer("print(1)", None, "1\n", reference=reference)
+
+
 def test_inference_of_a_stdin_program_and_space():
     program = (
         "n = int(input())\na = list(map(int, input().split()))\n"

@@ -72,6 +72,37 @@ def test_generate_reward_correctness_times_class_and_hostile_completions():
     assert rewards([row] * len(completions), completions) == [1.0] + [0.0] * (len(completions) - 1)
 
 
+def test_generate_reward_checks_outputs_while_measuring():
+    """A policy optimised on this reward finds that correctness is checked on small tests while the class is
+    measured on grown inputs. Code that answers wrongly there (a fast path for large inputs, one taken when the
+    harness is on the stack, one taken on repeated calls, or raising to stop the growth) scores 0."""
+    problem = _problem("max_subarray")
+    row = next(
+        r for r in dataset._rows(problem, dataset._tests(problem), ["O(n)"]) if r["subtask"] == "generate"
+    )
+    assert row["checked_strategies"] == ["copy", "random", "distinct"] and row["answer"]
+    brute = problem["solutions"]["O(n^3)"].split("\n", 1)[1]  # the body of the cubic solution
+    fence = "```python\n{}```"
+    cheats = [
+        "def max_sum(a):\n    if len(a) > 40:\n        return sum(a)\n" + brute,
+        "import sys\ndef max_sum(a):\n    f = sys._getframe(1)\n    while f:\n"
+        "        if 'measure' in f.f_code.co_name or 'batch' in f.f_code.co_name:\n            return max(a)\n"
+        "        f = f.f_back\n" + brute,
+        "import builtins\ndef max_sum(a):\n    seen = builtins.__dict__.setdefault('_sizes', set())\n"
+        "    if len(a) in seen:\n        return 0\n    seen.add(len(a))\n" + brute,
+        "def max_sum(a):\n    if len(a) > 40:\n        raise RecursionError\n" + brute,
+    ]
+    completions = [fence.format(problem["solutions"]["O(n)"])] + [fence.format(c) for c in cheats]
+    assert rewards([row] * len(completions), completions) == [1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_contract_strategies_keep_only_inputs_the_solutions_agree_on():
+    assert dataset.contract_strategies(_problem("sort_numbers")) == ["copy", "random", "distinct"]
+    # "values distinct": the sorted two-pointer count differs from the brute force once values repeat
+    assert dataset.contract_strategies(_problem("zero_triples")) == ["distinct"]
+    assert dataset.contract_strategies(_problem("power_mod")) == ["copy"]  # numbers only grow by scaling
+
+
 def test_generate_reward_survives_a_failing_inference(monkeypatch):
     problem = _problem("sum_to_n")
     row = next(

@@ -23,6 +23,7 @@ import ctypes
 import gc
 import io
 import json
+import math
 import operator
 import random
 import signal
@@ -327,8 +328,61 @@ def _plan_rounds(sizes, mutates, job, left):
     return sizes, batches, rounds
 
 
+def _same(a, b):
+    """Equal outputs; floats within a relative 1e-9 (the reference may sum in another order)."""
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+        except TypeError:
+            return False
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def _recording(fn, box):
+    """`fn`, appending what it returns to `box`."""
+
+    def call(*args):
+        box.append(fn(*args))
+
+    return call
+
+
+def _expected(reference, pristine, cap):
+    """(return value, arguments after the call) of the reference solution, or None when it fails or is too slow
+    (its answer is then unknown, and the candidate is not checked at this size)."""
+    if reference is None:
+        return None
+    args, box = clone(pristine), []
+    try:
+        _timed_batch([_recording(reference(), box)], [args], cap)
+    except Exception:
+        return None
+    return box[0], args
+
+
+def _wrong(expected, returned, args, n):
+    """The error when the candidate's output (or its effect on its arguments) is not the reference's; else None."""
+    if expected is None or (_same(returned, expected[0]) and _same(args, expected[1])):
+        return None
+    what = "returns" if not _same(returned, expected[0]) else "leaves its arguments as"
+    got, want = (returned, expected[0]) if what == "returns" else (args, expected[1])
+    return {
+        "error": "wrong_output",
+        "detail": f"at size {n} it {what} {repr(got)[:80]} where the reference gives {repr(want)[:80]}",
+    }
+
+
 def measure(job):
     fresh = make_factory(job)
+    reference = make_factory({**job, "code": job["reference"]}) if job.get("reference") else None
+    check = reference is not None and job.get("check_outputs", False)
     rng = random.Random(job["seed"])
     example = job["example"]
     grow = set(job["grow"])
@@ -346,24 +400,26 @@ def measure(job):
         if render is not None:  # a stdin program: its one argument is the input text
             args = [_render(render, args)]
         pristine = clone(args)
-        fn = fresh()
+        returned = []
         try:
-            elapsed = _timed_batch([fn], [args], call_cap * 4 if k else budget)
+            elapsed = _timed_batch([_recording(fresh(), returned)], [args], call_cap * 4 if k else budget)
         except TooSlow:
             if not k:
                 return {"error": "timeout", "detail": f"one call took over {budget:.2f} s of CPU"}
             stopped = "too_slow"
             break
-        except RecursionError as err:
-            if not k:
-                return {"error": "raises", "detail": _describe(err)}
-            stopped = "recursion"
-            break
         except Exception as err:
             if not k:
                 return {"error": "raises", "detail": _describe(err)}
-            stopped = "raises: " + _describe(err)
+            # an input the reference answers: raising there is a wrong output (it would stop the growth early)
+            if check and _expected(reference, pristine, call_cap * 4) is not None:
+                return {"error": "wrong_output", "detail": f"at size {n} it raises {_describe(err)}"}
+            stopped = "recursion" if isinstance(err, RecursionError) else "raises: " + _describe(err)
             break
+        expected = _expected(reference, pristine, call_cap * 4) if check else None
+        wrong = _wrong(expected, returned[0], args, n)
+        if wrong:
+            return wrong
         try:
             mutates = mutates or args != pristine
         except Exception:
@@ -373,7 +429,7 @@ def measure(job):
                 "error": "slow_example",
                 "detail": f"one call on the example takes {elapsed:.2f} s of CPU",
             }
-        sizes.append({"factor": factor, "n": n, "args": pristine, "t1": elapsed})
+        sizes.append({"factor": factor, "n": n, "args": pristine, "t1": elapsed, "expected": expected})
         if elapsed > call_cap or time.process_time() - started > budget * 0.3:
             stopped = "call_cap" if elapsed > call_cap else "budget"
             break
@@ -389,12 +445,18 @@ def measure(job):
         rng.shuffle(order)
         for i in order:
             point, batch = sizes[i], batches[i]
-            fns = [fresh() for _ in range(batch)]
+            fns, returned = [fresh() for _ in range(batch)], []
             argsets = [clone(point["args"]) for _ in range(batch)] if mutates else [point["args"]] * batch
+            calls = [_recording(fn, returned) for fn in fns] if point["expected"] else fns
             try:
-                times[i].append(_timed_batch(fns, argsets, call_cap * 4 * batch) / batch)
+                times[i].append(_timed_batch(calls, argsets, call_cap * 4 * batch) / batch)
             except Exception:
                 times[i].append(None)
+                continue
+            for value, args in zip(returned, argsets):  # every timed call answers as the checked one did
+                wrong = _wrong(point["expected"], value, args, point["n"])
+                if wrong:
+                    return wrong
     space = [None] * len(sizes)
     space_left = budget - (time.process_time() - started)
     for i, point in enumerate(sizes):  # smallest first, until the budget is spent (tracemalloc is slow)

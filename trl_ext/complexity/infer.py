@@ -162,11 +162,21 @@ def infer(
     *,
     settings: Settings | None = None,
     sandbox=None,
+    reference: str | None = None,
+    check: tuple[str, ...] | list[str] | None = None,
 ) -> Complexity:
     """Infer the complexity of function `entry` of `code` called with the arguments `example` (a tuple, or the
-    literal text of one); with `entry=None`, `code` is a stdin program and `example` its stdin text."""
+    literal text of one); with `entry=None`, `code` is a stdin program and `example` its stdin text.
+
+    `reference`: code defining a correct `entry`. Every measured call's output (and its effect on the arguments)
+    must then equal the reference's on the same input, else ComplexityError: code that answers differently when
+    measured (a fast wrong path for large inputs, or for the harness) is not measured at all. `check`: the
+    expansion strategies whose inputs keep the problem's contract (e.g. only "distinct" keeps a list sorted);
+    outputs on the others are not compared. Default: all."""
     settings = settings or Settings()
     if entry is None:
+        if reference is not None:
+            raise ComplexityError("a reference solution can only check a function, not a stdin program")
         if not isinstance(example, str):
             raise ComplexityError("a stdin program needs its example stdin as a string")
         args, render = parse_stdin(example)
@@ -197,7 +207,15 @@ def infer(
     jobs = [
         {
             "code": harness,
-            "stdin": json.dumps({**base, "grow": list(s.grow), "strategy": s.strategy}),
+            "stdin": json.dumps(
+                {
+                    **base,
+                    "grow": list(s.grow),
+                    "strategy": s.strategy,
+                    "reference": reference,
+                    "check_outputs": reference is not None and (check is None or s.strategy in check),
+                }
+            ),
             "timeout": settings.timeout_s,
             "cpu_time": per_set * 4 + 5,
             "memory_mb": settings.memory_mb,
@@ -228,6 +246,8 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
             raise ComplexityError(
                 f"the example is too large to grow within the budget ({out['detail']}): give a smaller one"
             )
+        if out["error"] == "wrong_output":
+            raise ComplexityError(f"the {what} answers differently from the reference: {out['detail']}")
         if "defines no function" in out["detail"]:
             raise ComplexityError(out["detail"].split(": ", 1)[-1])
         raise ComplexityError(f"the {what} raises on the example: {out['detail']}")

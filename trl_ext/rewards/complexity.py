@@ -5,7 +5,9 @@ Two subtasks (column `subtask`):
   row's `answer` (spaces, `**` and superscripts normalised).
 - `generate`: the completion writes code of a required class; reward = correctness (all the row's tests pass in
   the sandbox, as `task = "code"`) × (the time class inferred by `trl_ext.complexity` on the row's `example`
-  equals `required_complexity`).
+  equals `required_complexity`). While it is measured, every call's output must equal the reference solution's
+  (`answer`) on the same grown input (on the expansions in `checked_strategies`, all when the row has none):
+  code that takes a fast wrong path for large inputs, or when it notices the harness, scores 0.
 Every completion is bounded (sandbox limits, an inference budget of `INFERENCE_BUDGET_S` CPU seconds) and
 nothing raises on bad code: a completion that cannot be measured scores 0.
 """
@@ -51,11 +53,20 @@ def parse_prediction(text: str) -> str | None:
     return normalize(f"O({found[-1]})") if found else None
 
 
-def inferred_time(code: str, row: dict) -> str | None:
-    """The inferred time class of `code` on the row's example; None when it cannot be measured."""
+def inferred_time(code: str, row: dict, reference: str | None = None) -> str | None:
+    """The inferred time class of `code` on the row's example, its outputs checked against `reference`; None when
+    it cannot be measured or answers differently."""
     try:
         settings = Settings(budget_s=INFERENCE_BUDGET_S, timeout_s=INFERENCE_TIMEOUT_S)
-        return infer(code, row.get("fn_name") or None, row["example"], settings=settings).time
+        check = row.get("checked_strategies")
+        return infer(
+            code,
+            row.get("fn_name") or None,
+            row["example"],
+            settings=settings,
+            reference=reference,
+            check=check,
+        ).time
     except ComplexityError:
         return None
     except Exception:  # a sandbox failure must not stop training: log it and score 0
@@ -71,7 +82,8 @@ def _generate_scores(texts: list[str], rows: list[dict]) -> list[float]:
         if program is None:
             out.append(0.0)
             continue
-        out.append(float(inferred_time(program, row) == normalize(row["required_complexity"])))
+        reference = row.get("answer") or None
+        out.append(float(inferred_time(program, row, reference) == normalize(row["required_complexity"])))
     return out
 
 
