@@ -178,6 +178,16 @@ def test_clear_errors():
         infer("def f(a):\n    while True:\n        pass\n", "f", "([1],)", settings=quick)
     with pytest.raises(ComplexityError, match="never finishes"):  # no CPU used: the wall clock limit
         infer("import time\ndef f(a):\n    time.sleep(100)\n", "f", "([1],)", settings=quick)
+    with pytest.raises(ComplexityError, match="raises on the example: SystemExit"):  # not only Exception
+        infer("def f(a):\n    raise SystemExit(3)\n", "f", "([1],)", settings=quick)
+    with pytest.raises(ComplexityError, match="raises on the example: KeyboardInterrupt"):
+        infer("def f(a):\n    return a\nraise KeyboardInterrupt\n", "f", "([1],)", settings=quick)
+    with pytest.raises(ComplexityError, match="result was lost"):
+        infer("import os\ndef f(a):\n    os._exit(0)\n", "f", "([1],)", settings=quick)
+    printing = "import sys\ndef f(a):\n    sys.stdout.write('{')\n    print(a)\n    return sum(a)\n"
+    assert (
+        infer(printing, "f", "([3, 1, 2],)", settings=quick).time == "O(n)"
+    )  # its output is not the result's
     with pytest.raises(ComplexityError, match="Python literal"):
         infer("def f(a):\n    return a\n", "f", "[1, 2", settings=quick)
     with pytest.raises(ComplexityError, match="no argument of the example can grow"):

@@ -25,6 +25,7 @@ import io
 import json
 import math
 import operator
+import os
 import random
 import signal
 import sys
@@ -58,7 +59,7 @@ def _on_prof(signum, frame):
 
 # Random ints take at most this many values, so that hash tables keyed by them stay in the L1/L2 caches: with
 # 2048 values, the dict of an O(n) two-sum or `len(set(a))` grew out of cache within the measured sizes and read
-# as O(n log n) in about one run in three. The price: code whose cost depends on the number of *distinct* values
+# as O(n log n) in some runs. The price: code whose cost depends on the number of *distinct* values
 # (`sorted(set(a))`) is measured on few of them.
 MAX_SPAN = 256
 
@@ -362,7 +363,7 @@ def _expected(reference, pristine, cap):
     args, box = clone(pristine), []
     try:
         _timed_batch([_recording(reference(), box)], [args], cap)
-    except Exception:
+    except BaseException:
         return None
     return box[0], args
 
@@ -408,7 +409,7 @@ def measure(job):
                 return {"error": "timeout", "detail": f"one call took over {budget:.2f} s of CPU"}
             stopped = "too_slow"
             break
-        except Exception as err:
+        except BaseException as err:  # SystemExit and KeyboardInterrupt too: the code may raise anything
             if not k:
                 return {"error": "raises", "detail": _describe(err)}
             # an input the reference answers: raising there is a wrong output (it would stop the growth early)
@@ -450,7 +451,7 @@ def measure(job):
             calls = [_recording(fn, returned) for fn in fns] if point["expected"] else fns
             try:
                 times[i].append(_timed_batch(calls, argsets, call_cap * 4 * batch) / batch)
-            except Exception:
+            except BaseException:
                 times[i].append(None)
                 continue
             for value, args in zip(returned, argsets):  # every timed call answers as the checked one did
@@ -467,7 +468,7 @@ def measure(job):
             base = tracemalloc.get_traced_memory()[0]
             _timed_batch([fn], [args], max(space_left, 0.01))
             space[i] = tracemalloc.get_traced_memory()[1] - base
-        except Exception:
+        except BaseException:
             break
         finally:
             tracemalloc.stop()
@@ -506,7 +507,7 @@ def main():
             result.update(measure(job))
         except TooSlow:
             result.update({"error": "timeout", "detail": "the program did not finish"})
-        except Exception as err:  # the code does not even load
+        except BaseException as err:  # the code does not even load, or exits while loading
             result.update({"error": "raises", "detail": _describe(err)})
         finally:
             finished.release()
@@ -514,14 +515,16 @@ def main():
     # the calls run in a thread with a big stack (deep recursion); Python runs signal handlers in the main
     # thread only, so the main thread waits for SIGPROF (the per-call CPU cap) and interrupts the worker.
     # A bare _thread (no Python frame before ours) whose first frame is `_grow_frame_stack`'s.
+    # the result goes out on a private copy of stdout; what the code prints goes to /dev/null
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     threading.stack_size(job["stack_mb"] * 2**20)
     finished.acquire()
     _thread.start_new_thread(collections.deque, (map(operator.call, (_grow_frame_stack, target)), 0))
     while not finished.acquire(timeout=0.05):
         pass
-    out = sys.__stdout__
-    out.write(json.dumps(result, default=repr))
-    out.flush()
+    channel.write("\n" + json.dumps(result, default=repr) + "\n")
+    channel.flush()
 
 
 if __name__ == "__main__":

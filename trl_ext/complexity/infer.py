@@ -237,7 +237,15 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
     if result.status != "ok":
         detail = result.stderr.strip().splitlines()[-1:] or [result.status]
         raise ComplexityError(f"the measurement failed ({result.status}): {detail[0][:300]}")
-    out = json.loads(result.stdout)
+    lines = result.stdout.strip().splitlines()
+    try:  # the harness's last line; the code can only spoil it by writing to the harness's own channel
+        out = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        out = None
+    if not isinstance(out, dict):
+        raise ComplexityError(
+            "the measurement's result was lost: the code ended its process or wrote over it"
+        )
     if "error" in out:
         what = "entry point" if entry is None else f"function {entry!r}"
         if out["error"] == "timeout":
@@ -251,6 +259,8 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
         if "defines no function" in out["detail"]:
             raise ComplexityError(out["detail"].split(": ", 1)[-1])
         raise ComplexityError(f"the {what} raises on the example: {out['detail']}")
+    if "points" not in out:
+        raise ComplexityError(f"the measurement returned nothing: {result.stdout[:200]!r}")
     points = [p for p in out["points"] if p["times"]]
     measure_set.sizes = [p["n"] for p in points]
     measure_set.times = [min(p["times"]) for p in points]
