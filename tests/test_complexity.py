@@ -152,6 +152,13 @@ def test_reference_outputs_are_checked_while_measuring():
         infer(search, "f", "([1, 2, 3],)", settings=quick, reference=linear)
     checked = infer(search, "f", "([1, 2, 3],)", settings=quick, reference=linear, check=["distinct"])
     assert checked.time == "O(log n)"
+    # a quadratic function behind a cache that outlives its module: the later calls would time a lookup
+    cached = (
+        "import builtins\ndef f(a):\n    memo = builtins.__dict__.setdefault('_memo', {})\n    key = tuple(a)\n"
+        "    if key not in memo:\n        memo[key] = sum(1 for x in a for y in a if x < y)\n    return memo[key]\n"
+    )
+    with pytest.raises(ComplexityError, match="keeps state across calls"):
+        infer(cached, "f", "([3, 1, 2],)", settings=quick)
     with pytest.raises(ComplexityError, match="only check a function"):
         infer("print(1)", None, "1\n", reference=reference)
 

@@ -75,7 +75,8 @@ def test_generate_reward_correctness_times_class_and_hostile_completions():
 def test_generate_reward_checks_outputs_while_measuring():
     """A policy optimised on this reward finds that correctness is checked on small tests while the class is
     measured on grown inputs. Code that answers wrongly there (a fast path for large inputs, one taken when the
-    harness is on the stack, one taken on repeated calls, or raising to stop the growth) scores 0."""
+    harness is on the stack, one taken on repeated calls, or raising to stop the growth) scores 0, and so does a
+    slow solution behind a cache that outlives its module (later calls would time a lookup)."""
     problem = _problem("max_subarray")
     row = next(
         r for r in dataset._rows(problem, dataset._tests(problem), ["O(n)"]) if r["subtask"] == "generate"
@@ -91,9 +92,12 @@ def test_generate_reward_checks_outputs_while_measuring():
         "import builtins\ndef max_sum(a):\n    seen = builtins.__dict__.setdefault('_sizes', set())\n"
         "    if len(a) in seen:\n        return 0\n    seen.add(len(a))\n" + brute,
         "def max_sum(a):\n    if len(a) > 40:\n        raise RecursionError\n" + brute,
+        "import builtins\ndef max_sum(a):\n    memo = builtins.__dict__.setdefault('_memo', {})\n"
+        "    if tuple(a) not in memo:\n        memo[tuple(a)] = _brute(a)\n    return memo[tuple(a)]\n"
+        "def _brute(a):\n" + brute,
     ]
     completions = [fence.format(problem["solutions"]["O(n)"])] + [fence.format(c) for c in cheats]
-    assert rewards([row] * len(completions), completions) == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert rewards([row] * len(completions), completions) == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def test_contract_strategies_keep_only_inputs_the_solutions_agree_on():

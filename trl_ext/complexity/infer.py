@@ -254,6 +254,11 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
             raise ComplexityError(
                 f"the example is too large to grow within the budget ({out['detail']}): give a smaller one"
             )
+        if out["error"] == "state":
+            raise ComplexityError(
+                f"the {what} keeps state across calls (later calls on the same input are much faster than the "
+                f"first: {out['detail']}), so its cost cannot be measured"
+            )
         if out["error"] == "wrong_output":
             raise ComplexityError(f"the {what} answers differently from the reference: {out['detail']}")
         if "defines no function" in out["detail"]:
