@@ -159,6 +159,14 @@ def test_reference_outputs_are_checked_while_measuring():
     )
     with pytest.raises(ComplexityError, match="keeps state across calls"):
         infer(cached, "f", "([3, 1, 2],)", settings=quick)
+    # rebinding a builtin that only the reference uses, so that the reference fails and checks nothing
+    reference = "def f(a):\n    return [divmod(x, 3) for x in a]\n"
+    saboteur = (
+        "import builtins\nbuiltins.divmod = None\n"
+        "def f(a):\n    return [(x // 3, x % 3) for x in a] if len(a) < 40 else []\n"
+    )
+    with pytest.raises(ComplexityError, match="answers differently"):
+        infer(saboteur, "f", "([3, 1, 2],)", settings=quick, reference=reference)
     with pytest.raises(ComplexityError, match="only check a function"):
         infer("print(1)", None, "1\n", reference=reference)
 

@@ -97,7 +97,7 @@ def test_generate_reward_checks_outputs_while_measuring():
         "def _brute(a):\n" + brute,
     ]
     completions = [fence.format(problem["solutions"]["O(n)"])] + [fence.format(c) for c in cheats]
-    assert rewards([row] * len(completions), completions) == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert rewards([row] * len(completions), completions) == [1.0] + [0.0] * len(cheats)
 
 
 def test_contract_strategies_keep_only_inputs_the_solutions_agree_on():

@@ -18,6 +18,7 @@ empty containers do not grow.
 
 import _thread
 import ast
+import builtins
 import collections
 import ctypes
 import gc
@@ -270,14 +271,20 @@ def _render(spec, args):
     return "\n".join(lines) + "\n"
 
 
-def make_factory(job):
+# The builtins as they were before any measured code ran: the reference solution gets this copy, so that code
+# which rebinds a builtin (`builtins.divmod = None`) cannot break the reference and escape the output check.
+PRISTINE_BUILTINS = dict(vars(builtins))
+
+
+def make_factory(job, namespace_builtins=None):
     compiled = compile(job["code"], "solution.py", "exec")
+    namespace_builtins = namespace_builtins or __builtins__
     if job.get("stdin_render") is not None:
         return lambda: _stdin_function(compiled)
     entry = job["entry"]
 
     def fresh():
-        namespace = {"__name__": "solution", "__builtins__": __builtins__}
+        namespace = {"__name__": "solution", "__builtins__": namespace_builtins}
         exec(compiled, namespace)
         fn = namespace.get(entry)
         if fn is None and "Solution" in namespace:
@@ -389,7 +396,9 @@ FIRST_CALL_RATIO = 6
 
 def measure(job):
     fresh = make_factory(job)
-    reference = make_factory({**job, "code": job["reference"]}) if job.get("reference") else None
+    reference = (
+        make_factory({**job, "code": job["reference"]}, PRISTINE_BUILTINS) if job.get("reference") else None
+    )
     check = reference is not None and job.get("check_outputs", False)
     rng = random.Random(job["seed"])
     example = job["example"]
