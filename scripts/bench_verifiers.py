@@ -34,8 +34,11 @@ def _pbe_line(n: int) -> str:
 
 
 def _pbe_growth(n: int) -> str:
-    # The first rule grows each 8-char input to just under MAX_LENGTH, the second multiplies it by ~n.
-    return "a>" + "a" * 2_400 + "\n" + "a>" + "a" * (n - 2_405)
+    # The first rule grows each 8-char input to just under MAX_LENGTH, the next ones (lines within
+    # MAX_LINE_CHARS) multiply it by their length.
+    width = min(n - 2_405, pbe.MAX_LINE_CHARS - 96)
+    rules = ["a>" + "a" * 2_400] + ["a>" + "a" * width] * max(1, (n - 2_403) // (width + 3))
+    return "\n".join(rules)
 
 
 def _backticks(n: int) -> str:
