@@ -9,7 +9,8 @@ Two subtasks (column `subtask`):
   (`answer`) on the same grown input (on the expansions in `checked_strategies`, all when the row has none):
   code that takes a fast wrong path for large inputs, or when it notices the harness, scores 0.
 Every completion is bounded (sandbox limits, an inference budget of `INFERENCE_BUDGET_S` CPU seconds) and
-nothing raises on bad code: a completion that cannot be measured scores 0.
+nothing raises on bad code: a completion that cannot be measured scores 0. The `predict` label is found in linear
+time (whitespace collapsed before any other normalisation); an `O(...)` longer than `MAX_LABEL_CHARS` is no label.
 """
 
 from __future__ import annotations
