@@ -163,7 +163,8 @@ def test_fuzz_pbe(text):
         feedback = pbe.feedback(text, row)
         assert feedback is None or isinstance(feedback, str)
         assert isinstance(has_valid_answer(text, row), bool)
-    assert reward(text, PBE_ROW) in (0.0, 1.0)
+    value = reward(text, PBE_ROW)
+    assert value == 1.0 or (value == 0.0 and value.reason)
     assert (
         0.0
         <= pbe_similarity_reward(None, [text], inputs=[PBE_ROW["inputs"]], outputs=[PBE_ROW["outputs"]])[0]
@@ -176,10 +177,12 @@ def test_fuzz_pbe(text):
 @example("O(" * 20_000)
 def test_fuzz_pure_parsers(text):
     value = complexity_verifier.score([text], [PREDICT_ROW])[0]
-    assert value in (0.0, 1.0)
+    assert value == 1.0 or (value == 0.0 and value.reason)
     complexity_verifier.answers([text], [PREDICT_ROW])
-    assert format_reward(None, [text])[0] in (0.0, 1.0)
-    assert patch_similarity(text, {"a.py": "x = 1\n"}, "+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n") <= 1.0
+    value = format_reward(None, [text])[0]
+    assert value == 1.0 or (value == 0.0 and value.reason)
+    value = patch_similarity(text, {"a.py": "x = 1\n"}, "+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n")
+    assert 0.0 <= value <= 1.0 or (value == -1.0 and value.reason)
     code = extract_code(text)
     assert code is None or code.encode("utf-8")  # always sendable to the sandbox
     for task in ("code", "kolmogorov"):
@@ -197,6 +200,7 @@ def test_fuzz_kolmogorov(texts):
     columns = {"sequence": [r["sequence"] for r in rows]}
     values = task_reward(prompts=[None] * len(texts), completions=texts, task="kolmogorov", **columns)
     assert all(v == 0.0 or 0.5 < v < 1.0 for v in values)
+    assert all(v.reason for v in values if v == 0.0)
     task_answers(texts, task="kolmogorov", **columns)
     assert all(m is None or isinstance(m, str) for m in kolmogorov.feedbacks(texts, rows))
     assert all(isinstance(v.passed, bool) for v in public_verdicts(texts, rows))
@@ -208,6 +212,7 @@ def test_fuzz_code_and_rlef_feedback(texts):
     columns = {key: [value] * len(texts) for key, value in CODE_ROW.items() if key != "task"}
     values = task_reward(prompts=[None] * len(texts), completions=texts, task="code", **columns)
     assert all(v in (0.0, 1.0) for v in values)
+    assert all(v.reason for v in values if v == 0.0)
     task_answers(texts, task="code", **columns)
     verdicts = public_verdicts(texts, [CODE_ROW] * len(texts))
     assert all(isinstance(v.passed, bool) and isinstance(v.message, str) for v in verdicts)
@@ -219,7 +224,7 @@ def test_fuzz_puzzle(texts):
     values = task_reward(
         prompts=[None] * len(texts), completions=texts, task="puzzle", sat=[PUZZLE_ROW["sat"]] * len(texts)
     )
-    assert all(v in (0.0, 1.0) for v in values)
+    assert all(v == 1.0 or (v == 0.0 and v.reason) for v in values)
     task_answers(texts, task="puzzle", sat=[PUZZLE_ROW["sat"]] * len(texts))
 
 

@@ -26,7 +26,7 @@ import difflib
 import json
 import re
 
-from trl_ext.rewards.common import completion_text, rows_from_columns
+from trl_ext.rewards.common import Score, completion_text, rows_from_columns
 
 FORMAT_ERROR = -1.0
 MAX_DIFF_CHARS = 200_000
@@ -91,10 +91,10 @@ def file_diff(path: str, old: str, new: str) -> str:
 def patch_similarity(text: str, files: dict[str, str], oracle_patch: str) -> float:
     edits = parse_edits(text)
     if not edits:
-        return FORMAT_ERROR
+        return Score(FORMAT_ERROR, "no SEARCH/REPLACE block")
     new = apply_edits(files, edits)
     if new is None:
-        return FORMAT_ERROR
+        return Score(FORMAT_ERROR, "an edit names an unknown file or a SEARCH text that is not there")
     # A file grown by more than the cap has a diff past the cap: it is not diffed (difflib is quadratic).
     predicted = {
         p: file_diff(p, files[p], c) if len(c) <= len(files[p]) + MAX_DIFF_CHARS else None
@@ -104,7 +104,7 @@ def patch_similarity(text: str, files: dict[str, str], oracle_patch: str) -> flo
     oracle = split_patch(oracle_patch)
     paths = set(predicted) | set(oracle)
     if not paths:
-        return 0.0
+        return Score(0.0, "the edits change nothing and the oracle patch is empty")
     ratios = [
         difflib.SequenceMatcher(None, predicted[p], oracle[p], autojunk=False).ratio()
         if p in oracle and predicted.get(p) is not None and len(predicted[p]) <= MAX_DIFF_CHARS
