@@ -260,6 +260,8 @@ def _read_state(box: Sandbox, mode: str) -> str:
     """The fingerprint a job sees in `mode` (stdin: its stdout; call: its return value; test_code: what the
     candidate wrote to stderr while `check` called it)."""
     code = FINGERPRINT + "import sys\ndef f(x):\n    print(fingerprint(), file=sys.stderr)\n    return 1\n"
+    if mode == "call":
+        code = FINGERPRINT + "def f(x):\n    return fingerprint()\n"
     tests = [{"input": "[0]", "output": "1"}]
     if mode == "stdin":
         code, tests = FINGERPRINT + "print(fingerprint())\n", [{"input": "", "output": ""}]
@@ -273,6 +275,8 @@ def _read_state(box: Sandbox, mode: str) -> str:
     raws = []
     box.execute(job, lambda i, raw: raws.append(raw), secret)
     assert raws and raws[0] is not None and raws[0]["exit_code"] == 0, raws
+    if mode == "call":
+        return json.loads(raws[0]["report"])["value"]
     return raws[0]["stdout" if mode == "stdin" else "stderr"].strip()
 
 

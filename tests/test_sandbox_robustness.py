@@ -99,13 +99,26 @@ def test_worker_outlives_the_thread_that_started_it():
         assert first[0].status == "ok" and run("print(2)", sandbox=box).stdout == "2\n"
 
 
-def test_root_without_an_unprivileged_bubblewrap_is_named_in_a_warning(monkeypatch):
+def test_root_without_an_unprivileged_bubblewrap_fails_closed(monkeypatch):
+    """Issue 22, item 0: a root caller whose `nobody` cannot run bubblewrap gets no sandbox (auto does not
+    fall back to rlimits, which would run the code as root either), unless an option naming the risk says
+    that it accepts the sandbox's uid mapping to host root."""
     if os.geteuid() != 0 or sandbox.bwrap_executable() is None:
         pytest.skip("the fallback of a root caller with bubblewrap installed")
     monkeypatch.setattr(sandbox, "_probe", lambda bwrap, as_nobody: not as_nobody)
     monkeypatch.setattr(sandbox, "_warned", set())
-    with pytest.warns(RuntimeWarning, match="bubblewrap cannot run as `nobody`.*maps to host ROOT"):
-        assert sandbox.bwrap_mode.__wrapped__() == "caller"
+    monkeypatch.delenv(sandbox.ALLOW_HOST_ROOT, raising=False)
+    with pytest.warns(
+        RuntimeWarning, match="cannot run as `nobody`.*refusing.*TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1"
+    ):
+        assert sandbox.bwrap_mode.__wrapped__() is None
+    monkeypatch.setattr(sandbox, "bwrap_works", lambda: False)
+    for isolation in ("auto", "bwrap"):
+        with pytest.raises(sandbox.SandboxUnavailableError, match="refusing"):
+            sandbox.resolve_isolation(isolation)
+    monkeypatch.setenv(sandbox.ALLOW_HOST_ROOT, "1")
+    with pytest.warns(RuntimeWarning, match="ALLOW_HOST_ROOT=1: the sandbox's uid maps to host ROOT"):
+        assert sandbox.bwrap_mode.__wrapped__() == "host-root"
 
 
 # ------------------------------------------------------------------------------------ 8. robust transport
