@@ -12,12 +12,13 @@ larger numbers after a job that forked or created more) and timing.
 """
 
 import json
+import os
 
 import pytest
 
 from trl_ext.execution import Sandbox, run, run_tests
 from trl_ext.execution.judge import _make_tests_job
-from trl_ext.execution.sandbox import bwrap_works
+from trl_ext.execution.sandbox import bwrap_works, default_memory_cap_mb, host_memory_mb
 
 pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run on this host")
 
@@ -455,3 +456,45 @@ def test_a_worker_whose_attributes_changed_retires_and_is_replaced():
         assert run(RLIMITS_POISON, sandbox=box).stdout == "poisoned\n"
         later = [run("print('x' * 5000)", sandbox=box) for _ in range(2)]
     assert [(r.status, len(r.stdout)) for r in later] == [("ok", 5001)] * 2
+
+
+# ----------------------------------------------------------------------- item 7: memory per job, not per process
+
+SPLIT_MEMORY = """
+import os, time
+children = []
+for _ in range(3):  # each child stays under the per-process limit; together they hold 300 MB
+    pid = os.fork()
+    if pid == 0:
+        block = b"\\x01" * (100 << 20)
+        os.write(1, b"held\\n")
+        time.sleep(0.3)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_the_memory_limit_holds_for_the_whole_job():
+    with Sandbox(num_workers=1, isolation="bwrap") as box:
+        if not _memory_cgroup(box):
+            pytest.skip("no writable memory cgroup")
+        split = run(SPLIT_MEMORY, sandbox=box, memory_mb=160, timeout=60)
+        control = run(SPLIT_MEMORY.replace("100 << 20", "10 << 20"), sandbox=box, memory_mb=160, timeout=60)
+    assert control.status == "ok" and control.stdout.count("held") == 3, control
+    assert split.stdout.count("held") < 3 or split.status == "memory_limit", split
+
+
+def _memory_cgroup(box: Sandbox) -> bool:
+    run("pass", sandbox=box)
+    (worker,) = list(box._idle.queue)
+    return "memory" in worker.cgroup.limited
+
+
+def test_the_per_worker_memory_cap_scales_with_the_host():
+    assert default_memory_cap_mb(8, host_mb=24 * 1024) == 24 * 1024 * 3 // 4 // 8
+    assert default_memory_cap_mb(64, host_mb=8 * 1024) == 256  # never below what one interpreter needs
+    assert 0 < host_memory_mb() <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    with Sandbox(num_workers=2, isolation="bwrap") as box:
+        assert box.memory_limit_mb == default_memory_cap_mb(2)

@@ -177,6 +177,10 @@ def test_ordinary_programs_still_run_under_the_filter():
         "with multiprocessing.Pool(2) as pool:\n    print(pool.map(abs, [-1, -2]))\n"
         "print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout.strip())\n"
         "a, b = socket.socketpair()\na.sendall(b'pair')\nprint(b.recv(4).decode())\n"
+        # a program may still change its own attributes (the filter denies only other processes')
+        "import os, resource\nos.nice(1)\nresource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "os.sched_setaffinity(0, os.sched_getaffinity(0))\nprint(resource.prlimit(0, resource.RLIMIT_NOFILE))\n"
     )
     result = run(code, timeout=30)
-    assert result.status == "ok" and result.stdout.split() == ["thread", "[1,", "2]", "child", "pair"], result
+    expected = ["thread", "[1,", "2]", "child", "pair", "(64,", "64)"]
+    assert result.status == "ok" and result.stdout.split() == expected, result
