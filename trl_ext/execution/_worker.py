@@ -6,8 +6,10 @@ this one costs ~1 ms, which is where the sandbox's speed comes from.
 
 Protocol. Host → worker: frames (8-byte big-endian length, then JSON), read with bounded `readv` calls into
 one buffer. Worker → host: JSON lines, written together whenever the worker is about to wait. A job is
-`{"mode", "code", "inputs", "fn_name", "timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`; the
-worker streams one result line per input, then `{"end": true}`; the host may send `{"op": "stop"}` at any
+`{"mode", "code", "inputs", "fn_name", "timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`, in
+call mode with `"reply_limit"` (the longest reply relayed); the job server streams one result line per
+input, then the worker (once the server exited) `{"end": true, "retire": bool}` — `retire` when its own
+attributes changed, see `attributes`; the host then replaces it. The host may send `{"op": "stop"}` at any
 time (results that cross it are dropped; a stop that arrives after the end is skipped). In `test_code`
 mode the host sends a second frame after the job, the *secret* part `{"test_code", "test_setup"}`, which
 the worker reads only after the candidate's process was forked.
@@ -31,6 +33,14 @@ Time: the job's CPU time is that of its whole process tree (live descendants plu
 server being their subreaper), so forking busy loops does not buy time. After each run every descendant
 is killed (zombies too: a process whose main thread exited alone is a zombie whose threads run on) and the
 work dirs and /dev/shm are wiped.
+
+Nothing of a run reaches the next (issue 22). The job dir is wiped before every program starts (a call-mode
+candidate restarted after a failed call included), and a program's stdin/stdout/stderr are descriptors the
+server created (O_EXCL | O_NOFOLLOW) before forking it and reads back itself: nothing a program left there
+(links to /proc/self/fd/0, FIFOs) is ever opened by path. Attributes the job's processes inherit from the
+server and the worker (rlimits, nice, affinity, scheduling, ioprio) cannot be changed by a job (the seccomp
+filter of `seccomp.py` lets those calls act only on the caller); the worker checks them after every job
+all the same and retires if they changed.
 """
 
 import builtins
@@ -50,7 +60,7 @@ HEADER = struct.Struct(">Q")
 MAX_FRAME = 1 << 31
 MEMORY_EXIT = 251  # a script that ran out of memory exits with this code
 MAX_DEPTH = 200  # deepest value the codec encodes or decodes
-MAX_REPLY = 1 << 26  # largest encoded return value relayed to the host
+MAX_REPLY = 1 << 26  # largest encoded return value relayed to the host (a job may set a lower `reply_limit`)
 CPU_POLL_S = 0.05
 EXIT_GRACE_S = 0.1  # how long a candidate that answered every call has to exit before it is killed
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -530,18 +540,18 @@ class Replies:
     """The frames C sends back to back, read in large chunks, each awaited with a wall deadline and a CPU
     deadline of the process tree."""
 
-    def __init__(self, fd, pid):
-        self.fd, self.pidfd, self.buf = fd, os.pidfd_open(pid), bytearray()
+    def __init__(self, fd, pid, limit=MAX_REPLY):
+        self.fd, self.pidfd, self.buf, self.limit = fd, os.pidfd_open(pid), bytearray(), min(limit, MAX_REPLY)
         self.poller = select.poll()
         self.poller.register(self.fd, select.POLLIN)
         self.poller.register(self.pidfd, select.POLLIN)
 
     def _frame(self):
-        """A complete frame from the buffer, or None; ValueError for a frame above MAX_REPLY."""
+        """A complete frame from the buffer, or None; ValueError for a frame above the reply limit."""
         if len(self.buf) < HEADER.size:
             return None
         size = HEADER.unpack_from(self.buf)[0]
-        if size > MAX_REPLY:
+        if size > self.limit:
             raise ValueError("reply too large")
         if len(self.buf) < HEADER.size + size:
             return None
@@ -705,7 +715,7 @@ class Job:
             self.clock.start()
             budget = 0.0
             self._start_candidate(job["cpu_time"] * (len(inputs) - i), first=i)
-            replies = Replies(self.resp_r, self.cpid)
+            replies = Replies(self.resp_r, self.cpid, job.get("reply_limit", MAX_REPLY))
             try:
                 while i < len(inputs):
                     start = time.monotonic()

@@ -19,8 +19,9 @@ returned, so each parser is linear in its size and holds memory proportional to 
   Tokens are compared without quadratic work: integers as canonical digit strings (no `int()`, which is
   quadratic in the digits and refuses more than 4300), floats matched by an unambiguous regex (the old one
   backtracked quadratically: 98 s for one 65,534-digit token) and parsed by `float()` (linear).
-- call-mode replies: at most `_worker.MAX_REPLY` bytes (64 MiB) cross the pipe, parsed once by the C JSON
-  decoder; a reply longer than `REPLY_CAP_FACTOR` x the expected output's JSON + `REPLY_CAP_SLACK`
+- call-mode replies: at most `reply_cap` of the longest expected output of the job (and never more than
+  `_worker.MAX_REPLY`, 64 MiB) cross the pipe (a longer one ends that call: `output_limit`), each parsed
+  once by the C JSON decoder; a reply longer than `REPLY_CAP_FACTOR` x the expected output's JSON + `REPLY_CAP_SLACK`
   characters cannot encode an equal value (the longest encoding of an element is under 16x its shortest
   JSON form: a float for an int, two 6-character escapes for one character) and is a wrong answer without being
   decoded; values are at most `_worker.MAX_DEPTH` deep; the shown `got` is encoded only up to `MAX_SHOWN`
@@ -378,6 +379,8 @@ def _make_tests_job(
     if fn_name is not None:
         _check_text("fn_name", fn_name)
     job = {"mode": mode, "code": _check_code(code), "inputs": inputs, "fn_name": fn_name}
+    if mode == "call":  # the worker relays no reply longer than any that could encode an expected value
+        job["reply_limit"] = max(reply_cap(t["output"]) for t in tests) + 64
     job.update(_limits(timeout, memory_mb, cpu_time, output_limit))
     return job, secret, tests, stop_on_failure
 
