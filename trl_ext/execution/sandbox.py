@@ -460,6 +460,7 @@ class Worker:
         self.isolation = isolation
         self.memory_cap_mb = memory_limit_mb
         self.retired = False  # the worker said a job changed its attributes: never reuse it
+        self._memory_limit = None  # the memory cgroup's limit as last set for a job
         self.cgroup = _Cgroup(max_processes + 8, memory_limit_mb * 2**20, cpu_cores=1.0)
         warn_missing_limits(self.cgroup.missing)
         self.nproc = None
@@ -512,12 +513,14 @@ class Worker:
         """Set the memory cgroup's limit to one job's `memory_mb` (plus the worker's overhead, at most the
         worker's cap): the limit then holds for the whole job, all its processes and files. False where the
         kernel refused (the worker must then be replaced)."""
-        if "memory" not in self.cgroup.limited:
+        limit = min(memory_mb + WORKER_OVERHEAD_MB, self.memory_cap_mb) * 2**20
+        if "memory" not in self.cgroup.limited or limit == self._memory_limit:
             return True
         try:
-            self.cgroup.set_memory(min(memory_mb + WORKER_OVERHEAD_MB, self.memory_cap_mb) * 2**20)
+            self.cgroup.set_memory(limit)
         except OSError:
             return False
+        self._memory_limit = limit
         return True
 
     def _read_line(self, timeout: float) -> dict | None:
