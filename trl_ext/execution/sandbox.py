@@ -6,9 +6,10 @@ nested user namespaces disabled (`--disable-userns`), no capabilities, and the s
 sandbox's uid maps to no privileged host uid. It fails closed: a root caller whose `nobody` cannot run
 bubblewrap gets an error, unless `TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1` says that it accepts the sandbox's uid
 mapping to host ROOT. Checkouts and venvs under a directory `nobody` cannot traverse (`/root`, `mktemp -d`)
-work: bubblewrap runs from a root-owned, world-readable copy (with the libraries of its wheel) where
-`nobody` cannot reach it where it is installed, the worker script is passed as data, and the interpreter is this one if `nobody` can reach it, else the base
-interpreter of this venv, else the system's Python 3 (the worker needs the standard library only).
+work: where `nobody` cannot reach bubblewrap where it is installed, it runs from a root-owned,
+world-readable copy (with the libraries of its wheel); the worker script is passed as data; the
+interpreter is this one if `nobody` can reach it, else the base interpreter of this venv, else the
+system's Python 3 (the worker needs the standard library only).
 A read-only view of the system and the Python install only (no project, no home, no caller files); `/proc`
 of the sandbox's own PID namespace, with `/proc/sys` read-only and the kernel's secrets masked (kallsyms,
 modules, cmdline, config.gz, ...: `MASKED_PROC`); a read-only `/dev` with the usual nodes and a private
