@@ -261,9 +261,10 @@ def _read_state(box: Sandbox, mode: str) -> str:
     """The fingerprint a job sees in `mode` (stdin: its stdout; call: its return value; test_code: what the
     candidate wrote to stderr while `check` called it)."""
     code = FINGERPRINT + "import sys\ndef f(x):\n    print(fingerprint(), file=sys.stderr)\n    return 1\n"
-    if mode == "call":
-        code = FINGERPRINT + "def f(x):\n    return fingerprint()\n"
     tests = [{"input": "[0]", "output": "1"}]
+    if mode == "call":  # (the expected output's size sets how long a reply the host accepts)
+        code = FINGERPRINT + "def f(x):\n    return fingerprint()\n"
+        tests = [{"input": "[0]", "output": json.dumps("x" * 100_000)}]
     if mode == "stdin":
         code, tests = FINGERPRINT + "print(fingerprint())\n", [{"input": "", "output": ""}]
     extra = (
