@@ -131,6 +131,7 @@ def _delegated_cgroup(uid: int) -> _Cgroup:
     return cgroup
 
 
+@pytest.mark.slow
 def test_the_security_suite_holds_for_an_unprivileged_caller():
     python = sandbox._nobody_python()  # the first interpreter any uid can run
     if python is None:
