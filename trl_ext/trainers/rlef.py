@@ -46,6 +46,7 @@ from trl_ext.episodes import (
     has_valid_answer,
     run_episodes,
 )
+from trl_ext.execution.backends import ExecutionArguments
 from trl_ext.rewards.common import completion_text, rows_from_columns
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 
@@ -71,7 +72,7 @@ def make_private_tests_reward(
 
 
 @dataclass
-class RLEFConfig(CurriculumArguments, GRPOConfig):
+class RLEFConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`RLEFTrainer`]. Inherits every [`trl.GRPOConfig`] parameter; `max_completion_length`
     bounds a whole episode (every answer and feedback turn), as TRL's tool loop counts it.
