@@ -316,3 +316,33 @@ def serve(
     finally:
         sock.close()
         sandbox.close()
+
+
+def spawn(*args: str, host: str = "127.0.0.1", env: dict | None = None):
+    """Start `trl-ext sandbox serve --host HOST --port 0 ARGS` as a child process in its own process group;
+    returns (process, base URL) once it listens. Stop it with `stop(process)`."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "trl_ext.cli", "sandbox", "serve", "--host", host, "--port", "0", *args]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    ready = process.stdout.readline() if process.stdout else ""  # the first line names the address
+    if not ready.startswith("trl-ext sandbox serving on "):
+        stop(process, timeout=5)
+        raise RuntimeError(f"`{' '.join(cmd)}` did not start (exit {process.returncode})")
+    return process, ready.split()[4]
+
+
+def stop(process, timeout: float = 30.0) -> None:
+    """SIGTERM a spawned server (graceful), SIGKILL after `timeout`."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout:
+        process.stdout.close()
