@@ -694,7 +694,10 @@ def _add_sandbox(verbs) -> None:
 
 
 def _sandbox_serve(args: argparse.Namespace) -> None:
-    from trl_ext.execution.server import serve
+    try:
+        from trl_ext.execution.server import serve
+    except ImportError as err:
+        raise CliError(f"sandbox serve needs the serve extra ({err}): pip install 'trl-ext[serve]'") from None
 
     serve(
         args.host,

@@ -104,6 +104,10 @@ def _make(spec: ExecutionSpec):
         from trl_ext.execution.remote import SandboxFusionBackend
 
         return SandboxFusionBackend(spec.urls)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise RuntimeError("the ray execution backend needs Ray: pip install 'trl-ext[ray]'") from None
     from trl_ext.execution.ray_backend import RayBackend
 
     return RayBackend(spec.address)
