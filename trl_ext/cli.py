@@ -682,7 +682,7 @@ def _add_sandbox(verbs) -> None:
         help="allow a non-loopback --host without a token: anyone who reaches it can run code here",
     )
     serve.add_argument(
-        "--capacity", type=positive_int, help="jobs admitted at once; beyond: 429 (default: 2 per worker)"
+        "--capacity", type=positive_int, help="jobs admitted at once; beyond: 429 (default: 8 per worker)"
     )
     serve.add_argument(
         "--api",

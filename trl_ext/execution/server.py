@@ -13,7 +13,7 @@ Endpoints:
   threat model: a plain `/run_code` cannot give that).
 - `GET /health`: liveness and load (open without the token, reveals nothing but the load).
 
-Backpressure: at most `capacity` jobs are admitted at once (default: 2 per worker; a batch counts each of its
+Backpressure: at most `capacity` jobs are admitted at once (default: 8 per worker; a batch counts each of its
 jobs, and a batch is admitted whole when nothing else runs); beyond that the answer is 429 with `Retry-After`,
 never a growing queue. 503 with `Retry-After` while the sandbox cannot run jobs. With a token, every request
 but `/health` needs `Authorization: Bearer <token>`. Binding an address other than loopback without a token is
@@ -166,7 +166,7 @@ def create_app(
     """The ASGI app over `sandbox` (see the module docstring)."""
     if api not in APIS:
         raise ValueError(f"api must be one of {APIS}, got {api!r}")
-    gate = _Gate(capacity or 2 * sandbox.num_workers)
+    gate = _Gate(capacity or 8 * sandbox.num_workers)
     expected = f"Bearer {token}".encode() if token else None
 
     def authorised(request: Request) -> bool:
