@@ -11,7 +11,7 @@ import time
 
 import pytest
 from conftest import cpu_grpo_args
-from trainer_helpers import toy_dataset
+from trainer_helpers import ROOT, toy_dataset
 
 from trl_ext.execution import backends, run_batch, run_tests, run_tests_batch
 from trl_ext.execution.remote import ALLOW_TEST_CODE_ENV, SandboxFusionBackend, UnsafeRemoteJobError
@@ -103,6 +103,20 @@ def test_specs_and_the_config_field(monkeypatch):
         assert str(backends.current_spec()) == "ray=127.0.0.1:1"  # the config field wins over the environment
         with pytest.raises(ValueError, match="unknown execution backend"):
             PassAtKConfig(**cpu_grpo_args("/tmp/unused", execution="gpu"))
+    finally:
+        backends.configure(None)
+
+
+def test_a_recipe_line_chooses_the_backend(tmp_path):
+    from trl_ext.train import make_parser
+
+    recipe = tmp_path / "recipe.yaml"
+    base = (ROOT / "recipes/passk/cpu-tiny.yaml").read_text()
+    recipe.write_text(f"{base}\nexecution: sandbox-fusion=http://127.0.0.1:9\noutput_dir: {tmp_path}\n")
+    try:
+        _, training_args, _ = make_parser("passk").parse_args_and_config(args=["--config", str(recipe)])
+        assert training_args.execution == "sandbox-fusion=http://127.0.0.1:9"
+        assert backends.current_spec().urls == ("http://127.0.0.1:9",)
     finally:
         backends.configure(None)
 

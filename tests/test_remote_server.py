@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import time
 
 import httpx
 import pytest
@@ -111,6 +112,26 @@ def test_backpressure_answers_429_with_retry_after(server):
     assert busy.headers["Retry-After"] == "1"
     health = httpx.get(f"{server}/health").json()
     assert health["server"] == "trl-ext" and health["capacity"] == 1 and health["in_flight"] == 0
+
+
+def test_the_client_waits_out_backpressure(server):
+    from trl_ext.execution.remote import SandboxFusionBackend
+
+    slow = {"code": "import time\ntime.sleep(1.5)", "language": "python"}
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        occupying = pool.submit(httpx.post, f"{server}/run_code", json=slow, timeout=30)
+        time.sleep(0.5)  # the server's one slot is taken: the client's request is answered 429 first
+        backend = SandboxFusionBackend([server])
+        try:
+            start = time.monotonic()
+            [result] = backend.run_tests_batch(
+                [{"code": "print(input())", "tests": [{"input": "a", "output": "a"}]}]
+            )
+            waited = time.monotonic() - start
+        finally:
+            backend.close()
+        assert occupying.result().status_code == 200
+    assert result.passed and waited >= 0.5  # it waited for the slot (Retry-After), then ran: not an error
 
 
 def test_bearer_token(token_server):

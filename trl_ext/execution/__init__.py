@@ -36,8 +36,13 @@ signal its job server (see `_worker.py`): that job then fails, others are unaffe
 an exception from `candidate` cannot tell the candidate's exception from its failure to reply.
 `isolation="rlimits"` (no bubblewrap) isolates nothing but the limits and runs programs as the caller,
 root included: it warns loudly, and `isolation="bwrap"` refuses instead.
+
+Where jobs run (`backends.py`): this pool (default), replicas of `trl-ext sandbox serve` or another SandboxFusion
+deployment (`remote.py`, `server.py`), or Ray actors (`ray_backend.py`), chosen by `TRL_EXT_EXECUTION` or a
+config's `execution` field; `run*` dispatch there when no explicit `sandbox` is given.
 """
 
+from trl_ext.execution.backends import arun_batch, arun_tests_batch, configure
 from trl_ext.execution.judge import (
     STATUSES,
     ExecResult,
@@ -57,6 +62,9 @@ from trl_ext.execution.sandbox import Sandbox, SandboxUnavailableError
 __all__ = [
     "STATUSES",
     "ExecResult",
+    "arun_batch",
+    "arun_tests_batch",
+    "configure",
     "Sandbox",
     "SandboxUnavailableError",
     "TestResult",
