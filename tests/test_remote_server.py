@@ -142,6 +142,18 @@ def test_bearer_token(token_server):
     assert wrong.status_code == 401
     right = httpx.post(f"{token_server}/run_code", json=job, headers={"Authorization": "Bearer s3cret-token"})
     assert right.status_code == 200 and right.json()["run_result"]["stdout"] == "1\n"
+    from trl_ext.execution.remote import RemoteSettings, SandboxFusionBackend
+
+    for token, works in (("s3cret-token", True), ("nope", False)):
+        backend = SandboxFusionBackend([token_server], RemoteSettings(token=token))
+        try:
+            if works:
+                assert backend.run_batch([{"code": "print(2)"}])[0].stdout == "2\n"
+            else:
+                with pytest.raises(PermissionError, match="refused the token"):
+                    backend.run_batch([{"code": "print(2)"}])
+        finally:
+            backend.close()
 
 
 def test_public_bind_without_token_is_refused(capsys):

@@ -75,6 +75,8 @@ def configure(spec: str | ExecutionSpec | None) -> ExecutionSpec:
     parsed = spec if isinstance(spec, ExecutionSpec) or spec is None else parse_spec(spec)
     with _lock:
         _configured = parsed
+    if _backend_spec is not None and _backend_spec != current_spec():
+        close()
     return current_spec()
 
 

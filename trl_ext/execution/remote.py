@@ -191,7 +191,11 @@ class SandboxFusionBackend(AsyncBackend):
                 endpoint.failures = self.settings.breaker_failures - 1  # one strike opens it
                 self._failed(endpoint)
                 return
-            info = response.json() if response.status_code == 200 else {}
+            try:  # a stock deployment may answer 404, or a page that is not JSON
+                info = response.json() if response.status_code == 200 else {}
+            except ValueError:
+                info = {}
+            info = info if isinstance(info, dict) else {}
             endpoint.ours = (
                 isinstance(info, dict)
                 and info.get("server") == wire.SERVER_NAME
