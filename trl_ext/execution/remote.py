@@ -8,12 +8,13 @@ HumanEval-style `test_code` would have to run in the candidate's own process the
 forge the verdict: such jobs are refused unless `TRL_EXT_ALLOW_TEST_CODE_IN_CANDIDATE_PROCESS=1` (see the
 README's remote threat model).
 
-Fault tolerance: at most `max_in_flight` requests per endpoint; each request goes to the least-loaded healthy
-endpoint (round-robin among ties); every request has a timeout (its jobs' own time limits plus
-`request_timeout_s`); a failed request (connection error, timeout, 5xx, unreadable reply) is retried elsewhere
-with exponential backoff and jitter; `breaker_failures` failures in a row open an endpoint's circuit breaker for
-`breaker_cooldown_s` (then one request tries it again). 429/503 answers are backpressure, not failures: the
-client waits `Retry-After` (up to `busy_deadline_s`). Jobs that no endpoint could run end in `sandbox_error`.
+Fault tolerance: at most `max_in_flight` requests per endpoint (a trl-ext replica: as many as the capacity it
+advertises admits); each request goes to the least-loaded healthy endpoint (round-robin among ties); every
+request has a timeout (its jobs' own time limits plus `request_timeout_s`); a failed request (connection error,
+timeout, 5xx, unreadable reply) is retried elsewhere with exponential backoff and full jitter; `breaker_failures`
+failures in a row open an endpoint's circuit breaker for `breaker_cooldown_s`, after which a health probe tries
+it before any job goes there again. 429/503 answers are backpressure, not failures: the client waits
+`Retry-After` (for up to `busy_deadline_s`). Jobs that no endpoint could run end in `sandbox_error`.
 """
 
 from __future__ import annotations
@@ -140,6 +141,14 @@ def _call_result(result: judge.ExecResult, marker: str) -> judge.ExecResult:
     return result
 
 
+def _retry_after(response: httpx.Response) -> float:
+    """Retry-After in seconds (an HTTP date, or nothing: 1 s)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "1")))
+    except ValueError:
+        return 1.0
+
+
 def _tests_job_budget(job: dict) -> float:
     timeout = float(job.get("timeout", judge.DEFAULT_TIMEOUT))
     return timeout * max(1, len(job.get("tests") or []))
@@ -196,11 +205,7 @@ class SandboxFusionBackend(AsyncBackend):
             except ValueError:
                 info = {}
             info = info if isinstance(info, dict) else {}
-            endpoint.ours = (
-                isinstance(info, dict)
-                and info.get("server") == wire.SERVER_NAME
-                and wire.API in info.get("api", [])
-            )
+            endpoint.ours = info.get("server") == wire.SERVER_NAME and wire.API in info.get("api", [])
 
     async def _probe_all(self) -> None:
         await asyncio.gather(*(self._probe(e) for e in self.endpoints))
@@ -241,8 +246,9 @@ class SandboxFusionBackend(AsyncBackend):
                             endpoint.url + path, json=payload, timeout=settings.request_timeout_s + budget_s
                         )
                     if response.status_code in (429, 503) and time.monotonic() < busy_until:
-                        retry_after = float(response.headers.get("Retry-After") or 1)
-                        await asyncio.sleep(min(retry_after, settings.backoff_max_s) + self._delay(0))
+                        await asyncio.sleep(
+                            min(_retry_after(response), settings.backoff_max_s) + self._delay(0)
+                        )
                         continue  # backpressure: not a failure, not an attempt
                     if response.status_code in (401, 403):
                         raise PermissionError(f"{endpoint.url} refused the token: {response.text[:200]}")
