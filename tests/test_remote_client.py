@@ -11,13 +11,16 @@ import time
 
 import pytest
 from conftest import cpu_grpo_args
+from datasets import Dataset
 from trainer_helpers import ROOT, toy_dataset
 
+from trl_ext.eval.harness import score as harness_score
 from trl_ext.execution import backends, run_batch, run_tests, run_tests_batch
 from trl_ext.execution.remote import ALLOW_TEST_CODE_ENV, SandboxFusionBackend, UnsafeRemoteJobError
 from trl_ext.execution.server import spawn, stop
 from trl_ext.rewards import atask_reward, task_reward
 from trl_ext.rewards.code import score as code_score
+from trl_ext.trainers.rlef import make_private_tests_reward
 
 JOBS = [  # stdin mode, call mode (a tuple inside), HumanEval-style test_code, and failures of each kind
     {
@@ -195,6 +198,13 @@ def test_no_endpoint_means_unscorable_not_wrong(execution):
     rows = {"task": ["code"], "public_tests": [[{"input": "", "output": "1"}]]}
     assert task_reward(prompts=[""], completions=["print(1)"], **rows) == [None]
     assert asyncio.run(atask_reward(prompts=[""], completions=["print(1)"], **rows)) == [None]
+    rlef_reward = make_private_tests_reward()
+    assert rlef_reward([""], ["print(1)"], private_tests=[[{"input": "", "output": "1"}]]) == [None]
+    problems = Dataset.from_list(
+        [{"prompt": [{"role": "user", "content": "print 1"}], **{k: v[0] for k, v in rows.items()}}]
+    )
+    with pytest.raises(RuntimeError, match="1 of 1 samples could not be judged"):
+        harness_score(problems, [["print(1)"]], [1])
 
 
 def test_trainer_runs_remote_rewards_on_trls_async_path(servers, tiny_model, tmp_path):

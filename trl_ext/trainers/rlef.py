@@ -64,7 +64,9 @@ def make_private_tests_reward(
         texts = [completion_text(c) for c in completions]
         rows = rows_from_columns(len(texts), columns)
         return [
-            (pass_reward if ok else fail_reward) - (0.0 if has_valid_answer(t, r) else invalid_penalty)
+            None  # no sandbox could judge it: unscorable, not failed
+            if ok is None
+            else (pass_reward if ok else fail_reward) - (0.0 if has_valid_answer(t, r) else invalid_penalty)
             for t, r, ok in zip(texts, rows, final_answer_scores(texts, rows))
         ]
 
