@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
 NODE = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", "80000000"]
 NODE += ["--disable-usage-stats"]
+# The same in the cluster and the test's driver, whatever ~/.ray holds (Ray >= 2.50 turns token auth on when it
+# finds a token there): a throwaway loopback cluster.
+ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def _free_port() -> int:
@@ -34,7 +37,7 @@ class LocalRayCluster:
         self.address = f"127.0.0.1:{self.port}"
 
     def _start(self, *args: str) -> None:
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, **ENV, "PYTHONPATH": str(ROOT)}
         self.processes.append(
             subprocess.Popen(
                 [RAY, "start", *args, *NODE],

@@ -4,10 +4,11 @@ live actor → `sandbox_error` (unscorable)."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
-from ray_cluster import LocalRayCluster
+from ray_cluster import ENV, LocalRayCluster
 
 from trl_ext.execution import backends, run_tests_batch
 from trl_ext.rewards.code import score as code_score
@@ -37,11 +38,18 @@ JOBS = [
 
 @pytest.fixture(scope="module")
 def cluster():
+    saved = {name: os.environ.get(name) for name in ENV}
+    os.environ.update(ENV)  # for this process's driver too (read when ray.init connects)
     cluster = LocalRayCluster(nodes=2).start()
     try:
         yield cluster
     finally:
         cluster.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_ray_actors_on_two_nodes_judge_and_survive_a_dead_actor(cluster):
