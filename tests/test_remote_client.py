@@ -6,9 +6,12 @@ async reward path. Servers run on 127.0.0.1 at free ports and are stopped by the
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 
+import httpx
 import pytest
 from conftest import cpu_grpo_args
 from datasets import Dataset
@@ -16,7 +19,12 @@ from trainer_helpers import ROOT, toy_dataset
 
 from trl_ext.eval.harness import score as harness_score
 from trl_ext.execution import backends, run_batch, run_tests, run_tests_batch
-from trl_ext.execution.remote import ALLOW_TEST_CODE_ENV, SandboxFusionBackend, UnsafeRemoteJobError
+from trl_ext.execution.remote import (
+    ALLOW_TEST_CODE_ENV,
+    RemoteSettings,
+    SandboxFusionBackend,
+    UnsafeRemoteJobError,
+)
 from trl_ext.execution.server import spawn, stop
 from trl_ext.rewards import atask_reward, task_reward
 from trl_ext.rewards.code import score as code_score
@@ -184,6 +192,36 @@ def test_a_replica_killed_mid_batch_loses_no_job(execution):
     finally:
         stop(first)
         stop(second)
+
+
+def _served(url: str) -> int:
+    return httpx.get(f"{url}/health", timeout=10).json()["served"]
+
+
+def test_a_hung_replica_times_out_and_is_used_again_once_it_recovers():
+    jobs = [
+        {"code": "print(input())", "tests": [{"input": str(i), "output": str(i)}], "timeout": 1.0} for i in range(12)
+    ]
+    (hung, hung_url), (alive, alive_url) = spawn("--workers", "1"), spawn("--workers", "1")
+    settings = RemoteSettings(request_timeout_s=1.0, breaker_cooldown_s=1.0, backoff_s=0.05)
+    backend = SandboxFusionBackend([hung_url, alive_url], settings)
+    try:
+        backend.run_tests_batch(jobs[:8])  # two chunks of 4: one to each (least-loaded)
+        assert _served(hung_url) > 0 and _served(alive_url) > 0  # both used while both answer
+        os.kill(hung.pid, signal.SIGSTOP)  # accepts connections (the kernel does) but never answers
+        served = _served(alive_url)
+        results = backend.run_tests_batch(jobs)
+        assert all(r.passed for r in results) and _served(alive_url) - served == len(jobs)
+        os.kill(hung.pid, signal.SIGCONT)
+        time.sleep(1.2)  # the breaker's cooldown: then a health probe lets it back in
+        before = _served(hung_url)
+        assert all(r.passed for r in backend.run_tests_batch(jobs))
+        assert _served(hung_url) > before
+    finally:
+        backend.close()
+        os.kill(hung.pid, signal.SIGCONT)
+        stop(hung)
+        stop(alive)
 
 
 def test_no_endpoint_means_unscorable_not_wrong(execution):

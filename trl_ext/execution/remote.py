@@ -100,6 +100,7 @@ class _Endpoint:
         self.open_until = 0.0  # circuit breaker
         self.ours: bool | None = None  # a trl-ext server (None: not probed yet)
         self.probing = asyncio.Lock()
+        self.probe: asyncio.Future | None = None  # the health probe running now
 
 
 _CALL_TAIL = """
@@ -195,7 +196,9 @@ class SandboxFusionBackend(AsyncBackend):
             if endpoint.ours is not None or endpoint.open_until > time.monotonic():
                 return
             try:
-                response = await self._client().get(f"{endpoint.url}/health", timeout=10.0)
+                response = await self._client().get(
+                    f"{endpoint.url}/health", timeout=min(10.0, self.settings.request_timeout_s)
+                )
             except httpx.HTTPError:
                 endpoint.failures = self.settings.breaker_failures - 1  # one strike opens it
                 self._failed(endpoint)
@@ -210,23 +213,37 @@ class SandboxFusionBackend(AsyncBackend):
     async def _probe_all(self) -> None:
         await asyncio.gather(*(self._probe(e) for e in self.endpoints))
 
-    async def _choose(self, need_ours: bool) -> _Endpoint | None:
+    async def _choose(self, need_ours: bool, avoid: _Endpoint | None = None) -> _Endpoint | None:
+        """The least-loaded healthy endpoint (round-robin among ties), other than `avoid` (the one that just
+        failed this request) when there is another. Endpoints not probed yet are probed in the background while
+        others can serve, and awaited only when none can."""
         now = time.monotonic()
-        for endpoint in self.endpoints:
-            if endpoint.ours is None and endpoint.open_until <= now:
-                await self._probe(endpoint)
-        now = time.monotonic()
-        ready = [
-            e
-            for e in self.endpoints
-            if e.open_until <= now and e.ours is not None and (e.ours or not need_ours)
-        ]
-        if not ready:
+        probes = [self._spawn_probe(e) for e in self.endpoints if e.ours is None and e.open_until <= now]
+
+        def ready():
+            now = time.monotonic()
+            up = [
+                e
+                for e in self.endpoints
+                if e.open_until <= now and e.ours is not None and (e.ours or not need_ours)
+            ]
+            return [e for e in up if e is not avoid] or up
+
+        candidates = ready()
+        if not candidates and probes:
+            await asyncio.gather(*probes)
+            candidates = ready()
+        if not candidates:
             return None
-        least = min(e.in_flight for e in ready)
-        ties = [e for e in ready if e.in_flight == least]
+        least = min(e.in_flight for e in candidates)
+        ties = [e for e in candidates if e.in_flight == least]
         self._turn += 1
         return ties[self._turn % len(ties)]
+
+    def _spawn_probe(self, endpoint: _Endpoint) -> asyncio.Task:
+        if endpoint.probe is None or endpoint.probe.done():
+            endpoint.probe = asyncio.ensure_future(self._probe(endpoint))
+        return endpoint.probe
 
     def _delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.settings.backoff_max_s, self.settings.backoff_s * 2**attempt))
@@ -235,9 +252,9 @@ class SandboxFusionBackend(AsyncBackend):
         """POST to the best endpoint, retrying elsewhere; `parse(json)` of the first good reply."""
         settings, attempt = self.settings, 0
         busy_until = time.monotonic() + settings.busy_deadline_s
-        last = "no endpoint is up"
+        last, failed = "no endpoint is up", None
         while attempt < settings.max_attempts:
-            endpoint = await self._choose(need_ours)
+            endpoint = await self._choose(need_ours, avoid=failed)
             if endpoint is not None:
                 endpoint.in_flight += 1
                 try:
@@ -261,9 +278,9 @@ class SandboxFusionBackend(AsyncBackend):
                 except (RemoteJobRefused, PermissionError):
                     raise
                 except _SandboxSide as err:
-                    last = f"{endpoint.url}: sandbox error: {err}"
+                    last, failed = f"{endpoint.url}: sandbox error: {err}", endpoint
                 except (httpx.HTTPError, ValueError, KeyError, TypeError) as err:
-                    last = f"{endpoint.url}: {type(err).__name__}: {err}"
+                    last, failed = f"{endpoint.url}: {type(err).__name__}: {err}", endpoint
                     self._failed(endpoint)
                 finally:
                     endpoint.in_flight -= 1

@@ -11,7 +11,7 @@ Endpoints:
   arguments of `trl_ext.execution.run` / `run_tests` each; the *server* judges whole test suites on plain data,
   so expected outputs and HumanEval `check` code never enter the candidate's process (see the README's remote
   threat model: a plain `/run_code` cannot give that).
-- `GET /health`: liveness and load (open without the token, reveals nothing but the load).
+- `GET /health`: liveness and load: workers, capacity, jobs in flight and served (open without the token).
 
 Backpressure: at most `capacity` jobs are admitted at once (default: 8 per worker; a batch counts each of its
 jobs, and a batch is admitted whole when nothing else runs); beyond that the answer is 429 with `Retry-After`,
@@ -144,7 +144,7 @@ class _Gate:
     """Admission control: at most `capacity` jobs at once (handlers run on one event loop: no lock)."""
 
     def __init__(self, capacity: int):
-        self.capacity, self.in_flight = capacity, 0
+        self.capacity, self.in_flight, self.served = capacity, 0, 0
 
     def enter(self, n: int) -> bool:
         if self.in_flight and self.in_flight + n > self.capacity:
@@ -154,6 +154,7 @@ class _Gate:
 
     def leave(self, n: int) -> None:
         self.in_flight -= n
+        self.served += n
 
 
 def _busy(status: int, why: str) -> JSONResponse:
@@ -239,6 +240,7 @@ def create_app(
                 "api": ["run_code"] + ([wire.API] if api == "all" else []),
                 "workers": sandbox.num_workers,
                 "in_flight": gate.in_flight,
+                "served": gate.served,
                 "capacity": gate.capacity,
             }
         )
