@@ -160,3 +160,20 @@ def test_public_bind_without_token_is_refused(capsys):
     assert main(["sandbox", "serve", "--host", "0.0.0.0", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "refusing to serve on 0.0.0.0 without a token" in err and "--insecure-no-token" in err
+
+
+def test_a_pool_that_cannot_run_jobs_answers_503():
+    from starlette.testclient import TestClient
+
+    from trl_ext.execution import Sandbox
+    from trl_ext.execution.server import create_app
+
+    sandbox = Sandbox(1)
+    sandbox.close()  # as during shutdown
+    with TestClient(create_app(sandbox)) as client:
+        for path, body in (
+            ("/run_code", {"code": "print(1)", "language": "python"}),
+            ("/trl_ext/v1/run_batch", {"jobs": [{"code": "print(1)"}]}),
+        ):
+            response = client.post(path, json=body)
+            assert response.status_code == 503 and response.headers["Retry-After"] == "1", path

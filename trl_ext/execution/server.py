@@ -181,7 +181,10 @@ def create_app(
             return _busy(429, f"busy: {gate.in_flight} jobs running, capacity {gate.capacity}")
         try:
             return await work()
-        except SandboxUnavailableError as err:
+        except (
+            SandboxUnavailableError,
+            RuntimeError,
+        ) as err:  # no isolation here, or the pool is shutting down
             return _busy(503, f"the sandbox cannot run jobs: {err}")
         finally:
             gate.leave(n)
