@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import socket
 import time
 
 import httpx
@@ -73,6 +74,12 @@ def test_other_languages_and_bad_requests_are_refused_clearly(server):
     assert response.status_code == 422 and "run_timeout" in response.json()["detail"]
     response = httpx.post(f"{server}/run_code", content=b"not json")
     assert response.status_code == 422
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:  # a 300 MiB body, announced only
+        raw.sendall(
+            f"POST /run_code HTTP/1.1\r\nHost: {host}\r\nContent-Length: {300 << 20}\r\n\r\n".encode()
+        )
+        assert raw.recv(100).startswith(b"HTTP/1.1 413")
 
 
 def test_batch_endpoint_judges_on_the_server(server):
@@ -138,6 +145,8 @@ def test_bearer_token(token_server):
     assert httpx.get(f"{token_server}/health").status_code == 200  # open: load balancers probe it
     job = {"code": "print(1)", "language": "python"}
     assert httpx.post(f"{token_server}/run_code", json=job).status_code == 401
+    unread = httpx.post(f"{token_server}/trl_ext/v1/run_batch", content=b"not even JSON")
+    assert unread.status_code == 401  # refused before its body is read
     wrong = httpx.post(f"{token_server}/run_code", json=job, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     right = httpx.post(f"{token_server}/run_code", json=job, headers={"Authorization": "Bearer s3cret-token"})

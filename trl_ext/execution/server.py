@@ -13,6 +13,8 @@ Endpoints:
   threat model: a plain `/run_code` cannot give that).
 - `GET /health`: liveness and load: workers, capacity, jobs in flight and served (open without the token).
 
+Every other request needs the token (checked before its body is read) and a body of at most 256 MiB (413).
+
 Backpressure: at most `capacity` jobs are admitted at once (default: 8 per worker; a batch counts each of its
 jobs, and a batch is admitted whole when nothing else runs); beyond that the answer is 429 with `Retry-After`,
 never a growing queue. 503 with `Retry-After` while the sandbox cannot run jobs. With a token, every request
@@ -48,6 +50,7 @@ from trl_ext.execution.sandbox import Sandbox, SandboxUnavailableError
 APIS = ("all", "sandbox-fusion")  # sandbox-fusion: only what a stock SandboxFusion deployment offers
 DEFAULT_MEMORY_MB = 1024  # for memory_limit_MB = -1 (SandboxFusion's "no limit")
 RETRY_AFTER_S = 1
+MAX_BODY_BYTES = 256 << 20  # a request's JSON body (programs and test suites)
 
 
 class BadRequest(ValueError):
@@ -170,21 +173,25 @@ def create_app(
     gate = _Gate(capacity or 8 * sandbox.num_workers)
     expected = f"Bearer {token}".encode() if token else None
 
-    def authorised(request: Request) -> bool:
-        given = request.headers.get("authorization", "").encode()
-        return expected is None or hmac.compare_digest(given, expected)
-
-    async def admitted(request: Request, n: int, work):
-        if not authorised(request):
+    def refused(request: Request) -> JSONResponse | None:
+        """401 without the token, 413 for a body over MAX_BODY_BYTES: checked before the body is read."""
+        if expected is not None and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), expected
+        ):
             return JSONResponse({"detail": "missing or wrong bearer token"}, status_code=401)
+        length = request.headers.get("content-length", "0")  # a chunked body has none; uvicorn bounds it
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"detail": f"the body must be at most {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        return None
+
+    async def admitted(n: int, work):
         if not gate.enter(n):
             return _busy(429, f"busy: {gate.in_flight} jobs running, capacity {gate.capacity}")
         try:
             return await work()
-        except (
-            SandboxUnavailableError,
-            RuntimeError,
-        ) as err:  # no isolation here, or the pool is shutting down
+        except (SandboxUnavailableError, RuntimeError) as err:  # no isolation, or the pool is shutting down
             return _busy(503, f"the sandbox cannot run jobs: {err}")
         finally:
             gate.leave(n)
@@ -196,6 +203,8 @@ def create_app(
             raise BadRequest("the request body is not JSON") from None
 
     async def run_code(request: Request):
+        if (refusal := refused(request)) is not None:
+            return refusal
         try:
             args, fetch, marker = parse_run_code(await body_of(request))
         except BadRequest as err:
@@ -211,10 +220,12 @@ def create_app(
             response["files"] = {p: files[p] for p in fetch if p in files}
             return JSONResponse(response)
 
-        return await admitted(request, 1, work)
+        return await admitted(1, work)
 
     def batch(run, to_json):
         async def endpoint(request: Request):
+            if (refusal := refused(request)) is not None:
+                return refusal
             try:
                 body = await body_of(request)
                 jobs = body.get("jobs") if isinstance(body, dict) else None
@@ -230,7 +241,7 @@ def create_app(
                     return JSONResponse({"detail": str(err)}, status_code=422)
                 return JSONResponse({"results": [to_json(r) for r in results]})
 
-            return await admitted(request, max(len(jobs), 1), work)
+            return await admitted(max(len(jobs), 1), work)
 
         return endpoint
 
