@@ -13,13 +13,13 @@ Endpoints:
   threat model: a plain `/run_code` cannot give that).
 - `GET /health`: liveness and load: workers, capacity, jobs in flight and served (open without the token).
 
-Every other request needs the token (checked before its body is read) and a body of at most 256 MiB (413).
+With a token, every other request needs `Authorization: Bearer <token>` (401 otherwise), checked before its
+body is read; bodies are at most 256 MiB (413).
 
 Backpressure: at most `capacity` jobs are admitted at once (default: 8 per worker; a batch counts each of its
 jobs, and a batch is admitted whole when nothing else runs); beyond that the answer is 429 with `Retry-After`,
-never a growing queue. 503 with `Retry-After` while the sandbox cannot run jobs. With a token, every request
-but `/health` needs `Authorization: Bearer <token>`. Binding an address other than loopback without a token is
-refused unless the caller accepts the risk explicitly (`allow_no_token`).
+never a growing queue. 503 with `Retry-After` while the sandbox cannot run jobs. Binding an address other than
+loopback without a token is refused unless the caller accepts the risk explicitly (`allow_no_token`).
 
 Stack: starlette + uvicorn (well-kept ASGI pieces; the server is a few routes, so no framework on top).
 """
