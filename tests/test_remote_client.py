@@ -200,7 +200,8 @@ def _served(url: str) -> int:
 
 def test_a_hung_replica_times_out_and_is_used_again_once_it_recovers():
     jobs = [
-        {"code": "print(input())", "tests": [{"input": str(i), "output": str(i)}], "timeout": 1.0} for i in range(12)
+        {"code": "print(input())", "tests": [{"input": str(i), "output": str(i)}], "timeout": 1.0}
+        for i in range(12)
     ]
     (hung, hung_url), (alive, alive_url) = spawn("--workers", "1"), spawn("--workers", "1")
     settings = RemoteSettings(request_timeout_s=1.0, breaker_cooldown_s=1.0, backoff_s=0.05)
