@@ -653,6 +653,63 @@ def _complexity(args: argparse.Namespace) -> None:
         print(f"plot:  {plot}")
 
 
+# ---------------------------------------------------------------------------------------------- sandbox
+
+
+def _add_sandbox(verbs) -> None:
+    p = _verb(
+        verbs,
+        "sandbox",
+        "Run the sandbox as a service for rewards on other machines",
+        "`trl-ext sandbox serve`: the local sandbox pool over HTTP, speaking SandboxFusion's POST /run_code "
+        "(verl, SkyRL and the sandbox-fusion client use it) plus trl-ext's own batch endpoints, which judge whole "
+        "test suites server-side. Point trainers at replicas with TRL_EXT_EXECUTION=sandbox-fusion=URL[,URL...].",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser(
+        "serve",
+        help="serve the sandbox over HTTP until interrupted",
+        description="Serve the sandbox over HTTP until interrupted (SIGINT/SIGTERM).",
+        formatter_class=HelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
+    serve.add_argument("--port", type=int, default=8080, help="port (0: any free port, printed at start)")
+    serve.add_argument("--workers", type=positive_int, help="sandbox workers (default: one per core)")
+    serve.add_argument("--token-file", help="file holding a bearer token that requests must carry")
+    serve.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="allow a non-loopback --host without a token: anyone who reaches it can run code here",
+    )
+    serve.add_argument(
+        "--capacity", type=positive_int, help="jobs admitted at once; beyond: 429 (default: 8 per worker)"
+    )
+    serve.add_argument(
+        "--api",
+        choices=("all", "sandbox-fusion"),
+        default="all",
+        help="sandbox-fusion: only SandboxFusion's endpoints, as a stock deployment offers",
+    )
+    serve.set_defaults(func=_sandbox_serve)
+
+
+def _sandbox_serve(args: argparse.Namespace) -> None:
+    try:
+        from trl_ext.execution.server import serve
+    except ImportError as err:
+        raise CliError(f"sandbox serve needs the serve extra ({err}): pip install 'trl-ext[serve]'") from None
+
+    serve(
+        args.host,
+        args.port,
+        workers=args.workers,
+        token_file=args.token_file,
+        allow_no_token=args.insecure_no_token,
+        capacity=args.capacity,
+        api=args.api,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="trl-ext", description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"trl-ext {__version__}")
@@ -667,6 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_env,
         _add_train,
         _add_complexity,
+        _add_sandbox,
     ):
         add(verbs)
     parser.verbs = verbs.choices  # name -> sub-parser

@@ -126,7 +126,8 @@ def tiny_model_corpus(rows) -> list[str]:
 def train(name: str, script_args: TrainScriptArguments, training_args, model_args: ModelConfig):
     """Build the dataset, (tiny) model and trainer `name`, train, save the model and its card, push if asked."""
     from trl_ext import hub
-    from trl_ext.rewards import task_reward
+    from trl_ext.execution import backends
+    from trl_ext.rewards import atask_reward, task_reward
 
     _, trainer_class = trainer_classes(name)
     # Pushing is ours (after the card is written; also to a local folder), not transformers' (which would create
@@ -145,7 +146,12 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
     training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}), "dtype": model_args.dtype}
     trainer = trainer_class(
         model=model,
-        reward_funcs=None if name in OWN_REWARD else task_reward,
+        # Off this machine, judging goes through TRL's async reward path (it then waits in a thread, not the loop).
+        reward_funcs=None
+        if name in OWN_REWARD
+        else task_reward
+        if backends.current_spec().kind == "local"
+        else atask_reward,
         args=training_args,
         train_dataset=train_split,
         eval_dataset=dataset[script_args.dataset_test_split] if training_args.eval_strategy != "no" else None,

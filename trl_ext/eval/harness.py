@@ -270,6 +270,11 @@ def score(
     flat = [[{"role": "assistant", "content": c}] for cs in completions for c in cs]
     columns = {key: [r.get(key) for r in flat_rows] for key in flat_rows[0]}
     rewards = task_reward(prompts=[r["prompt"] for r in flat_rows], completions=flat, **columns)
+    unjudged = sum(r is None for r in rewards)
+    if unjudged:  # counting them wrong would publish a wrong score
+        raise RuntimeError(
+            f"{unjudged} of {len(rewards)} samples could not be judged: no sandbox could run them"
+        )
     answers = task_answers(flat, **columns)
     correct = [[rewards[i * n + j] > 0.5 for j in range(n)] for i in range(len(rows))]
     grouped_answers = [answers[i * n : (i + 1) * n] for i in range(len(rows))]

@@ -55,8 +55,13 @@ libseccomp the attribute filter is missing: the worker's check after each job is
 worker a job changed (the change still reaches the rest of that job). `isolation="rlimits"` (no
 bubblewrap) isolates nothing but the limits and runs programs as the caller, root included: a root caller
 must ask for it explicitly; it warns loudly; `isolation="bwrap"` refuses instead.
+
+Where jobs run (`backends.py`): this pool (default), replicas of `trl-ext sandbox serve` or another SandboxFusion
+deployment (`remote.py`, `server.py`), or Ray actors (`ray_backend.py`), chosen by `TRL_EXT_EXECUTION` or a
+config's `execution` field; `run*` dispatch there when no explicit `sandbox` is given.
 """
 
+from trl_ext.execution.backends import arun_batch, arun_tests_batch, configure
 from trl_ext.execution.judge import (
     STATUSES,
     ExecResult,
@@ -76,6 +81,9 @@ from trl_ext.execution.sandbox import Sandbox, SandboxUnavailableError
 __all__ = [
     "STATUSES",
     "ExecResult",
+    "arun_batch",
+    "arun_tests_batch",
+    "configure",
     "Sandbox",
     "SandboxUnavailableError",
     "TestResult",

@@ -39,6 +39,7 @@ import signal
 import threading
 from dataclasses import dataclass, field
 
+from trl_ext.execution import backends
 from trl_ext.execution._worker import MEMORY_EXIT, decode_value
 from trl_ext.execution.sandbox import Sandbox
 
@@ -329,12 +330,16 @@ def _make_run_job(
 
 def run(code: str, stdin: str = "", *, sandbox: Sandbox | None = None, **limits) -> ExecResult:
     """Run a Python program on `stdin`. Limits: timeout (wall s), cpu_time (s), memory_mb, output_limit (bytes)."""
+    if sandbox is None and backends.remote_backend() is not None:
+        return run_batch([{"code": code, "stdin": stdin, **limits}])[0]
     return _run_job(_make_run_job(code, stdin, **limits), sandbox)
 
 
 def run_batch(jobs: list[dict], *, sandbox: Sandbox | None = None) -> list[ExecResult]:
     """`run` for many jobs in parallel; each job is a dict of `run`'s arguments (`code`, `stdin`, limits)."""
     prepared = [_make_run_job(**job) for job in jobs]
+    if sandbox is None and (remote := backends.remote_backend()) is not None:
+        return remote.run_batch(jobs)
     box = sandbox or default_sandbox()
     return box.map(lambda job: _run_job(job, box), prepared)
 
@@ -467,6 +472,9 @@ def run_tests(
       other objects, inspects the candidate object, or relies on the candidate mutating its arguments is
       not supported there (such a check fails); convert such suites to call-mode tests instead.
     """
+    if sandbox is None and backends.remote_backend() is not None:
+        job = dict(code=code, tests=tests, fn_name=fn_name, test_code=test_code, test_setup=test_setup)
+        return run_tests_batch([{**job, "stop_on_failure": stop_on_failure, **limits}])[0]
     return _run_tests_job(
         _make_tests_job(
             code,
@@ -484,5 +492,7 @@ def run_tests(
 def run_tests_batch(jobs: list[dict], *, sandbox: Sandbox | None = None) -> list[TestsResult]:
     """`run_tests` for many (program, suite) jobs in parallel; each job is a dict of `run_tests`' arguments."""
     prepared = [_make_tests_job(**job) for job in jobs]
+    if sandbox is None and (remote := backends.remote_backend()) is not None:
+        return remote.run_tests_batch(jobs)
     box = sandbox or default_sandbox()
     return box.map(lambda p: _run_tests_job(p, box), prepared)

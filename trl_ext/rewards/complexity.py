@@ -78,6 +78,9 @@ def _generate_scores(texts: list[str], rows: list[dict]) -> list[float]:
     passed = code_verifier.score(texts, rows)
     out = []
     for text, row, ok in zip(texts, rows, passed):
+        if ok is None:  # no sandbox could run its tests: unscorable
+            out.append(None)
+            continue
         program = code_verifier.build_program(text, row) if ok else None
         if program is None:
             out.append(0.0)

@@ -35,21 +35,23 @@ def parse_answer(text: str) -> str | None:
         return None
 
 
-def check(sat_sources: list[str], answer_literals: list[str], timeout: float = 5.0) -> list[bool]:
-    """Run `sat(answer)` in the sandbox for each pair; True when it returned exactly True."""
+def check(sat_sources: list[str], answer_literals: list[str], timeout: float = 5.0) -> list[bool | None]:
+    """Run `sat(answer)` in the sandbox for each pair; True when it returned exactly True, None when no sandbox
+    could run it (status `sandbox_error`)."""
     jobs = [
         {"code": f"{PREAMBLE}{sat}\nprint(sat({answer}) is True)\n", "timeout": timeout}
         for sat, answer in zip(sat_sources, answer_literals)
     ]
-    return [r.ok and r.stdout.strip() == "True" for r in run_batch(jobs)] if jobs else []
+    results = run_batch(jobs) if jobs else []
+    return [None if r.status == "sandbox_error" else r.ok and r.stdout.strip() == "True" for r in results]
 
 
-def score(texts: list[str], rows: list[dict]) -> list[float]:
+def score(texts: list[str], rows: list[dict]) -> list[float | None]:
     literals = [parse_answer(t) for t in texts]
     todo = [i for i, lit in enumerate(literals) if lit is not None]
-    out = [0.0] * len(texts)
+    out: list[float | None] = [0.0] * len(texts)
     for i, ok in zip(todo, check([rows[i]["sat"] for i in todo], [literals[i] for i in todo])):
-        out[i] = float(ok)
+        out[i] = None if ok is None else float(ok)
     return out
 
 
