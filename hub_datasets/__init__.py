@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 
-from hub_datasets import code_contests, complexity, humaneval, kolmogorov, pbe, puzzles, swe
+from hub_datasets import code_contests, complexity, humaneval, kolmogorov, kolmogorov_real, pbe, puzzles, swe
 from hub_datasets.base import Built, with_overrides
 
 GENERATORS = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzles": puzzles, "complexity": complexity}
+GENERATORS["kolmogorov-real"] = kolmogorov_real  # real audio, text and DNA (arXiv 2503.13992)
 CONVERTERS = ("code-contests", "humaneval", "p3", "swe")
 NAMES = (*GENERATORS, *CONVERTERS)
 # What each converter's rows derive from, for the card's `source_datasets` (a Hub --source is recorded too).

@@ -190,3 +190,17 @@ def test_build_through_cli(repo, tmp_path):
         swe.build(str(tmp_path))
     with pytest.raises(ValueError, match="--issues is for swe"):
         __import__("hub_datasets").build("pbe", "lite", issues=str(repo["issues"]))
+
+
+def test_harness_reports_mean_patch_similarity(repo, collected):
+    from datasets import Dataset
+
+    from trl_ext.eval.harness import score
+
+    rows = [_row(collected, repo["fix"]), _row(collected, repo["both"])]
+    half = rows[1]["answer"].split("```python\n### pkg/util.py")[0] + "</solution>"  # one of two files: 0.5
+    metrics, stderr, _ = score(
+        Dataset.from_list(rows), [[rows[0]["answer"], "no format"], [half, half]], ks=[1]
+    )
+    assert metrics["patch_similarity"] == pytest.approx((0.5 + 0.5) / 2)  # the format error counts 0, not −1
+    assert metrics["pass@1"] == pytest.approx(0.25) and stderr["patch_similarity"] == pytest.approx(0.0)
