@@ -7,7 +7,7 @@ from that seed's `linear` run's gradient norms (arXiv 2310.07831 refines a linea
 `scripts/refine_schedule.py`. Each run is scored by the held-out loss and next-token accuracy on the test split.
 Prints a table; saves JSON, markdown and a PNG plot (rates and held-out loss).
 
-    nice -n 5 python scripts/bench_schedules.py --seeds 0 1 2 --steps 100 --output outputs/bench_schedules
+    nice -n 5 python scripts/bench_schedules.py --seeds 0 1 2 --steps 60 --output outputs/bench_schedules
 """
 
 from __future__ import annotations
@@ -200,13 +200,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=100, help="training steps per run (the budget)")
+    parser.add_argument("--steps", type=int, default=60, help="training steps per run (the budget)")
     parser.add_argument("--n-train", type=int, default=1000)
-    parser.add_argument("--n-test", type=int, default=200)
+    parser.add_argument("--n-test", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="the peak rate of every schedule")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 runs best on a shared CPU)")
     parser.add_argument("--output", default="outputs/bench_schedules")
     args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k != "output"}

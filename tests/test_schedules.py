@@ -168,6 +168,7 @@ def test_bench_refines_the_linear_run(tmp_path):
     # on the linear run's trainer_state.json, and the next run follows it.
     bench = _load_script("bench_schedules")
     argv = ["--seeds", "0", "--steps", "5", "--n-train", "16", "--n-test", "4", "--batch-size", "4"]
+    argv += ["--threads", str(torch.get_num_threads())]  # leave this process's setting as it is
     table = bench.main([*argv, "--learning-rate", "0.01", "--output", str(tmp_path)])
     assert [row["schedule"] for row in table] == ["cosine", "linear", "rex", "refined"]
     runs = {r["schedule"]: r for r in json.loads((tmp_path / "results.json").read_text())["runs"]}
