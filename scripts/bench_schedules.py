@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--schedules", nargs="+", choices=SCHEDULES, default=list(SCHEDULES))
     parser.add_argument("--steps", type=int, default=60, help="training steps per run (the budget)")
     parser.add_argument("--n-train", type=int, default=1000)
     parser.add_argument("--n-test", type=int, default=100)
@@ -208,6 +209,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 runs best on a shared CPU)")
     parser.add_argument("--output", default="outputs/bench_schedules")
     args = parser.parse_args(argv)
+    if "refined" in args.schedules and "linear" not in args.schedules:
+        parser.error("refined is computed from the linear run: add linear to --schedules")
+    args.schedules = [name for name in SCHEDULES if name in args.schedules]  # linear runs before refined
     import torch
 
     torch.set_num_threads(args.threads)
@@ -217,10 +221,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     train, test = demo_rows(args.n_train, args.n_test)
     runs = []
     start = time.time()
-    with tqdm(total=len(args.seeds) * len(SCHEDULES), desc="runs", unit="run") as bar:
+    with tqdm(total=len(args.seeds) * len(args.schedules), desc="runs", unit="run") as bar:
         for seed in args.seeds:
             model = tiny_model(train, output / f"init-seed{seed}", seed)
-            for schedule in SCHEDULES:
+            for schedule in args.schedules:
                 schedule_file = None
                 if schedule == "refined":
                     linear = next(r for r in runs if r["seed"] == seed and r["schedule"] == "linear")

@@ -132,7 +132,9 @@ def _add_build_dataset(verbs) -> None:
         "  trl-ext build-dataset humaneval --push-to-hub ORG/humaneval --private",
     )
     p.add_argument(
-        "name", help="generators: pbe, kolmogorov, puzzles; converters: code-contests, humaneval, p3"
+        "name",
+        help="generators: pbe, kolmogorov, kolmogorov-real, puzzles, complexity; converters: code-contests, "
+        "humaneval, p3, swe (--source a local git repository)",
     )
     p.add_argument("--config", help="generator preset (e.g. lite, hard) or the converted config's name")
     p.add_argument("--n", type=positive_int, help="train rows (generators; default: the preset's)")
