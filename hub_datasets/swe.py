@@ -80,7 +80,9 @@ class SweConfig:
 
 
 def _git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-C", str(repo), "-c", "core.quotepath=off", *args], capture_output=True, text=True
+    )
     if out.returncode != 0:
         raise ValueError(f"git {' '.join(args[:2])} failed in {repo}: {out.stderr.strip()}")
     return out.stdout
@@ -352,11 +354,13 @@ def repository_license(repo: Path) -> tuple[str, str]:
 
 
 def repository_name(repo: Path) -> str:
-    """The origin remote's URL when the repository has one, else its folder name."""
+    """The origin remote's URL (without any user or token in it) when the repository has one, else its folder
+    name."""
     out = subprocess.run(
         ["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, text=True
     )
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else repo.name
+    url = out.stdout.strip() if out.returncode == 0 else ""
+    return re.sub(r"^([a-z+]+://)[^/@]*@", r"\1", url) if url else repo.name
 
 
 def build(

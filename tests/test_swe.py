@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -25,8 +26,9 @@ def _git(repo, *args, author="Dev <dev@example.com>"):
         "GIT_COMMITTER_EMAIL": email,
         "GIT_AUTHOR_DATE": "2026-01-01T00:00:00",
         "GIT_COMMITTER_DATE": "2026-01-01T00:00:00",
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(repo),
+        "PATH": os.environ["PATH"],
+        "HOME": str(repo),  # no user or system git config changes the commits
+        "GIT_CONFIG_NOSYSTEM": "1",
     }
     return subprocess.run(
         ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
@@ -186,6 +188,10 @@ def test_build_through_cli(repo, tmp_path):
     meta, body = hub.split_card((target / "README.md").read_text())
     assert meta["license"] == "mit"
     assert str(repo["path"].name) in body and "`LICENSE`" in body
+    _git(repo["path"], "remote", "add", "origin", "https://user:secret@example.com/org/project.git")
+    assert (
+        swe.repository_name(repo["path"]) == "https://example.com/org/project.git"
+    )  # no credentials on a card
     with pytest.raises(ValueError, match="not a git repository"):
         swe.build(str(tmp_path))
     with pytest.raises(ValueError, match="--issues is for swe"):
