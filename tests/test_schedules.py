@@ -72,7 +72,7 @@ def test_refined_is_algorithm_1():
     assert schedules.refined_multipliers([2.0] * T) == pytest.approx(
         [(T - 1 - t) / (T - 1) for t in range(T)]
     )
-    # Growing norms at the end shift the rate down earlier; falling early norms give a warmup-like start.
+    # Falling early norms give a warmup-like start: the peak is not at the first step.
     assert np.argmax(schedules.refined_multipliers([8, 4, 2, 1, 1, 1, 1, 1])) > 0
     with pytest.raises(ValueError, match="at least 2"):
         schedules.refined_multipliers([1.0])
