@@ -132,7 +132,9 @@ def _add_build_dataset(verbs) -> None:
         "  trl-ext build-dataset humaneval --push-to-hub ORG/humaneval --private",
     )
     p.add_argument(
-        "name", help="generators: pbe, kolmogorov, puzzles; converters: code-contests, humaneval, p3"
+        "name",
+        help="generators: pbe, kolmogorov, kolmogorov-real, puzzles, complexity; converters: code-contests, "
+        "humaneval, p3, swe (--source a local git repository)",
     )
     p.add_argument("--config", help="generator preset (e.g. lite, hard) or the converted config's name")
     p.add_argument("--n", type=positive_int, help="train rows (generators; default: the preset's)")
@@ -140,6 +142,7 @@ def _add_build_dataset(verbs) -> None:
     p.add_argument("--seed", type=int, default=0, help="generation seed")
     p.add_argument("--source", help="converters: a local JSON/JSONL/parquet file or a Hub dataset id")
     p.add_argument("--split", default="test", help="converters: the split name for a single-file source")
+    p.add_argument("--issues", help="swe: a JSONL file of issues ({number, title, body}) commits link as #N")
     p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="override a generator knob")
     p.add_argument("--push-to-hub", required=True, metavar="TARGET", help="Hub repo id or local folder")
     p.add_argument("--private", action="store_true", help="create the Hub repo private")
@@ -167,6 +170,7 @@ def _build_dataset(args: argparse.Namespace) -> None:
         source=args.source,
         split=args.split,
         overrides=overrides,
+        issues=args.issues,
     )
     config_name = args.config or ("lite" if args.name in hub_datasets.GENERATORS else "default")
     hub.push_dataset(

@@ -22,6 +22,8 @@ from pathlib import Path
 
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
+from trl_ext import schedules  # noqa: F401  (lr_scheduler_type rex and refined, before any parser is built)
+
 # name -> ("module:ConfigClass", "module:TrainerClass"); imported only when that trainer is used.
 TRAINERS: dict[str, tuple[str, str]] = {
     "passk": ("trl_ext.trainers.passk:PassAtKConfig", "trl_ext.trainers.passk:PassAtKTrainer"),
@@ -160,6 +162,7 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
+    trainer.save_state()  # trainer_state.json: the log history (grad_norm per step feeds scripts/refine_schedule.py)
     if trainer.is_world_process_zero():
         write_model_card(trainer, training_args.output_dir, script_args.dataset_name, license_)
         if push_to:

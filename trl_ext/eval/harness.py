@@ -259,6 +259,15 @@ def has_canonical_answers(row: dict) -> bool:
     )
 
 
+def compression_rate(texts: list[str], rows: list[dict]) -> float:
+    """The KoLMogorov-Test's compression rate (arXiv 2503.13992) over all samples: total program bits over total
+    sequence bits, a failed program counting as its sequence's gzip encoding (the verifier's fallback)."""
+    from trl_ext.rewards.kolmogorov import compression_rates, sequence_text
+
+    raw = [8 * len(sequence_text(r["sequence"])) for r in rows]
+    return sum(rate * bits for rate, bits in zip(compression_rates(texts, rows), raw)) / sum(raw)
+
+
 def score(
     problems, completions: list[list[str]], ks: list[int], submissions: int = 1
 ) -> tuple[dict, dict, dict]:
@@ -298,9 +307,23 @@ def score(
             per_problem[f"{submissions}@{k}"] = [
                 n_at_k(p, correct[i], submissions, k) for p, i in zip(public, with_public)
             ]
+    swe = [i for i, r in enumerate(rows) if r.get("task") == "swe"]
+    if swe:  # SWE-RL's reward is −1 for a format error, else the similarity: errors count as 0 similarity
+        per_problem["patch_similarity"] = [
+            sum(max(rewards[i * n + j], 0.0) for j in range(n)) / n for i in swe
+        ]
     metrics, stderr = {}, {}
     for name, values in per_problem.items():
         metrics[name], stderr[name] = mean_and_stderr(values)
+    kolmogorov = [i for i, r in enumerate(rows) if r.get("task") == "kolmogorov"]
+    if kolmogorov:
+        metrics["compression_rate"], stderr["compression_rate"] = (
+            compression_rate(
+                [c for i in kolmogorov for c in completions[i]],
+                [rows[i] for i in kolmogorov for _ in range(n)],
+            ),
+            None,
+        )
     details = {
         "correct": correct,
         "answers": [[repr(a) if a is not None else None for a in g] for g in grouped_answers],

@@ -75,7 +75,8 @@ def leaderboard_frame(settings: Settings, results: list[dict] | None = None) -> 
 
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The table as shown: metric columns carry their unit."""
-    return frame.rename(columns={c: f"{c} (%)" for c in frame.columns if c == "Average pass@1" or "@" in c})
+    percent = ("Average pass@1", "@", " compression_rate", " patch_similarity")
+    return frame.rename(columns={c: f"{c} (%)" for c in frame.columns if any(p in c for p in percent)})
 
 
 def last_updated(results: list[dict]) -> str:
@@ -176,6 +177,11 @@ benchmark's problems; the results files also hold each score's standard error ov
   samples is correct (ties split evenly; samples without an answer never win), averaged exactly over all
   k-subsets of the N samples.
 - **1@k** (code benchmarks with public tests): one submission among k samples, chosen by the public tests.
+- **compression_rate** (Kolmogorov benchmarks, arXiv 2503.13992): total bits of the sampled programs over
+  total bits of the sequences, a failed program counting as the gzip encoding of its sequence; lower is better.
+  Accuracy is pass@1.
+- **patch_similarity** (`swe`, SWE-RL arXiv 2502.18449): the mean `difflib` similarity of the predicted patch
+  with the oracle patch, a completion that cannot be parsed or applied counting 0.
 - **Average pass@1**: the mean pass@1 over the benchmarks; it ranks the table.
 
 ## Evaluation settings

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from types import ModuleType
 
-from trl_ext.rewards import code, complexity, kolmogorov, pbe, puzzle
+from trl_ext.rewards import code, complexity, kolmogorov, pbe, puzzle, swe
 from trl_ext.rewards.common import completion_text, rows_from_columns
 
 VERIFIERS: dict[str, ModuleType] = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzle": puzzle, "code": code}
 VERIFIERS["complexity"] = complexity
+VERIFIERS["swe"] = swe  # SWE-RL: −1 for a format error, else patch similarity in [0, 1]
 
 
 def _dispatch(method: str, completions, task, columns) -> list:
