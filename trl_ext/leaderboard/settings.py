@@ -13,7 +13,6 @@ from trl_ext import hub
 
 SETTINGS_FILE = "leaderboard.json"
 MODEL_TYPES = ("pretrained", "fine-tuned", "rl-tuned", "merged", "other")
-PRECISIONS = ("float32", "bfloat16", "float16", "4bit")
 DEFAULT_PRECISION = "float32"  # the CLI's and the page's default: one model, one row
 
 
