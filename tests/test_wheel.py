@@ -123,3 +123,15 @@ except SystemExit as done:
     recipes = sorted(str(p) for p in (ROOT / "recipes").glob("*/cpu-tiny.yaml"))
     out = _run([str(python), "-c", check, str(ROOT / "scripts/train_passk.py"), *recipes], work, env)
     assert f"parsed {len(recipes)}" in out and "--tiny_model_corpus_rows" in out and len(recipes) >= 5
+
+
+def test_install_instructions_do_not_advertise_an_unpublished_package():
+    """`pip install trl-ext` fails (not on PyPI): the README, the Space's README and its About tab say how to
+    install from a checkout or a wheel instead."""
+    import re
+
+    from_pypi = re.compile(r"pip install +['\"]?trl-ext\b")
+    for name in ("README.md", "spaces/leaderboard/README.md", "trl_ext/leaderboard/app.py"):
+        text = (ROOT / name).read_text()
+        assert not from_pypi.search(text), f"{name} advertises `pip install trl-ext`"
+        assert "checkout" in text and "python -m build --wheel" in text, name
