@@ -191,7 +191,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode(), headers)
 
     def _error(self, status: int, code: str, message: str):
-        self._json({"error": message}, status, {"X-Error-Code": code, "X-Error-Message": message})
+        header = " ".join(message.split())  # one line: a header cannot hold a newline
+        self._json({"error": message}, status, {"X-Error-Code": code, "X-Error-Message": header})
 
     def _repo(self, repo_type: str, repo_id: str) -> Repo | None:
         repo = self.server.state.repos.get((repo_type, repo_id))
@@ -263,9 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.loads(self.body or b"{}")
         errors = card_errors(payload.get("repoType") or "model", payload.get("content") or "")
         self.server.state.validated.append((payload.get("repoType"), errors))
-        if errors:
+        if errors and "text/plain" in self.headers.get("Accept", ""):  # RepoCard.validate asks for text
             return self._send(400, "\n".join(errors).encode(), ctype="text/plain")
-        self._json({"errors": [], "warnings": []})
+        self._json({"errors": [{"message": e} for e in errors], "warnings": []}, 400 if errors else 200)
 
     def create_repo(self):
         if not self.headers.get("Authorization"):
@@ -441,6 +442,13 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         if missing:
             return self._error(422, "LfsMissing", f"LFS objects not uploaded: {missing}")
+        readme = next(
+            (op["value"] for op in ops if op["key"] == "file" and op["value"]["path"] == "README.md"), None
+        )
+        if readme is not None:  # the Hub refuses a commit whose README metadata it would not validate
+            errors = card_errors(repo.repo_type, base64.b64decode(readme["content"]).decode(errors="replace"))
+            if errors:
+                return self._error(400, "BadRequest", "Invalid metadata in README.md.\n" + "\n".join(errors))
         commit = self.server.state.commit(repo, header.get("summary", "commit"), ops)
         self._json(
             {

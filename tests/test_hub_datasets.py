@@ -141,3 +141,22 @@ def test_hub_validation_refuses_bad_cards(loopback_hub):
             card.validate()
     DatasetCard("---\nlicense:\n- mit\n- apache-2.0\nsize_categories:\n- n<1K\n---\n").validate()
     ModelCard("---\nlicense: mit\nbase_model: org/base\ndatasets:\n- org/pbe\n---\n").validate()
+    # As on the Hub, a commit of a README.md with such metadata is refused.
+    hub.create("tester/model", repo_type="model")
+    with pytest.raises(hub.HubError, match="Invalid metadata in README.md"):
+        hub.write_text("tester/model", "README.md", str(bad[-1][0]), repo_type="model")
+    hub.write_text("tester/model", "README.md", "---\nlicense: mit\n---\n# ok\n", repo_type="model")
+
+
+@pytest.mark.hub
+def test_converter_reads_its_source_from_the_hub(loopback_hub, tmp_path):
+    """The README's `build-dataset code-contests --source <Hub dataset> --push-to-hub <repo>`: the upstream rows
+    are read from the Hub (its default config), converted, pushed, and load back with `load_dataset(repo)`."""
+    upstream = datasets.load_dataset("json", data_files=str(FIXTURES / "codecontests.jsonl"), split="train")
+    upstream.push_to_hub("tester/code_contests_upstream", split="test")
+    _build("code-contests", None, ["--source", "tester/code_contests_upstream"], "tester/code-contests")
+    loaded = datasets.load_dataset("tester/code-contests")
+    assert loaded["test"].num_rows == 2 and loaded["test"][0]["task"] == "code"
+    card = DatasetCard(hub.read_text("tester/code-contests", "README.md"))
+    assert card.data.source_datasets == ["deepmind/code_contests", "tester/code_contests_upstream"]
+    assert card.data.license == "cc-by-4.0"

@@ -152,6 +152,10 @@ def _hub_errors(target: str, repo_type: str) -> Iterator[None]:
         ) from err
     except HfHubHTTPError as err:
         raise HubError(f"{repo_type} repo {target!r}: the Hub answered {err}") from err
+    except ValueError as err:  # huggingface_hub validates a README's metadata with the Hub before a commit
+        if "Invalid metadata in README.md" not in str(err):
+            raise
+        raise HubError(f"{repo_type} repo {target!r}: the Hub refuses the card: {err}") from err
 
 
 def _create_repo(repo_id: str, repo_type: str, private: bool = False, space_sdk: str | None = None) -> None:
