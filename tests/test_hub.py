@@ -33,7 +33,12 @@ def _check_two_configs(target):
             _dataset_dict(offset, SIZES[name]),
             target,
             name,
-            card_meta={"license": LICENSES[name], "pretty_name": "Toy", "size_categories": ["n<1K"]},
+            card_meta={
+                "license": LICENSES[name],
+                "pretty_name": "Toy",
+                "size_categories": ["n<1K"],
+                "source_datasets": ["org/upstream"] if name == "one" else ["original"],
+            },
             card_body=f"# Toy\n\nThe {name} config.\n\n## Fields\n\n`x` of {name}\n",
         )
     for name, offset in (("one", 0), ("two", 100)):
@@ -47,17 +52,20 @@ def _check_two_configs(target):
     assert card.text.lstrip().startswith("# Toy")
     for name in ("one", "two"):
         assert (
-            f"## Config `{name}`\n\nLicense: `{LICENSES[name]}`\n\nThe {name} config.\n\n### Fields\n\n`x` of {name}"
+            f"## Config `{name}`\n\nLicense: `{LICENSES[name]}` · Source datasets: "
+            f"`{'org/upstream' if name == 'one' else 'original'}`\n\nThe {name} config.\n\n### Fields\n\n`x` of {name}"
             in card.text
         )
     hub.push_dataset(_dataset_dict(0, SIZES["one"]), target, "one", card_meta={"tags": ["toy"]})
     again = DatasetCard(hub.read_text(target, "README.md"))
     assert again.data.tags == ["toy"] and again.text == card.text
     assert again.data.license == ["apache-2.0", "mit"]
+    assert again.data.source_datasets == ["org/upstream", "original"]
     # Re-licensing one config by metadata alone updates its section and the card's list.
     hub.push_dataset(_dataset_dict(0, SIZES["one"]), target, "one", card_meta={"license": "apache-2.0"})
     relicensed = DatasetCard(hub.read_text(target, "README.md"))
     assert relicensed.data.license == "apache-2.0" and "License: `mit`" not in relicensed.text
+    assert relicensed.data.source_datasets == ["org/upstream", "original"]  # each config's sources kept
 
 
 def test_derived_datasets_name_their_sources_and_no_foreign_urls():

@@ -291,20 +291,21 @@ def _merge_card(card, config_name: str, meta: dict | None, body: str | None) -> 
         title, rest = body.lstrip("\n").partition("\n")[::2] if body.startswith("# ") else ("", body)
         sections[config_name] = _section(config_name, meta, _demote_headings(rest.strip()))
         head = head if head.strip() else title
-    elif config_name in sections and ("license" in meta or "source_datasets" in meta):
-        old = sections[config_name]
-        sections[config_name] = _PROVENANCE.sub(lambda _: _provenance_line(meta), old, count=1)
+    elif (m := _PROVENANCE.search(sections.get(config_name, ""))) and meta.keys() & {
+        "license",
+        "source_datasets",
+    }:
+        kept = {"license": m["license"], "source_datasets": re.findall(r"`([^`]+)`", m["sources"] or "")}
+        line = _provenance_line({**kept, **meta})
+        sections[config_name] = _PROVENANCE.sub(lambda _: line, sections[config_name], count=1)
     for key, value in meta.items():
-        if key not in ("license", "source_datasets"):
-            data[key] = value
-    licenses, sources = set(), set()
-    for text in sections.values():
-        if m := _PROVENANCE.search(text):
-            licenses.add(m["license"])
-            sources.update(re.findall(r"`([^`]+)`", m["sources"] or ""))
-    licenses = licenses or {meta.get("license") or data.get("license") or "unknown"}
-    data["license"] = sorted(licenses)[0] if len(licenses) == 1 else sorted(licenses)
-    data["source_datasets"] = sorted(sources) or None
+        data[key] = value
+    provenance = [m for text in sections.values() if (m := _PROVENANCE.search(text))]
+    if provenance:  # what every config says, not what the last push said
+        licenses = sorted({m["license"] for m in provenance})
+        data["license"] = licenses[0] if len(licenses) == 1 else licenses
+        sources = {s for m in provenance for s in re.findall(r"`([^`]+)`", m["sources"] or "")}
+        data["source_datasets"] = sorted(sources) or None
     if dataset_info := data.get("dataset_info"):
         data["size_categories"] = [size_category(_total_rows(dataset_info))]
     if sections:

@@ -200,6 +200,7 @@ def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[li
 
     model, tokenizer = load_model(request.model, request.revision, request.precision)
     g = request.generation
+    torch.manual_seed(g.seed)  # the calls run in a fixed order: a run reproduces
     texts = format_prompts(tokenizer, prompts)
     draws = _draws(request)
     sampling = (
@@ -211,7 +212,6 @@ def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[li
     calls = generation_calls(len(texts), draws, g)
     with tqdm(total=len(texts) * draws, desc=f"sampling {request.samples}x", unit="sample") as bar:
         for first, count, start, n in calls:
-            torch.manual_seed(g.seed + 1_000_003 * first + start)  # a run reproduces call by call
             batch = tokenizer(
                 texts[first : first + count],
                 return_tensors="pt",
