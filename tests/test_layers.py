@@ -105,3 +105,26 @@ def test_no_import_cycles():
         if node not in done:
             visit(node, [], set(), done)
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_shared_names_have_one_home():
+    """Names that several layers use are defined once, below all their users (issue 23 item 15)."""
+    homes = {
+        "PRECISIONS": "trl_ext.hub",
+        "size_category": "trl_ext.hub",
+        "load_model": "trl_ext.eval.loading",
+    }
+    defined: dict[str, list[str]] = {name: [] for name in homes}
+    for module, path in _modules().items():
+        for node in ast.parse(path.read_text()).body:
+            names = (
+                [node.name]
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                else [t.id for t in node.targets if isinstance(t, ast.Name)]
+                if isinstance(node, ast.Assign)
+                else []
+            )
+            for name in names:
+                if name in homes or name.lstrip("_") in homes:
+                    defined[name.lstrip("_")].append(module)
+    assert defined == {name: [home] for name, home in homes.items()}

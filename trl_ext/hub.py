@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 REPO_TYPES = ("model", "dataset", "space")
+# The precisions a model target is loaded at (the evaluation harness loads at one; a leaderboard request names
+# one). Here, in the lowest layer, because both `eval/` and `leaderboard/` (and the Space, without torch) use it.
+PRECISIONS = ("float32", "bfloat16", "float16", "4bit")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}$")
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 

@@ -2,18 +2,9 @@
 
 from pathlib import Path
 
+from trl_ext.eval.metrics import mean_maj_at_k, mean_n_at_k, mean_pass_at_k, n_at_k
+
 METRIC_MODULES = ("pass_at_k", "maj_at_k", "n_at_k")
-_METRICS = ("mean_maj_at_k", "mean_n_at_k", "mean_pass_at_k", "n_at_k")
-
-
-def __getattr__(name: str):
-    # The metrics import torch (through trl_ext.objectives): load them only when asked, so that light modules of
-    # this package (`loading`, which the leaderboard Space imports) stay light.
-    if name in _METRICS:
-        from trl_ext.eval import metrics
-
-        return getattr(metrics, name)
-    raise AttributeError(f"module 'trl_ext.eval' has no attribute {name!r}")
 
 
 def metric_module_path(name: str) -> str:
@@ -23,4 +14,4 @@ def metric_module_path(name: str) -> str:
     return str(Path(__file__).parent / "metric_modules" / name)
 
 
-__all__ = ["METRIC_MODULES", *_METRICS, "metric_module_path"]
+__all__ = ["METRIC_MODULES", "mean_maj_at_k", "mean_n_at_k", "mean_pass_at_k", "metric_module_path", "n_at_k"]

@@ -22,8 +22,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from trl_ext import hub
-from trl_ext.eval.loading import PRECISIONS, load_model
+from trl_ext.eval.loading import load_model
 from trl_ext.eval.metrics import mean_and_stderr, n_at_k
+from trl_ext.hub import PRECISIONS
 from trl_ext.objectives import majority_value, pass_at_k
 from trl_ext.rewards import VERIFIERS, task_answers, task_reward
 from trl_ext.rewards.common import as_list
@@ -211,7 +212,7 @@ def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[li
     out: list[list[str]] = [[] for _ in texts]
     calls = generation_calls(len(texts), draws, g)
     with tqdm(total=len(texts) * draws, desc=f"sampling {request.samples}x", unit="sample") as bar:
-        for first, count, start, n in calls:
+        for first, count, _, n in calls:
             batch = tokenizer(
                 texts[first : first + count],
                 return_tensors="pt",

@@ -1,9 +1,9 @@
-"""Loading a model to evaluate, at a precision. Light to import (torch and transformers load only with a model):
-the leaderboard, which the Space runs without torch, takes `PRECISIONS` from here."""
+"""Loading a model to evaluate, at one of `trl_ext.hub.PRECISIONS` (the harness and the multi-turn evaluation
+share it)."""
 
 from __future__ import annotations
 
-PRECISIONS = ("float32", "bfloat16", "float16", "4bit")
+from trl_ext.hub import PRECISIONS
 
 
 def load_model(model: str, revision: str | None = None, precision: str = "float32"):

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from trl_ext import hub
-from trl_ext.eval.loading import PRECISIONS  # noqa: F401  (its home is below: re-exported for app, submissions)
+from trl_ext.hub import PRECISIONS  # noqa: F401  (its home: re-exported for app, submissions)
 
 SETTINGS_FILE = "leaderboard.json"
 MODEL_TYPES = ("pretrained", "fine-tuned", "rl-tuned", "merged", "other")
