@@ -84,7 +84,7 @@ def test_every_dataset_every_config_loads_from_the_hub_and_local_folders(
             chosen = configs[0] if len(configs) == 1 else "default"
             expected = _rows(datasets.load_dataset(folder, chosen))
             assert _rows(datasets.load_dataset(repo)) == expected == _rows(hub.load_dataset(repo))
-            assert _rows(hub.load_dataset(folder)) == expected
+            assert _rows(hub.load_dataset(folder)) == expected == _rows(datasets.load_dataset(folder))
         else:
             with pytest.raises(ValueError, match="Config name is missing"):
                 datasets.load_dataset(repo)
