@@ -8,9 +8,11 @@ trl_ext.hub.push_dataset(built.dataset, target, "lite", card_meta=built.card_met
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 from hub_datasets import code_contests, complexity, humaneval, kolmogorov, kolmogorov_real, pbe, puzzles, swe
 from hub_datasets.base import Built, with_overrides
+from trl_ext.hub import is_local
 
 GENERATORS = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzles": puzzles, "complexity": complexity}
 GENERATORS["kolmogorov-real"] = kolmogorov_real  # real audio, text and DNA (arXiv 2503.13992)
@@ -71,14 +73,13 @@ def build(
 
 def _with_sources(built: Built, name: str, source: str | None) -> Built:
     """Record on the card what a converted dataset derives from (the upstream, and a Hub --source)."""
-    from trl_ext.hub import is_local
-
-    sources = [s for s in built.card_meta.get("source_datasets", []) if s != "original"]
-    for upstream in (UPSTREAM.get(name), None if source is None or is_local(source) else source):
+    hub_source = source and not is_local(source) and not Path(source).expanduser().exists()
+    sources = [s for s in built.card_meta.get("source_datasets") or [] if s != "original"]
+    for upstream in (UPSTREAM.get(name), source if hub_source else None):
         if upstream and upstream not in sources:
             sources.append(upstream)
-    if sources:
-        built.card_meta["source_datasets"] = sources
+    # A converted file of unknown upstream is not `original` (generated here): leave the field out then.
+    built.card_meta["source_datasets"] = sources or None
     return built
 
 

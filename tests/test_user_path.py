@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hub_server import card_errors
 
 from trl_ext import hub
 from trl_ext.cli import main
@@ -55,6 +56,19 @@ def test_trained_model_is_accepted_by_our_leaderboard(tmp_path, capsys):
     meta, body = hub.split_card((pushed / "README.md").read_text())
     assert meta["license"] == "apache-2.0" and "licence" not in meta  # the tiny base model's license
     assert "pass-at-k" in meta["tags"] and "2503.19595" in body and "2505.15201" in body
+    # A local base model and a local dataset: named, never linked on the Hub, no local paths (issue 23 item 8).
+    card_text = (pushed / "README.md").read_text()
+    assert "base_model" not in meta and "datasets" not in meta
+    assert (
+        "huggingface.co/None" not in card_text
+        and "[None]" not in card_text
+        and 'model="None"' not in card_text
+    )
+    assert "trained from a local base model (`tiny-pbe`) on a local dataset (`pbe`)" in body
+    assert str(tmp_path) not in card_text and 'model="path/to/out"' in body
+    assert (
+        card_errors("model", card_text) == []
+    )  # what the Hub's /api/validate-yaml checks (tests/hub_server.py)
     assert (pushed / "model.safetensors").exists()
 
     settings = Settings(

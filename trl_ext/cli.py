@@ -14,14 +14,8 @@ import sys
 from pathlib import Path
 
 from trl_ext import __version__
-from trl_ext.hub import HubError
+from trl_ext.hub import PRECISIONS, HubError
 
-PRECISIONS = (
-    "float32",
-    "bfloat16",
-    "float16",
-    "4bit",
-)  # trl_ext.eval.harness.PRECISIONS, without its imports
 MODEL_TYPES = ("pretrained", "fine-tuned", "rl-tuned", "merged", "other")  # leaderboard.settings.MODEL_TYPES
 DEMO_TRAINERS = ("passk", "grpo", "sft")  # trl_ext.demo.TRAINERS
 

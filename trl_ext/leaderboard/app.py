@@ -190,7 +190,7 @@ benchmark's problems; the results files also hold each score's standard error ov
 
 ## How to reproduce a score
 
-    pip install trl-ext
+    pip install -e .    # in a checkout of trl-ext (not on PyPI), or a wheel built there: python -m build --wheel
     trl-ext evaluate --model ORG/MODEL --dataset DATASET --dataset-config CONFIG --samples N --k 1,4,8
 
 The results JSON of every evaluation is stored in the results dataset, with its full configuration
