@@ -13,7 +13,14 @@ LAYERS = [
     ["hub_datasets", "trl_ext.episodes"],
     ["trl_ext.rewards"],
     ["trl_ext.complexity"],
-    ["trl_ext.execution", "trl_ext.hub", "trl_ext.objectives", "trl_ext.curriculum", "trl_ext.models"],
+    [
+        "trl_ext.execution",
+        "trl_ext.hub",
+        "trl_ext.objectives",
+        "trl_ext.curriculum",
+        "trl_ext.models",
+        "trl_ext.schedules",
+    ],
 ]
 PACKAGES = ("trl_ext", "hub_datasets")
 
