@@ -21,6 +21,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from trl_ext.execution import judge
+
 ENV = "TRL_EXT_EXECUTION"
 KINDS = ("local", "sandbox-fusion", "ray")
 
@@ -115,6 +117,9 @@ def _make(spec: ExecutionSpec):
     return RayBackend(spec.address)
 
 
+judge.remote_backend = remote_backend  # run*/run_tests* dispatch here when given no explicit sandbox
+
+
 def close() -> None:
     """Close the running non-local backend (a later job starts a new one)."""
     global _backend, _backend_spec
@@ -126,8 +131,6 @@ def close() -> None:
 
 async def arun_batch(jobs: list[dict]) -> list:
     """`judge.run_batch` for async callers: awaits a remote backend, runs the local pool in a thread."""
-    from trl_ext.execution import judge
-
     for job in jobs:
         judge._make_run_job(**job)  # bad arguments raise here, before anything is sent
     backend = remote_backend()
@@ -138,59 +141,12 @@ async def arun_batch(jobs: list[dict]) -> list:
 
 async def arun_tests_batch(jobs: list[dict]) -> list:
     """`judge.run_tests_batch` for async callers (see `arun_batch`)."""
-    from trl_ext.execution import judge
-
     for job in jobs:
         judge._make_tests_job(**job)
     backend = remote_backend()
     if backend is None:
         return await asyncio.to_thread(judge.run_tests_batch, jobs)
     return await backend.arun_tests_batch(jobs)
-
-
-class AsyncBackend:
-    """Base of the non-local backends: the work runs as coroutines on the backend's own event loop (a daemon
-    thread), so sync callers (`judge.run_batch`) and async callers on any other loop share one client."""
-
-    name = "remote"
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=f"{self.name}-loop", daemon=True)
-        self._thread.start()
-
-    async def _run_batch(self, jobs: list[dict]) -> list:  # on the backend's loop
-        raise NotImplementedError
-
-    async def _run_tests_batch(self, jobs: list[dict]) -> list:
-        raise NotImplementedError
-
-    def _submit(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
-
-    def run_batch(self, jobs: list[dict]) -> list:
-        return self._submit(self._run_batch(jobs)).result() if jobs else []
-
-    def run_tests_batch(self, jobs: list[dict]) -> list:
-        return self._submit(self._run_tests_batch(jobs)).result() if jobs else []
-
-    async def arun_batch(self, jobs: list[dict]) -> list:
-        return await asyncio.wrap_future(self._submit(self._run_batch(jobs))) if jobs else []
-
-    async def arun_tests_batch(self, jobs: list[dict]) -> list:
-        return await asyncio.wrap_future(self._submit(self._run_tests_batch(jobs))) if jobs else []
-
-    async def _aclose(self) -> None:
-        pass
-
-    def close(self) -> None:
-        if self._loop.is_closed():
-            return
-        if self._thread.is_alive():
-            self._submit(self._aclose()).result(timeout=30)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=30)
-        self._loop.close()
 
 
 @dataclass

@@ -5,7 +5,7 @@ backend starts one actor per `cpus_per_actor` CPUs of the cluster (spread over t
 strategy); each actor owns a `Sandbox` with that many workers on its node, so every guarantee of the local
 sandbox holds there. Jobs travel in chunks; a chunk whose actor died (its node lost, or killed) is re-run on
 another actor, and jobs that no actor could run end in `sandbox_error`. The nodes need trl-ext installed
-(as the trainer has it). Same async interface as the other backends (`backends.AsyncBackend`).
+(as the trainer has it). Same async interface as the other backends (`async_backend.AsyncBackend`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from trl_ext.execution import judge
-from trl_ext.execution.backends import AsyncBackend
+from trl_ext.execution.async_backend import AsyncBackend
 from trl_ext.execution.remote import _unrun_tests
 
 

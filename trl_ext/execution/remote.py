@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from trl_ext.execution import _worker, judge, wire
-from trl_ext.execution.backends import AsyncBackend
+from trl_ext.execution.async_backend import AsyncBackend
 
 ALLOW_TEST_CODE_ENV = "TRL_EXT_ALLOW_TEST_CODE_IN_CANDIDATE_PROCESS"
 TOKEN_ENV = "TRL_EXT_SANDBOX_TOKEN"
