@@ -23,6 +23,7 @@ import yaml
 
 PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space"}
+DEFAULT_TOKEN = "hf_loopback_test_token"  # the token tests/conftest.py's loopback_hub fixture sets
 
 
 @dataclass
@@ -56,8 +57,9 @@ class HubState:
     def __init__(self) -> None:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs: dict[str, bytes] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.requests: list[str] = []  # "METHOD path" of every request, for tests that check what was sent
+        self.accounts: dict[str, str] = {DEFAULT_TOKEN: "tester"}  # token -> user name, for whoami-v2
 
     def create(self, repo_type: str, repo_id: str, private: bool) -> Repo | None:
         with self.lock:
@@ -88,6 +90,13 @@ class HubState:
             commit = Commit(self._new_sha(repo.repo_id), title, _now(), files)
             repo.commits.append(commit)
             return commit
+
+    def commit_on_parent(self, repo: Repo, parent: str | None, title: str, ops: list[dict]) -> Commit | None:
+        """Commit unless `parent` is given and is no longer the head: None then (the Hub answers 412)."""
+        with self.lock:
+            if parent and repo.head().id != parent:
+                return None
+            return self.commit(repo, title, ops)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -188,9 +197,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ endpoints
     def whoami(self):
-        if not self.headers.get("Authorization"):
+        """The account a token belongs to (`state.accounts`); 401 for a missing or unknown token, as the Hub."""
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        name = self.server.state.accounts.get(token)
+        if name is None:
             return self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
-        self._json({"type": "user", "name": "tester", "orgs": [], "auth": {"accessToken": {"role": "write"}}})
+        self._json({"type": "user", "name": name, "orgs": [], "auth": {"accessToken": {"role": "write"}}})
 
     def create_repo(self):
         if not self.headers.get("Authorization"):
@@ -366,7 +378,13 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         if missing:
             return self._error(422, "LfsMissing", f"LFS objects not uploaded: {missing}")
-        commit = self.server.state.commit(repo, header.get("summary", "commit"), ops)
+        commit = self.server.state.commit_on_parent(
+            repo, header.get("parentCommit"), header.get("summary", "commit"), ops
+        )
+        if commit is None:  # the Hub's answer to a stale `parent_commit` (optimistic concurrency)
+            return self._error(
+                412, "PreconditionFailed", "A commit has happened since. Please refresh and try again."
+            )
         self._json(
             {
                 "success": True,
