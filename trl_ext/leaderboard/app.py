@@ -12,8 +12,8 @@ Only results computed under the leaderboard's current benchmark settings are ran
 settings are listed below them, unranked, marked with the settings that differ.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: gradio reads the OAuth parameters' annotations of the handlers
+# (gr.OAuthProfile, gr.OAuthToken) as real objects; as strings naming a local `gr` they would not resolve.
 import math
 import os
 
