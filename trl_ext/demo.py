@@ -175,7 +175,7 @@ def _common_args(s: DemoSettings, output_dir: Path) -> dict:
         output_dir=str(output_dir),
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         logging_steps=5,
         save_strategy="no",
         report_to="none",
