@@ -163,6 +163,8 @@ def run(requests: str, loop: bool = False, poll_seconds: float = 30.0) -> list[R
     configure_logging()
     settings = settings_io.load(requests)  # a clear HubError when the settings are missing
     handled = []
+    if loop:
+        print(f"backend polling {requests} every {poll_seconds:g} s (Ctrl-C stops it)", flush=True)
     while True:
         request = process_once(settings)
         if request is not None:
