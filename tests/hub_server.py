@@ -60,6 +60,9 @@ class HubState:
         self.lock = threading.RLock()
         self.requests: list[str] = []  # "METHOD path" of every request, for tests that check what was sent
         self.accounts: dict[str, str] = {DEFAULT_TOKEN: "tester"}  # token -> user name, for whoami-v2
+        self.space_hosts: dict[
+            str, str
+        ] = {}  # Space id -> URL where a test runs it (space_info.host, runtime)
 
     def create(self, repo_type: str, repo_id: str, private: bool) -> Repo | None:
         with self.lock:
@@ -182,6 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/paths-info/([^/]+)$", self.paths_info),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?$", self.tree),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/commits/([^/]+)$", self.commits),
+            ("GET", r"^/api/spaces/([^/]+/[^/]+)/runtime$", self.space_runtime),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/revision/([^/]+))?$", self.info),
             ("POST", r"^/(datasets/|spaces/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch$", self.lfs_batch),
             ("PUT", r"^/lfs-upload/([0-9a-f]{64})$", self.lfs_upload),
@@ -252,8 +256,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "downloads": 0,
                 "likes": 0,
                 "sdk": "gradio" if repo.repo_type == "space" else None,
+                **self._space_host(repo),
             }
         )
+
+    def _space_host(self, repo: Repo) -> dict:
+        """A running Space's `host` (what gradio_client connects to), when a test runs it."""
+        host = self.server.state.space_hosts.get(repo.repo_id) if repo.repo_type == "space" else None
+        return {"host": host} if host else {}
+
+    def space_runtime(self, repo_id):
+        """A Space's runtime: RUNNING where a test runs it (`state.space_hosts`), else stopped."""
+        if self._repo("space", repo_id) is None:
+            return
+        stage = "RUNNING" if repo_id in self.server.state.space_hosts else "STOPPED"
+        self._json({"stage": stage, "hardware": {"current": "cpu-basic", "requested": "cpu-basic"}})
 
     def _entry(self, path: str, content: bytes, lfs: bool) -> dict:
         entry = {"type": "file", "path": path, "size": len(content), "oid": _git_blob_sha(content)}
