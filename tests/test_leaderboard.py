@@ -21,7 +21,14 @@ import hub_datasets
 from trl_ext import hub
 from trl_ext.cli import main
 from trl_ext.leaderboard import settings as settings_io
-from trl_ext.leaderboard.app import build_app, filter_frame, leaderboard_frame, passk_figure, queue_frame
+from trl_ext.leaderboard.app import (
+    build_app,
+    filter_frame,
+    launch,
+    leaderboard_frame,
+    passk_figure,
+    queue_frame,
+)
 from trl_ext.leaderboard.backend import process_once
 from trl_ext.leaderboard.settings import Benchmark, Settings
 from trl_ext.leaderboard.submissions import SubmissionError, list_requests, submit
@@ -245,8 +252,7 @@ def served(world):
     submit(settings, "local/tiny")
     process_once(settings)
     port = free_port()
-    app = build_app(settings)
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app = launch(settings, port=port, block=False)  # as `trl-ext leaderboard` serves it (its CSS included)
     try:
         yield settings, f"http://127.0.0.1:{port}/"
     finally:
@@ -448,8 +454,33 @@ def test_cli_submits_a_model_folder_to_a_local_leaderboard(world, tmp_path, caps
     assert "push it first" in capsys.readouterr().err
 
 
+# Words of the leaderboard's header cells whose letters the browser laid out on more than one line.
+BROKEN_HEADER_WORDS = """
+const broken = [];
+for (const th of document.querySelectorAll('#leaderboard-table th')) {
+  const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const m of node.textContent.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (tops.size > 1) broken.push(m[0]);
+    }
+  }
+}
+return broken;
+"""
+
+
 @pytest.mark.slow
-def test_browser_renders_leaderboard_rows(served, tmp_path):
+def test_browser_shows_the_page_as_a_person_sees_it(served, tmp_path):
+    """The page in headless Chromium: rows with `score ± SE`, headers that never break inside a word, "1
+    evaluation", an empty "Your name" with a placeholder, a submission that appears in the Queue tab without
+    Refresh, the same weights refused under another revision, and the pass@k plot."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
     from trl_ext.leaderboard.browser import chromium_available, headless_chrome, wait_for_rows
 
     if not chromium_available():
@@ -458,13 +489,53 @@ def test_browser_renders_leaderboard_rows(served, tmp_path):
         )
     settings, url = served
     driver = headless_chrome()
+    wait = WebDriverWait(driver, 60)
+
+    def tab(name):
+        button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == name)
+        button.click()
+
+    def field(elem_id):
+        return driver.find_element(By.CSS_SELECTOR, f"#{elem_id} textarea, #{elem_id} input")
+
     try:
+        driver.set_window_size(1000, 900)  # narrow enough that the headers must wrap
         driver.get(url)
         table = wait_for_rows(driver, "local/tiny").replace("\n", " ")
-        for column in ("Rank", "Average pass@1 (%)", "pbe/demo pass@1 (%)"):
+        for column in ("Rank", "Average pass@1 (% ± SE)", "pbe/demo pass@1 (% ± SE)"):
             assert column in table
-        assert "Last updated: 20" in driver.find_element("id", "last-updated").text
+        assert " ± " in table.split("pbe/demo", 1)[1]  # the scores carry their standard error
+        assert driver.execute_script(BROKEN_HEADER_WORDS) == []
+        stamp = driver.find_element(By.ID, "last-updated").text
+        assert stamp.startswith("Last updated: 20") and stamp.endswith("· 1 evaluation")
         driver.save_screenshot(str(tmp_path / "leaderboard.png"))
+
+        tab("Submit")
+        name = field("submitter")
+        assert name.get_attribute("value") == "" and name.get_attribute("placeholder") == "anonymous"
+        name.send_keys("newcomer")
+        assert name.get_attribute("value") == "newcomer"
+        field("model-id").send_keys("local/tiny-v7")
+        driver.find_element(By.ID, "submit-button").click()
+        wait.until(lambda d: "Submitted local/tiny-v7" in d.find_element(By.ID, "submit-message").text)
+        tab("Queue")  # refreshed by the submission itself: no Refresh click
+        wait.until(lambda d: "local/tiny-v7" in d.find_element(By.ID, "queue-table").text)
+        assert next(r for r in list_requests(settings.requests) if r.model == "local/tiny-v7").submitter == (
+            "newcomer"
+        )
+
+        tab("Submit")  # the same weights under a new free-text revision: the same model
+        revision = driver.find_element(By.CSS_SELECTOR, "#revision textarea, #revision input")
+        revision.clear()
+        revision.send_keys("another-name")
+        driver.find_element(By.ID, "submit-button").click()
+        wait.until(lambda d: "already submitted" in d.page_source)
+        assert sum(r.model == "local/tiny-v7" for r in list_requests(settings.requests)) == 1
+
+        tab("Plots")
+        wait.until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#passk-plot img, #passk-plot canvas, #passk-plot svg")
+        )
         severe = [
             e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]
         ]

@@ -397,7 +397,7 @@ def build_app(settings: Settings):
                     gr.LoginButton()
                 model = gr.Textbox(label="Model id (org/name)", elem_id="model-id")
                 with gr.Row():
-                    revision = gr.Textbox(value="main", label="Revision")
+                    revision = gr.Textbox(value="main", label="Revision", elem_id="revision")
                     precision = gr.Dropdown(list(PRECISIONS), value=DEFAULT_PRECISION, label="Precision")
                     model_type = gr.Dropdown(list(MODEL_TYPES), value="fine-tuned", label="Model type")
                 benchmarks = gr.CheckboxGroup(bench_names, value=bench_names, label="Benchmarks")
@@ -444,7 +444,7 @@ def build_app(settings: Settings):
                 chosen = gr.Dropdown(
                     bench_names, value=bench_names[0] if bench_names else None, label="Benchmark"
                 )
-                figure = gr.Plot()
+                figure = gr.Plot(elem_id="passk-plot")
                 app.load(plot, chosen, figure, api_name=False)
                 chosen.change(plot, chosen, figure, api_name="plot")
             with gr.Tab("About"):
