@@ -33,7 +33,9 @@ def test_recipe_parses_with_its_trainers_parser(recipe):
         warnings.simplefilter("always")
         script_args, training_args, model_args = make_parser(name).parse_args_and_config(args=argv)
     future = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
-    assert not future, future  # e.g. transformers' `gradient_checkpointing` is deprecated: `activation_checkpointing`
+    assert not future, (
+        future
+    )  # e.g. transformers' `gradient_checkpointing` is deprecated: `activation_checkpointing`
     assert script_args.dataset_name and model_args.model_name_or_path and training_args.output_dir
     assert type(training_args).__name__ == TRAINERS[name][0].rpartition(":")[2]
 
