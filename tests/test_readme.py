@@ -4,6 +4,7 @@ gradio_client clients. The upstream dataset the README converts (`deepmind/code_
 and the deployed Space runs as a Space runs (its own files from the Hub, SYSTEM=spaces, OAuth variables), where the
 Hub says it is, so `trl-ext submit --leaderboard me/leaderboard` finds it through gradio_client as on the Hub."""
 
+import logging
 import os
 import shlex
 import shutil
@@ -102,7 +103,7 @@ def _start_space(loopback_hub, space_id: str, folder: Path, log: Path) -> subpro
 
 @pytest.mark.slow
 @pytest.mark.hub
-def test_readme_user_path_runs_as_printed(loopback_hub, tmp_path, monkeypatch, capfd):
+def test_readme_user_path_runs_as_printed(loopback_hub, tmp_path, monkeypatch, capfd, caplog):
     from datasets import Dataset, DatasetDict
 
     loopback_hub.state.accounts["hf_me_user_token"] = "me"
@@ -119,6 +120,8 @@ def test_readme_user_path_runs_as_printed(loopback_hub, tmp_path, monkeypatch, c
                 space = _start_space(
                     loopback_hub, "me/leaderboard", tmp_path / "space", tmp_path / "space.log"
                 )
+            if argv[1] == "backend":  # what its log shows: its own INFO lines, none of the HTTP clients'
+                caplog.set_level(logging.INFO)
             code = main(argv[1:])
             printed = capfd.readouterr()
             assert code == 0, f"{shlex.join(argv)} -> {code}\n{printed.out[-2000:]}\n{printed.err[-3000:]}"
@@ -126,6 +129,8 @@ def test_readme_user_path_runs_as_printed(loopback_hub, tmp_path, monkeypatch, c
                 assert "✅ Submitted me/coder-passk" in printed.out
             if argv[1] == "backend":
                 assert "me/coder-passk" in printed.out and ": FINISHED" in printed.out
+                assert any("evaluating me/coder-passk" in r.getMessage() for r in caplog.records)
+                assert not [r.getMessage() for r in caplog.records if "HTTP Request" in r.getMessage()]
     finally:
         if space is not None:
             space.terminate()
