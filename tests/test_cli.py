@@ -213,6 +213,10 @@ def test_bad_sources_and_files_are_one_line_errors(tmp_path, capsys, monkeypatch
         ]
         code, _, err = run_cli(capsys, *argv)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    latin_yaml = tmp_path / "eval.yaml"
+    latin_yaml.write_bytes("model: caf\xe9/x\n".encode("latin-1"))
+    code, _, err = run_cli(capsys, "evaluate", "--config", str(latin_yaml))
+    assert code == 2 and f"--config {latin_yaml} is not UTF-8 text" in err
     cookie = tmp_path / "cookie.py"
     cookie.write_bytes("# -*- coding: latin-1 -*-\ndef f(n):\n    return 'caf\xe9' * n\n".encode("latin-1"))
     assert "'café' * n" in read_python_file(cookie)

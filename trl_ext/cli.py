@@ -323,8 +323,8 @@ def _apply_yaml_config(parser: argparse.ArgumentParser, argv: list[str]) -> argp
     import yaml
 
     try:
-        data = yaml.safe_load(Path(args.config).expanduser().read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+        data = yaml.safe_load(read_text_file(args.config, "--config")) or {}
+    except yaml.YAMLError as err:
         raise CliError(
             f"cannot read --config {args.config}: {getattr(err, 'strerror', None) or err}"
         ) from None
@@ -465,11 +465,16 @@ def _check_local_benchmarks(benchmarks, requests: str) -> None:
 
     for bench in benchmarks:
         if hub.is_local(bench.dataset) and not (hub.local_path(bench.dataset) / "README.md").is_file():
-            folder = bench.dataset
+            import hub_datasets
+
+            folder, name = bench.dataset, hub.local_path(bench.dataset).name
+            builder = name if name in hub_datasets.NAMES else "NAME"
+            config = f" --config {bench.config}" if bench.config and bench.config != "default" else ""
             raise CliError(
-                f"the benchmark dataset {folder} does not exist: build it first with `trl-ext build-dataset pbe "
-                f"--config {bench.config or 'lite'} --push-to-hub {folder}` (or run `trl-ext demo`, which builds "
-                f"it), or point --requests at another leaderboard ({requests} is this one)"
+                f"the benchmark dataset {folder} does not exist: build it first with `trl-ext build-dataset "
+                f"{builder}{config} --push-to-hub {folder}`"
+                + (" (or run `trl-ext demo`, which builds it)" if builder == "pbe" else "")
+                + f", or point --requests at another leaderboard ({requests} is this one)"
             )
 
 
