@@ -122,6 +122,7 @@ def test_readme_user_path_runs_as_printed(loopback_hub, tmp_path, monkeypatch, c
                 )
             if argv[1] == "backend":  # what its log shows: its own INFO lines, none of the HTTP clients'
                 caplog.set_level(logging.INFO)
+                caplog.clear()  # only the backend's records
             code = main(argv[1:])
             printed = capfd.readouterr()
             assert code == 0, f"{shlex.join(argv)} -> {code}\n{printed.out[-2000:]}\n{printed.err[-3000:]}"
