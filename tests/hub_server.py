@@ -89,6 +89,7 @@ def card_errors(repo_type: str, content: str) -> list[str]:
 
 
 PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space"}
+DEFAULT_TOKEN = "hf_loopback_test_token"  # the token tests/conftest.py's loopback_hub fixture sets
 
 
 @dataclass
@@ -122,9 +123,13 @@ class HubState:
     def __init__(self) -> None:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs: dict[str, bytes] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.requests: list[str] = []  # "METHOD path" of every request, for tests that check what was sent
         self.validated: list[tuple[str, list[str]]] = []  # (repo type, errors) of every card validated
+        self.accounts: dict[str, str] = {DEFAULT_TOKEN: "tester"}  # token -> user name, for whoami-v2
+        self.space_hosts: dict[
+            str, str
+        ] = {}  # Space id -> URL where a test runs it (space_info.host, runtime)
 
     def create(self, repo_type: str, repo_id: str, private: bool) -> Repo | None:
         with self.lock:
@@ -155,6 +160,13 @@ class HubState:
             commit = Commit(self._new_sha(repo.repo_id), title, _now(), files)
             repo.commits.append(commit)
             return commit
+
+    def commit_on_parent(self, repo: Repo, parent: str | None, title: str, ops: list[dict]) -> Commit | None:
+        """Commit unless `parent` is given and is no longer the head: None then (the Hub answers 412)."""
+        with self.lock:
+            if parent and repo.head().id != parent:
+                return None
+            return self.commit(repo, title, ops)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -241,6 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/paths-info/([^/]+)$", self.paths_info),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?$", self.tree),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/commits/([^/]+)$", self.commits),
+            ("GET", r"^/api/spaces/([^/]+/[^/]+)/runtime$", self.space_runtime),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/revision/([^/]+))?$", self.info),
             ("POST", r"^/(datasets/|spaces/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch$", self.lfs_batch),
             ("PUT", r"^/lfs-upload/([0-9a-f]{64})$", self.lfs_upload),
@@ -256,9 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ endpoints
     def whoami(self):
-        if not self.headers.get("Authorization"):
+        """The account a token belongs to (`state.accounts`); 401 for a missing or unknown token, as the Hub."""
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        name = self.server.state.accounts.get(token)
+        if name is None:
             return self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
-        self._json({"type": "user", "name": "tester", "orgs": [], "auth": {"accessToken": {"role": "write"}}})
+        self._json({"type": "user", "name": name, "orgs": [], "auth": {"accessToken": {"role": "write"}}})
 
     def validate_yaml(self):
         payload = json.loads(self.body or b"{}")
@@ -316,8 +332,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "downloads": 0,
                 "likes": 0,
                 "sdk": "gradio" if repo.repo_type == "space" else None,
+                **self._space_host(repo),
             }
         )
+
+    def _space_host(self, repo: Repo) -> dict:
+        """A running Space's `host` (what gradio_client connects to), when a test runs it."""
+        host = self.server.state.space_hosts.get(repo.repo_id) if repo.repo_type == "space" else None
+        return {"host": host} if host else {}
+
+    def space_runtime(self, repo_id):
+        """A Space's runtime: RUNNING where a test runs it (`state.space_hosts`), else stopped."""
+        if self._repo("space", repo_id) is None:
+            return
+        stage = "RUNNING" if repo_id in self.server.state.space_hosts else "STOPPED"
+        self._json({"stage": stage, "hardware": {"current": "cpu-basic", "requested": "cpu-basic"}})
 
     def _entry(self, path: str, content: bytes, lfs: bool) -> dict:
         entry = {"type": "file", "path": path, "size": len(content), "oid": _git_blob_sha(content)}
@@ -449,7 +478,13 @@ class _Handler(BaseHTTPRequestHandler):
             errors = card_errors(repo.repo_type, base64.b64decode(readme["content"]).decode(errors="replace"))
             if errors:
                 return self._error(400, "BadRequest", "Invalid metadata in README.md.\n" + "\n".join(errors))
-        commit = self.server.state.commit(repo, header.get("summary", "commit"), ops)
+        commit = self.server.state.commit_on_parent(
+            repo, header.get("parentCommit"), header.get("summary", "commit"), ops
+        )
+        if commit is None:  # the Hub's answer to a stale `parent_commit` (optimistic concurrency)
+            return self._error(
+                412, "PreconditionFailed", "A commit has happened since. Please refresh and try again."
+            )
         self._json(
             {
                 "success": True,

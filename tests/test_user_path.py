@@ -80,12 +80,16 @@ def test_trained_model_is_accepted_by_our_leaderboard(tmp_path, capsys):
         local_models=str(root / "models"),
     )
     settings_io.save(settings)
-    assert main(["submit", "--leaderboard", settings.requests, "--model", "local/passk-tiny"]) == 0
-    assert "✅ Submitted local/passk-tiny" in capsys.readouterr().out
+    # the training output folder itself (`--model ./out/passk` in the README) is accepted, by its weights' hash
+    assert main(["submit", "--leaderboard", settings.requests, "--model", str(tmp_path / "out")]) == 0
+    assert "✅ Submitted local/out-" in capsys.readouterr().out
+    # the same weights pushed under another name are the same model
+    assert main(["submit", "--leaderboard", settings.requests, "--model", "local/passk-tiny"]) == 2
+    assert "already submitted" in capsys.readouterr().err
     done = process_once(settings)
     assert done.status == "FINISHED", done.failure_reason
     frame = leaderboard_frame(settings)
-    assert list(frame["Model"]) == ["local/passk-tiny"] and "pbe/demo pass@4" in frame.columns
+    assert list(frame["Model"]) == [done.model] and "pbe/demo pass@4" in frame.columns
 
 
 def test_train_verb_names_unknown_trainers(capsys):

@@ -31,6 +31,10 @@ class HubError(RuntimeError):
     """A clear, user-facing error about a target: bad id, missing repo, missing token, unwritable path."""
 
 
+class HubConflict(HubError):
+    """A write with `parent_commit` lost a race: the repo changed since that commit (the Hub's 412)."""
+
+
 # ----------------------------------------------------------------------------------------------- targets
 
 
@@ -81,6 +85,12 @@ def check_writable(target: str, *, repo_type: str = "dataset") -> None:
         _writable_dir(local_path(target))
         return
     check_repo_id(target)
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise HubError(
+            f"cannot push to the Hub repo {target}: HF_HUB_OFFLINE is set (unset it, or give a local folder)"
+        )
     _token_for_write()
 
 
@@ -189,6 +199,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _writable_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make outputs private to their creator
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -197,6 +208,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread, for a moment)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fresh_dir(parent: Path, prefix: str) -> Path:
+    """A new empty folder in `parent`, with the mode a plain mkdir gives (not mkdtemp's 0700)."""
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
@@ -347,7 +378,7 @@ def _write_local_config(root: Path, config_name: str, dataset_dict, card) -> Non
 
     data_dir = dataset_data_dir(config_name)
     max_shard = convert_file_size_to_int(datasets_config.MAX_SHARD_SIZE)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{data_dir}."))
+    tmp = _fresh_dir(root, f".{data_dir}.")
     try:
         splits, download_size, features = SplitDict(), 0, None
         for split, ds in dataset_dict.items():
@@ -486,7 +517,7 @@ def upload_folder(
     if is_local(target):
         dst = local_path(target)
         _writable_dir(dst.parent)
-        tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}."))
+        tmp = _fresh_dir(dst.parent, f".{dst.name}.")
         try:
             shutil.copytree(folder, tmp, dirs_exist_ok=True)
             _replace_dir(tmp, dst)
@@ -546,24 +577,38 @@ def set_space_secret(space_id: str, name: str) -> None:
 
 
 def write_text(
-    target: str, path_in_repo: str, text: str, *, repo_type: str = "dataset", message: str = ""
+    target: str,
+    path_in_repo: str,
+    text: str,
+    *,
+    repo_type: str = "dataset",
+    message: str = "",
+    parent_commit: str | None = None,
 ) -> None:
-    """Write one small file into a repo: an atomic rename locally, one commit on the Hub."""
+    """Write one small file into a repo: an atomic rename locally, one commit on the Hub. With `parent_commit`
+    (Hub only) the commit is refused with HubConflict when the repo moved on since that commit."""
     check_path_in_repo(path_in_repo)
     if is_local(target):
         atomic_write_bytes(local_path(target) / path_in_repo, text.encode())
         return
     check_repo_id(target)
     token = _token_for_write()
-    with _hub_errors(target, repo_type):
-        _api().upload_file(
-            path_or_fileobj=io.BytesIO(text.encode()),
-            path_in_repo=path_in_repo,
-            repo_id=target,
-            repo_type=repo_type,
-            token=token,
-            commit_message=message or f"Write {path_in_repo}",
-        )
+    try:
+        with _hub_errors(target, repo_type):
+            _api().upload_file(
+                path_or_fileobj=io.BytesIO(text.encode()),
+                path_in_repo=path_in_repo,
+                repo_id=target,
+                repo_type=repo_type,
+                token=token,
+                commit_message=message or f"Write {path_in_repo}",
+                parent_commit=parent_commit,
+            )
+    except HubError as err:
+        response = getattr(err.__cause__, "response", None)
+        if parent_commit and response is not None and response.status_code == 412:
+            raise HubConflict(f"{repo_type} repo {target!r} changed since commit {parent_commit}") from None
+        raise
 
 
 def read_text(
@@ -582,8 +627,11 @@ def read_text(
         return Path(hf_hub_download(target, path_in_repo, repo_type=repo_type, revision=revision)).read_text()
 
 
-def list_files(target: str, prefix: str = "", *, repo_type: str = "dataset") -> list[str]:
-    """Paths of the files in a repo (relative, '/'-separated) that start with `prefix`, sorted."""
+def list_files(
+    target: str, prefix: str = "", *, repo_type: str = "dataset", revision: str | None = None
+) -> list[str]:
+    """Paths of the files in a repo (relative, '/'-separated) that start with `prefix`, sorted; `revision`
+    (Hub only): at that commit."""
     if is_local(target):
         root = local_path(target)
         if not root.is_dir():
@@ -592,11 +640,18 @@ def list_files(target: str, prefix: str = "", *, repo_type: str = "dataset") -> 
         return sorted(p for p in paths if p.startswith(prefix) and not Path(p).name.startswith("."))
     check_repo_id(target)
     with _hub_errors(target, repo_type):
-        return sorted(p for p in _api().list_repo_files(target, repo_type=repo_type) if p.startswith(prefix))
+        files = _api().list_repo_files(target, repo_type=repo_type, revision=revision)
+        return sorted(p for p in files if p.startswith(prefix))
 
 
 def write_json(
-    target: str, path_in_repo: str, obj: Any, *, repo_type: str = "dataset", message: str = ""
+    target: str,
+    path_in_repo: str,
+    obj: Any,
+    *,
+    repo_type: str = "dataset",
+    message: str = "",
+    parent_commit: str | None = None,
 ) -> None:
     write_text(
         target,
@@ -604,8 +659,54 @@ def write_json(
         json.dumps(obj, indent=2, sort_keys=True) + "\n",
         repo_type=repo_type,
         message=message,
+        parent_commit=parent_commit,
     )
 
 
-def read_json(target: str, path_in_repo: str, *, repo_type: str = "dataset") -> Any:
-    return json.loads(read_text(target, path_in_repo, repo_type=repo_type))
+def read_json(
+    target: str, path_in_repo: str, *, repo_type: str = "dataset", revision: str | None = None
+) -> Any:
+    return json.loads(read_text(target, path_in_repo, repo_type=repo_type, revision=revision))
+
+
+# ------------------------------------------------------------------- accounts, commits, local weights
+
+
+def head_commit(repo_id: str, *, repo_type: str = "dataset") -> str:
+    """The commit the main branch of a Hub repo points at now (for a later write with `parent_commit`)."""
+    check_repo_id(repo_id)
+    with _hub_errors(repo_id, repo_type):
+        return _api().repo_info(repo_id, repo_type=repo_type).sha
+
+
+def account_of(token: str) -> str:
+    """The Hub account a user token belongs to (the Hub's `whoami`); HubError when the Hub refuses it. The
+    token is used for this one call only: never stored, cached or put in a message."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        return _api().whoami(token=token)["name"]
+    except HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status == 401:
+            raise HubError("the Hub refused this token (invalid or expired)") from None
+        raise HubError(f"the Hub could not check the token (HTTP {status})") from None
+    except OfflineModeIsEnabled:
+        raise HubError("the token cannot be checked: HF_HUB_OFFLINE is set") from None
+
+
+def weights_sha256(folder: str | os.PathLike) -> str:
+    """The sha256 of a local model folder's weight files (`*.safetensors`, `*.bin`, in name order): what
+    identifies a local model, whatever its folder is called. HubError when it has no weights."""
+    import hashlib
+
+    path = local_path(folder)
+    weights = sorted([*path.glob("*.safetensors"), *path.glob("*.bin")])
+    if not weights:
+        raise HubError(f"{path} holds no weights (*.safetensors or *.bin)")
+    digest = hashlib.sha256()
+    for file in weights:
+        with file.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

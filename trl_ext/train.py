@@ -23,15 +23,7 @@ from pathlib import Path
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
 from trl_ext import schedules  # noqa: F401  (lr_scheduler_type rex and refined, before any parser is built)
-
-# name -> ("module:ConfigClass", "module:TrainerClass"); imported only when that trainer is used.
-TRAINERS: dict[str, tuple[str, str]] = {
-    "passk": ("trl_ext.trainers.passk:PassAtKConfig", "trl_ext.trainers.passk:PassAtKTrainer"),
-    "spo": ("trl_ext.trainers.spo:SPOConfig", "trl_ext.trainers.spo:SPOTrainer"),
-    "guide": ("trl_ext.trainers.guide:GuideConfig", "trl_ext.trainers.guide:GuideTrainer"),
-    "rlef": ("trl_ext.trainers.rlef:RLEFConfig", "trl_ext.trainers.rlef:RLEFTrainer"),
-    "cures": ("trl_ext.trainers.cures:CurESConfig", "trl_ext.trainers.cures:CurESTrainer"),
-}
+from trl_ext.trainer_registry import TRAINERS
 
 # Trainers whose reward is built in (RLEF: the private tests of the episode's final answer); the others get
 # `trl_ext.rewards.task_reward`, which dispatches each row to its verifier.
