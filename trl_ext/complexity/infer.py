@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trl_ext.complexity import _harness as harness
 from trl_ext.complexity import fit as fitting
 from trl_ext.complexity.stdin import parse_stdin
 from trl_ext.execution import run_batch
@@ -203,46 +204,97 @@ def infer(
         "stack_mb": 256,
         "seed": settings.seed,
     }
-    harness = HARNESS.read_text()
-    jobs = [
-        {
-            "code": harness,
-            "stdin": json.dumps(
-                {
-                    **base,
-                    "grow": list(s.grow),
-                    "strategy": s.strategy,
-                    "reference": reference,
-                    "check_outputs": reference is not None and (check is None or s.strategy in check),
-                }
-            ),
+    harness_source = HARNESS.read_text()
+    checked = [reference is not None and (check is None or s.strategy in check) for s in sets]
+
+    def job(measure_set: MeasureSet, **fields) -> dict:
+        stdin = {**base, "grow": list(measure_set.grow), "strategy": measure_set.strategy, **fields}
+        return {
+            "code": harness_source,
+            "stdin": json.dumps(stdin),
             "timeout": settings.timeout_s,
             "cpu_time": per_set * 4 + 5,
             "memory_mb": settings.memory_mb,
-            "output_limit": 4 * 2**20,
+            "output_limit": 8 * 2**20,
         }
-        for s in sets
-    ]
+
+    jobs = [job(s, check_outputs=c) for s, c in zip(sets, checked)]
+    # the reference runs in processes of its own: its answers never enter the measured code's process
+    jobs += [job(s, code=reference, role="reference") for s, c in zip(sets, checked) if c]
     results = run_batch(jobs, sandbox=sandbox)
+    references = iter(results[len(sets) :])
     cpu = 0.0
-    for measure_set, result in zip(sets, results):
+    for measure_set, result, is_checked in zip(sets, results, checked):
         cpu += result.cpu_time
-        _read(measure_set, result, entry)
+        out = _read(measure_set, result, entry)
+        if is_checked:
+            _compare(out["answers"], _reference_answers(next(references)), entry)
     return _conclude(sets, cpu)
 
 
-def _read(measure_set: MeasureSet, result, entry) -> None:
-    if result.status == "timeout":
-        raise ComplexityError("the code never finishes on the example (killed at the time limit)")
-    if result.status != "ok":
-        detail = result.stderr.strip().splitlines()[-1:] or [result.status]
-        raise ComplexityError(f"the measurement failed ({result.status}): {detail[0][:300]}")
+def _output(result) -> dict | None:
     lines = result.stdout.strip().splitlines()
     try:  # the harness's last line; the code can only spoil it by writing to the harness's own channel
         out = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:
         out = None
-    if not isinstance(out, dict):
+    return out if isinstance(out, dict) else None
+
+
+def _reference_answers(result) -> dict[int, list]:
+    """{size index k: plain answer} of the reference solution's process (see `_harness.reference_answers`)."""
+    out = _output(result) if result.status == "ok" else None
+    if out is None or "reference" not in out:
+        detail = out.get("detail") if out else result.status
+        raise ComplexityError(f"the reference solution could not be run: {str(detail)[:300]}")
+    return {a["k"]: a["answer"] for a in out["reference"]}
+
+
+def _compare(answers: list[dict], expected: dict[int, list], entry) -> None:
+    """Every checked size: the first call's plain answer equals the reference's, and every timed call gave that
+    same answer (one digest); raising where the reference answers is wrong too. Decided here, on the host."""
+    for got in answers:
+        want = expected.get(got["k"])
+        if want is None:  # the reference failed or was too slow at this size: its answer is unknown
+            continue
+        if "raises" in got:
+            detail = f"at size {got['n']} it raises {got['raises']}"
+        elif not harness.same_plain(got["answer"][0], want[0]):
+            detail = f"at size {got['n']} it returns {_show(got['answer'][0])} where the reference gives {_show(want[0])}"
+        elif not harness.same_plain(got["answer"][1], want[1]):
+            detail = f"at size {got['n']} it leaves its arguments as {_show(got['answer'][1])} where the reference leaves {_show(want[1])}"
+        elif got["differing_calls"]:
+            detail = f"at size {got['n']} its timed calls answer differently from its first call"
+        else:
+            continue
+        raise ComplexityError(f"the function {entry!r} answers differently from the reference: {detail}")
+
+
+def _show(value) -> str:
+    """Plain data (from `_harness.plain`) back as a short Python literal for messages."""
+
+    def python(v):
+        tag = v[0]
+        if tag == "none":
+            return None
+        if tag in ("list", "tuple", "set", "frozenset"):
+            items = [python(x) for x in v[1]]
+            return items if tag == "list" else tuple(items) if tag == "tuple" else ("set", items)
+        if tag == "dict":
+            return {repr(python(k)): python(x) for k, x in v[1]}
+        return v[1]
+
+    return repr(python(value))[:80]
+
+
+def _read(measure_set: MeasureSet, result, entry) -> dict:
+    if result.status == "timeout":
+        raise ComplexityError("the code never finishes on the example (killed at the time limit)")
+    if result.status != "ok":
+        detail = result.stderr.strip().splitlines()[-1:] or [result.status]
+        raise ComplexityError(f"the measurement failed ({result.status}): {detail[0][:300]}")
+    out = _output(result)
+    if out is None:
         raise ComplexityError(
             "the measurement's result was lost: the code ended its process or wrote over it"
         )
@@ -259,8 +311,18 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
                 f"the {what} keeps state across calls (later calls on the same input are much faster than the "
                 f"first: {out['detail']}), so its cost cannot be measured"
             )
-        if out["error"] == "wrong_output":
-            raise ComplexityError(f"the {what} answers differently from the reference: {out['detail']}")
+        if out["error"] == "tasks":
+            raise ComplexityError(
+                f"the {what} starts threads or processes, which the measurement refuses (their CPU time would not "
+                f"be counted): {out['detail']}"
+            )
+        if out["error"] == "not_plain":
+            raise ComplexityError(
+                f"the {what} answers with something that is not plain data ({out['detail']}): only bool, int, float, "
+                "str, bytes, None, list, tuple, dict, set and frozenset can be compared with the reference"
+            )
+        if out["error"] == "confinement":
+            raise ComplexityError(f"the measurement cannot run here: {out['detail']}")
         if "defines no function" in out["detail"]:
             raise ComplexityError(out["detail"].split(": ", 1)[-1])
         raise ComplexityError(f"the {what} raises on the example: {out['detail']}")
@@ -274,6 +336,7 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
     measure_set.time_fit = fitting.fit_curve(measure_set.sizes, measure_set.times)
     # a byte floor: allocations of a few hundred bytes are interpreter noise, not the algorithm's space
     measure_set.space_fit = fitting.fit_curve(measure_set.sizes, [s + 256 for s in measure_set.space])
+    return out
 
 
 def _over_strategies(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
