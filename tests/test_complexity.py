@@ -232,15 +232,35 @@ def test_cli_json_plot_and_errors(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["time"] == "O(n)" and out["space"] == "O(1)"
     assert {"time_margin", "time_coefficient", "measure_sets"} <= out.keys() and plot.stat().st_size > 0
+    assert out["time_confidence"] in ("high", "medium", "low") and 0 <= out["time_agreement"] <= 1
     assert (
         main(["complexity", str(source), "--function", "f", "--example", "[3, 1, 2]", "--plot", str(plot)])
         == 0
     )
-    assert "time:  O(n)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "time:  O(n)  (confidence " in text and "of the input expansions agree" in text
     assert main(["complexity", str(source), "--function", "g", "--example", "[1]"]) == 2
     assert "raises on the example: KeyError" in capsys.readouterr().err
     assert main(["complexity", str(tmp_path / "missing.py"), "--function", "f", "--example", "[1]"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "0.1", "nan", "inf", "lots"])
+def test_cli_refuses_bad_budgets_in_one_line(tmp_path, capsys, budget):
+    source = tmp_path / "sol.py"
+    source.write_text("def f(a):\n    return sum(a)\n")
+    argv = ["complexity", str(source), "--function", "f", "--example", "[1, 2]", f"--budget={budget}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--budget" in err and ("CPU seconds" in err), err
+
+
+def test_confidence_words():
+    from trl_ext.complexity.infer import confidence
+
+    assert confidence(0.4, 1.0) == "high"
+    assert confidence(0.4, 2 / 3) == confidence(0.1, 1.0) == "medium"
+    assert confidence(0.4, 1 / 3) == confidence(0.01, 1.0) == "low"
 
 
 @pytest.mark.benchmark

@@ -83,13 +83,27 @@ class Complexity:
     space_coefficient: float
     sets: list[MeasureSet]
     cpu_seconds: float
+    time_agreement: float = 1.0
+    space_agreement: float = 1.0
+
+    @property
+    def time_confidence(self) -> str:
+        return confidence(self.time_margin, self.time_agreement)
+
+    @property
+    def space_confidence(self) -> str:
+        return confidence(self.space_margin, self.space_agreement)
 
     def to_dict(self) -> dict:
         return {
             "time": self.time,
             "space": self.space,
+            "time_confidence": self.time_confidence,
+            "space_confidence": self.space_confidence,
             "time_margin": round(self.time_margin, 4),
             "space_margin": round(self.space_margin, 4),
+            "time_agreement": round(self.time_agreement, 3),
+            "space_agreement": round(self.space_agreement, 3),
             "time_coefficient": self.time_coefficient,
             "space_coefficient": self.space_coefficient,
             "measure_sets": [
@@ -105,6 +119,21 @@ class Complexity:
             ],
             "cpu_seconds": round(self.cpu_seconds, 3),
         }
+
+
+# A class is "high" confidence when every expansion of the deciding curve gave it and its fit beats the runner-up
+# class by this relative margin; "low" when under half of them gave it or the margin is under LOW_MARGIN.
+HIGH_MARGIN, LOW_MARGIN = 0.25, 0.05
+
+
+def confidence(margin: float, agreement: float) -> str:
+    """ "high", "medium" or "low" from the fit margin (runner-up class's score / the winner's - 1) and the share of
+    the deciding group's expansions (copy, random, distinct) whose own fit gave the chosen class."""
+    if agreement >= 1.0 and margin >= HIGH_MARGIN:
+        return "high"
+    if agreement < 0.5 or margin < LOW_MARGIN:
+        return "low"
+    return "medium"
 
 
 def parse_example(text: str) -> tuple:
@@ -366,6 +395,12 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
             "too few input sizes could be measured to fit a class (the code fails as inputs grow)"
         )
     space, space_fit = _label(groups, space_by)
+    main = next((g for g in groups if len(g) > 1), groups[0])
+
+    def agreement(chosen: fitting.Fit | None, kind: str) -> float:
+        labels = [getattr(s, kind).label for s in sets if s.grow == main and getattr(s, kind)]
+        return sum(label == chosen.label for label in labels) / len(labels) if chosen and labels else 0.0
+
     return Complexity(
         time=time,
         space=space or UNKNOWN,
@@ -375,6 +410,8 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
         space_coefficient=space_fit.coefficient if space_fit else 0.0,
         sets=sets,
         cpu_seconds=cpu,
+        time_agreement=agreement(time_fit, "time_fit"),
+        space_agreement=agreement(space_fit, "space_fit"),
     )
 
 
