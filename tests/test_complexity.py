@@ -183,6 +183,32 @@ def test_inference_of_a_stdin_program_and_space():
     assert infer("def f(a):\n    return a[::-1]\n", "f", "([1, 2, 3],)").space == "O(n)"
 
 
+@pytest.mark.parametrize(
+    "code, example",
+    [
+        (
+            "def f(a):\n    return sorted(a)\n",
+            "([5, 2, 8, 1, 9, 3],)",
+        ),  # was O(n log n): no merge buffer below 64
+        (  # was O(log n): random ints span 256 values, so only distinct values grow the dict
+            "def f(nums, target):\n    seen = {}\n    for i, x in enumerate(nums):\n"
+            "        if target - x in seen:\n            return [seen[target - x], i]\n"
+            "        seen[x] = i\n    return []\n",
+            "([3, 9, 14, 20, 1], -1)",
+        ),
+        (  # was O(1) or O(n) by example: tiled words repeat; distinct words now differ
+            "def f(words):\n    counts = {}\n    for w in words:\n        counts[w] = counts.get(w, 0) + 1\n"
+            "    return max(counts.values())\n",
+            "(['b', 'a', 'c', 'a', 'b'],)",
+        ),
+    ],
+    ids=["sorted", "two_sum_dict", "word_count"],
+)
+def test_linear_space_of_the_issue_examples(code, example):
+    """Peak memory is deterministic: these need no timing, only sizes that grow."""
+    assert infer(code, "f", example, settings=Settings(budget_s=1.5)).space == "O(n)"
+
+
 def test_clear_errors():
     quick = Settings(budget_s=1.0, timeout_s=5.0)
     with pytest.raises(ComplexityError, match="defines no function 'g'"):

@@ -184,6 +184,8 @@ def _leaves(value):
 def _grow_seq(seq, factor, strategy, rng):
     length = len(seq) * factor
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
+    if strategy == "distinct" and all(isinstance(v, str) for v in seq):  # tile i's words end in i: all differ
+        return [seq[i % len(seq)] + (str(i // len(seq)) if i >= len(seq) else "") for i in range(length)]
     if strategy == "copy" or (strategy == "distinct" and not ints):
         return [seq[i % len(seq)] for i in range(length)]
     if strategy == "distinct":  # tiles shifted apart: all values distinct, the example's local order kept
@@ -204,7 +206,8 @@ def _is_square(rows):
 
 def expand(value, factor, strategy, rng):
     """`value` grown by `factor` with `strategy`: "copy" (tile), "random" (random elements like the example's)
-    or "distinct" (tiles of ints shifted apart so that all differ; strings over a 26-letter alphabet);
+    or "distinct" (tiles of ints shifted apart so that all differ, tiles of words given the tile's number as a
+    suffix; strings over a 26-letter alphabet);
     numbers are always scaled."""
     if factor == 1 or isinstance(value, bool) or value is None:
         return value

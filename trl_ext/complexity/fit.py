@@ -69,8 +69,10 @@ class Fit:
         return CLASSES.index(self.klass) if self.klass else len(CLASSES)
 
 
-def fit_curve(sizes, costs) -> Fit | None:
-    """The complexity class of `costs` (positive) measured at `sizes`; None when too few points."""
+def fit_curve(sizes, costs, free_intercept: bool = False) -> Fit | None:
+    """The complexity class of `costs` (positive) measured at `sizes`; None when too few points.
+    `free_intercept`: the constant a may be negative (peak bytes: CPython caches the ints up to 256, so a dict of
+    n indices costs about b·n minus a constant; a ≥ 0 then reads it as n log n)."""
     n = np.asarray(sizes, dtype=float)
     y = np.asarray(costs, dtype=float)
     keep = np.isfinite(y) & (y > 0) & (n > 0)
@@ -86,8 +88,13 @@ def fit_curve(sizes, costs) -> Fit | None:
     scores, params, residuals = [], [], {}
     for rank, klass in enumerate(CLASSES):
         columns = [np.ones_like(n)] if klass.power == klass.logs == 0 else [np.ones_like(n), klass.curve(n)]
+        if free_intercept and len(columns) > 1:  # a = a+ - a-, both ≥ 0
+            columns.insert(1, -np.ones_like(n))
         design = np.stack(columns, axis=1) / y[:, None]
         coef, _ = nnls(design, np.ones_like(y))
+        if len(coef) == 3:
+            coef = np.array([coef[0] - coef[1], coef[2]])
+            design = np.stack([columns[0], columns[2]], axis=1) / y[:, None]
         rms = float(np.sqrt(np.mean((design @ coef - 1.0) ** 2)))
         residuals[klass.label] = rms
         rise = coef[-1] * (klass.curve(n[-1:])[0] - klass.curve(n[:1])[0]) if rank else 0.0
