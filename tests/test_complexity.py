@@ -71,6 +71,9 @@ def test_expansion_strategies():
     assert len(random_text) == 12 and set(random_text) <= set("abc")
     assert harness.expand([3, 1, 2], 2, "copy", rng) == [3, 1, 2, 3, 1, 2]
     assert harness.expand([3, 1, 2], 3, "distinct", rng) == [3, 1, 2, 6, 4, 5, 9, 7, 8]
+    shuffled = harness.expand([3, 1, 2], 30, "shuffled", rng)
+    assert sorted(shuffled) == list(range(1, 91)) and shuffled != sorted(shuffled)
+    assert harness.expand(["ab", "c"], 3, "distinct", rng) == ["ab", "c", "ab1", "c1", "ab2", "c2"]
     random_list = harness.expand([3, 1, 2], 1000, "random", rng)
     assert len(random_list) == 3000 and min(random_list) >= 1
     assert max(random_list) - min(random_list) <= harness.MAX_SPAN

@@ -11,7 +11,8 @@ tables start empty) and a pristine copy of its inputs when the function mutates 
 
 Expansion (after BigO(Bench), arXiv 2503.15242; own implementation): ints and floats are multiplied by the
 factor ("scaled values"); strings, lists and tuples are tiled ("copy"), refilled with random elements like
-the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"); lists of lists
+the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"), the latter in random
+order ("shuffled"); lists of lists
 grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
 empty containers do not grow.
 """
@@ -182,6 +183,10 @@ def _leaves(value):
 
 
 def _grow_seq(seq, factor, strategy, rng):
+    if strategy == "shuffled":  # all values distinct, in random order
+        grown = _grow_seq(seq, factor, "distinct", rng)
+        rng.shuffle(grown)
+        return grown
     length = len(seq) * factor
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
     if strategy == "distinct" and all(isinstance(v, str) for v in seq):  # tile i's words end in i: all differ
@@ -207,7 +212,8 @@ def _is_square(rows):
 def expand(value, factor, strategy, rng):
     """`value` grown by `factor` with `strategy`: "copy" (tile), "random" (random elements like the example's)
     or "distinct" (tiles of ints shifted apart so that all differ, tiles of words given the tile's number as a
-    suffix; strings over a 26-letter alphabet);
+    suffix; strings over a 26-letter alphabet), or "shuffled" (distinct, then in random order: many distinct values
+    that a sort or a tree over them must order, where random ints span 256 values and distinct tiles stay in runs);
     numbers are always scaled."""
     if factor == 1 or isinstance(value, bool) or value is None:
         return value
@@ -218,7 +224,7 @@ def expand(value, factor, strategy, rng):
             return value
         if strategy == "copy":
             return value * factor
-        wide = strategy == "distinct" or len(set(value)) < 2
+        wide = strategy in ("distinct", "shuffled") or len(set(value)) < 2
         chars = list("abcdefghijklmnopqrstuvwxyz") if wide else sorted(set(value))
         return "".join(rng.choice(chars) for _ in range(len(value) * factor))
     if isinstance(value, list | tuple):

@@ -59,6 +59,7 @@ class Fit:
     coefficient: float
     intercept: float
     residuals: dict[str, float]
+    runner_up: Klass | None = None  # the class with the second-best score
 
     @property
     def label(self) -> str:
@@ -102,9 +103,11 @@ def fit_curve(sizes, costs, free_intercept: bool = False) -> Fit | None:
         scores.append((rms + RESIDUAL_FLOOR) * (1 + PENALTY) ** rank if admissible else math.inf)
         params.append((float(coef[0]), float(coef[1]) if len(coef) > 1 else 0.0))
     best = int(np.argmin(scores))
-    rival = min(s for i, s in enumerate(scores) if i != best)
+    second = min((i for i in range(len(scores)) if i != best), key=lambda i: scores[i])
+    rival = scores[second]
     margin = rival / scores[best] - 1.0 if math.isfinite(rival) else 1.0
-    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals)
+    runner_up = CLASSES[second] if math.isfinite(rival) else None
+    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up)
 
 
 def _slope(n: np.ndarray, y: np.ndarray) -> float:
