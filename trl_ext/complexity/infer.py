@@ -389,25 +389,33 @@ def _asymptotic(sizes: list[float], space: list[float]) -> tuple[list[float], li
     return [n for n, _ in kept], [b for _, b in kept]
 
 
-# A space fit whose class beats the next simpler class by less than this relative margin counts as that class: the
-# over-allocation of a list built by appends ripples its bytes by a few percent, enough for O(n log n) to edge out
-# O(n), and the max over expansions would take that.
-SPACE_TIE_MARGIN = 0.1
+# A space fit whose class beats its runner-up by less than this relative margin is a near-tie. Against the next
+# simpler class it counts as that class: the over-allocation of a list built by appends ripples its bytes by a few
+# percent, enough for O(n log n) to edge out O(n). A near-tie between higher classes (no class fits: ints passing
+# the small-int cache at the last measured size) counts only where another expansion gives its class too.
+SPACE_TIE_MARGIN = 0.15
 
 
 def _worst(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
     """The highest class over the expansions: space is a worst case that one expansion may be alone to show (a
     dict of distinct keys; random ints span 256 values and tiled copies repeat the example's), and peak bytes are
-    exact, with no timing noise for a max to pick up. Near-ties go to the simpler class (SPACE_TIE_MARGIN)."""
+    exact, with no timing noise for a max to pick up. Near-ties: SPACE_TIE_MARGIN."""
 
-    def rank(fit: fitting.Fit) -> float:
-        simpler = fit.runner_up is not None and fitting.CLASSES.index(fit.runner_up) == fit.rank - 1
-        return fit.rank - 1 if simpler and fit.margin < SPACE_TIE_MARGIN else fit.rank
+    def settled(fit: fitting.Fit) -> fitting.Fit:
+        if fit.margin >= SPACE_TIE_MARGIN or fit.runner_up is None:
+            return fit
+        if fitting.CLASSES.index(fit.runner_up) == fit.rank - 1:  # report the simpler class it ties with
+            return dataclasses.replace(fit, klass=fit.runner_up, runner_up=fit.klass)
+        return fit
 
-    worst = max(fits.values(), key=rank, default=None)
-    if worst is not None and rank(worst) < worst.rank:  # report the simpler class it ties with
-        worst = dataclasses.replace(worst, klass=worst.runner_up, runner_up=worst.klass)
-    return worst
+    fits = {name: settled(fit) for name, fit in fits.items()}
+    firm = {name: f for name, f in fits.items() if f.margin >= SPACE_TIE_MARGIN or f.runner_up is None}
+
+    def backed(name: str, fit: fitting.Fit) -> bool:  # firm, or another expansion reaches its class
+        return name in firm or any(o.rank >= fit.rank for other, o in fits.items() if other != name)
+
+    candidates = [f for name, f in fits.items() if backed(name, f)] or list(fits.values())
+    return max(candidates, key=lambda f: f.rank, default=None)
 
 
 # An expansion other than random raises the time class only with a fit this firm. "shuffled" (many distinct values in
