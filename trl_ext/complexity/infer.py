@@ -131,7 +131,7 @@ HIGH_MARGIN, LOW_MARGIN = 0.25, 0.05
 
 def confidence(margin: float, agreement: float) -> str:
     """ "high", "medium" or "low" from the fit margin (runner-up class's score / the winner's - 1) and the share of
-    the deciding group's expansions (copy, random, distinct) whose own fit gave the chosen class."""
+    the deciding group's expansions (copy, random, distinct, shuffled) whose own fit gave the chosen class."""
     if agreement >= 1.0 and margin >= HIGH_MARGIN:
         return "high"
     if agreement < 0.5 or margin < LOW_MARGIN:
