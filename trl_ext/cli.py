@@ -885,6 +885,17 @@ def _train(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------------- complexity
 
 
+def _budget_seconds(text: str) -> float:
+    """--budget: CPU seconds, from 0.5 (each measured curve gets at least 0.3 s) to 600."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of CPU seconds, got {text!r}") from None
+    if not 0.5 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"must be between 0.5 and 600 CPU seconds, got {text}")
+    return value
+
+
 def _add_complexity(verbs) -> None:
     p = _verb(
         verbs,
@@ -900,7 +911,9 @@ def _add_complexity(verbs) -> None:
         help="Python literal of the arguments (a tuple for several); stdin text without --function",
     )
     p.add_argument("--example-file", help="a file holding the example stdin of a program")
-    p.add_argument("--budget", type=float, default=3.0, help="CPU seconds for the measurements")
+    p.add_argument(
+        "--budget", type=_budget_seconds, default=3.0, help="CPU seconds for the measurements (0.5-600)"
+    )
     p.add_argument("--plot", help="where to save the plot (default outputs/complexity/FILE_FUNCTION.png)")
     p.add_argument("--json", action="store_true", help="print one JSON object (time, space, margins, ...)")
     p.set_defaults(func=_complexity)
@@ -928,12 +941,13 @@ def _complexity(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({**result.to_dict(), "plot": str(plot)}))
     else:
-        print(
-            f"time:  {result.time}  (margin {result.time_margin:.2f}, coefficient {result.time_coefficient:.3g} s)"
-        )
-        print(
-            f"space: {result.space}  (margin {result.space_margin:.2f}, coefficient {result.space_coefficient:.3g} B)"
-        )
+        for kind, unit in (("time", "s"), ("space", "B")):
+            print(
+                f"{kind + ':':6s} {getattr(result, kind)}  (confidence {getattr(result, kind + '_confidence')}: its "
+                f"fit beats the next class by {getattr(result, kind + '_margin'):.0%}, "
+                f"{getattr(result, kind + '_agreement'):.0%} of the input expansions agree; "
+                f"coefficient {getattr(result, kind + '_coefficient'):.3g} {unit})"
+            )
         print(f"plot:  {plot}")
 
 
