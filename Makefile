@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --upgrade pip
 	# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build
 	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e '.[dev,quant,space]'
+	$(PY) -m pip install -e '.[dev,quant,space,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)

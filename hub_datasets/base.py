@@ -10,7 +10,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
+from trl_ext.hub import size_category
 
 
 @dataclass
@@ -109,10 +109,6 @@ def unique_splits(
 def batched(items: list, size: int) -> Iterator[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def size_category(n: int) -> str:
-    return next((label for bound, label in SIZE_CATEGORIES if n < bound), "n>1M")
 
 
 def card(

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from hub_datasets.base import Built, card, markdown_table
+from trl_ext.hub import is_local
 
 PROMPT = "Solve the following programming problem in Python.{mode}\n\n{problem}"
 STDIN_NOTE = (
@@ -27,6 +28,7 @@ STDIN_NOTE = (
 CALL_NOTE = " Answer with a ```python block defining the function `{fn_name}`."
 CODECONTESTS_PYTHON3 = 3
 LICENSES = {"codecontests": "cc-by-4.0", "apps": "mit", "taco": "apache-2.0"}
+UPSTREAMS = {"codecontests": "deepmind/code_contests", "apps": "codeparrot/apps", "taco": "BAAI/TACO"}
 
 
 def _text(value) -> str:
@@ -188,10 +190,11 @@ def build(source: str, split: str, name: str) -> Built:
         splits[split_name] = Dataset.from_list(rows)
         counts.append([split_name, len(rows)])
     n_rows = sum(c for _, c in counts)
+    shown = Path(source).name if is_local(source) or Path(source).expanduser().exists() else source
     meta, body = card(
         pretty_name=f"{name} (code-problem schema)",
         n_rows=n_rows,
-        summary=f"Converted from `{source}` by `trl-ext build-dataset {name}` into the code-problem schema "
+        summary=f"Converted from `{shown}` by `trl-ext build-dataset {name}` into the code-problem schema "
         "shared by every code dataset of trl-ext, so one verifier and one reward train on all of them.",
         sections={
             "Fields": "`prompt`, `task` (`code`), `problem`, `starter_code`, `fn_name` (null: stdin/stdout mode), "
@@ -202,6 +205,7 @@ def build(source: str, split: str, name: str) -> Built:
             "Splits": markdown_table(["split", "problems"], counts)
             + f"\n\nProblems skipped (no tests, malformed): {skipped}.",
         },
-        license=LICENSES[schemas.pop()] if len(schemas) == 1 else "other",
+        license=LICENSES[next(iter(schemas))] if len(schemas) == 1 else "other",
+        source_datasets=tuple(UPSTREAMS[s] for s in sorted(schemas)),
     )
     return Built(DatasetDict(splits), meta, body)

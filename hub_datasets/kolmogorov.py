@@ -231,9 +231,9 @@ def build(config_name: str, config: KolmogorovConfig, n: int, n_test: int, seed:
             "grades correct programs by compression against the gzip baseline: 0 for a wrong program; "
             "1 − b / (2(b + g)) for a correct one, with b = 8 × the program's UTF-8 bytes and g = `gzip_bits`. So "
             "every correct program scores in (0.5, 1): 0.75 at gzip parity, more when it beats gzip, towards 1 as "
-            "it shrinks. Writing the sequence out literally costs about what gzip does and never scores 1. Corpus "
-            "metrics as the paper reports them: `trl_ext.rewards.kolmogorov.accuracy` and `compression_rate` "
-            "(Σ program bits of correct programs and gzip bits of the rest, over Σ raw bits; lower is better).",
+            "it shrinks. Writing the sequence out literally costs about what gzip does and never scores 1. The "
+            "evaluation reports the paper's metrics: accuracy (pass@1) and the compression rate (Σ program bits of "
+            "correct programs and gzip bits of the rest, over Σ raw bits; lower is better).",
         },
     )
     return Built(DatasetDict(train=Dataset.from_list(train), test=Dataset.from_list(test)), meta, body)

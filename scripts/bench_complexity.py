@@ -1,7 +1,9 @@
-"""Accuracy of the complexity inference on the labelled cases (tests/fixtures/complexity_cases.py), per class,
-with the time per function, compared with the `big-o` library (BSD) used directly on the same functions.
+"""Accuracy of the complexity inference on the labelled cases (tests/fixtures/complexity_cases.py), per class
+(time classes, and space classes where a case has a space label), with the time per function, compared with the
+`big-o` library (BSD, time only) used directly on the same functions.
 
     PYTHONPATH=$PWD nice -n 10 .venv/bin/python scripts/bench_complexity.py [--quick] [--skip-big-o] [--repeat N]
+        [--set labelled|held-out|held-out-2|held-out-3]
 
 big-o fits one variable on wall time (timeit) and generates no inputs: it gets its own generators
 (`big_o.datagen`: `n_` for an int, `integers` for a list of ints, `strings` for a string; other types grow with
@@ -29,7 +31,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
-from complexity_cases import CASES, FAST, HELD_OUT  # noqa: E402
+from complexity_cases import CASES, FAST, HELD_OUT, HELD_OUT_2, HELD_OUT_3  # noqa: E402
 
 from trl_ext.complexity import ComplexityError, infer  # noqa: E402
 from trl_ext.complexity import _harness as harness  # noqa: E402
@@ -52,12 +54,19 @@ def ours(case: dict) -> dict:
         label, cpu = result.time, result.cpu_seconds
         widest = max(len(s.grow) for s in result.sets)  # the sets where every growing argument grows
         largest = max((max(s.sizes) for s in result.sets if s.sizes and len(s.grow) == widest), default=1000)
-        space = result.space
+        space, confidence = result.space, result.time_confidence
+        sets = [
+            {"grow": s.grow, "strategy": s.strategy, "time": s.time_fit and s.time_fit.label,
+             "space": s.space_fit and s.space_fit.label, "sizes": s.sizes, "times": s.times, "bytes": s.space}
+            for s in result.sets
+        ]  # fmt: skip
     except ComplexityError as err:
-        label, cpu, largest, space = f"error: {err}", 0.0, 1000, None
+        label, cpu, largest, space, confidence, sets = f"error: {err}", 0.0, 1000, None, None, []
     return {
         "label": label,
         "space": space,
+        "confidence": confidence,
+        "sets": sets,
         "wall_s": time.perf_counter() - start,
         "cpu_s": cpu,
         "max_n": largest,
@@ -139,14 +148,40 @@ def report(rows: list[dict], with_big_o: bool) -> str:
     if with_big_o:
         theirs_right = sum(r["big_o"]["label"] == r["want"] for r in rows)
         lines.append(f"**big-o: {theirs_right}/{total} = {theirs_right / total:.1%}**")
+    spaced = [r for r in rows if r.get("want_space")]
+    if spaced:
+        space_by = defaultdict(list)
+        for row in spaced:
+            space_by[row["want_space"]].append(row)
+        lines.append("\n| space class | cases | ours |\n|---|---|---|")
+        for want, group in sorted(space_by.items()):
+            lines.append(
+                f"| {want} | {len(group)} | {sum(r['ours']['space'] == want for r in group)}/{len(group)} |"
+            )
+        right_space = sum(r["ours"]["space"] == r["want_space"] for r in spaced)
+        lines.append(f"\n**ours, space: {right_space}/{len(spaced)} = {right_space / len(spaced):.1%}**")
+        missed = [f"{r['name']} (want {r['want_space']}, got {r['ours']['space']})" for r in spaced
+                  if r["ours"]["space"] != r["want_space"]]  # fmt: skip
+        lines.append("Space misses: " + (", ".join(missed) or "none"))
     wrong = [
         f"{r['name']} (want {r['want']}, got {r['ours']['label']})"
         for r in rows
         if r["ours"]["label"] != r["want"]
     ]
     lines.append("\nOur misses: " + (", ".join(wrong) or "none"))
+    levels = defaultdict(list)  # what the CLI's stated confidence is worth, over every run
+    for row in rows:
+        for run in [row["ours"], *row.get("more", [])]:
+            levels[run["confidence"]].append(run["label"] == row["want"])
+    lines.append(
+        "\nTime classes right by stated confidence: "
+        + ", ".join(f"{level} {sum(v)}/{len(v)}" for level, v in sorted(levels.items(), key=str))
+    )
     runs = len(rows[0]["runs"])
     if runs > 1:
+        if spaced:
+            space_runs = [sum(r["space_runs"][i] == r["want_space"] for r in spaced) for i in range(runs)]
+            lines.append(f"\nSpace over {runs} runs: " + ", ".join(f"{k}/{len(spaced)}" for k in space_runs))
         per_run = [sum(r["runs"][i] == r["want"] for r in rows) for i in range(runs)]
         unstable = [
             f"{r['name']} ({sum(label != r['want'] for label in r['runs'])}/{runs}: "
@@ -191,22 +226,37 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="only the fast subset (one case per class)")
     parser.add_argument("--skip-big-o", action="store_true", help="do not run the big-o comparison")
     parser.add_argument(
-        "--held-out", action="store_true", help="the held-out cases (never used to tune the fit) instead"
+        "--set",
+        choices=("labelled", "held-out", "held-out-2", "held-out-3"),
+        default="labelled",
+        help="the labelled cases, or a held-out set instead (held-out-2: written before the tuning of issue 23; "
+        "held-out-3: before its last rule)",
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of our inference (its spread between runs)"
     )
     parser.add_argument("--output", default="outputs/complexity_bench")
     args = parser.parse_args()
-    cases = HELD_OUT if args.held_out else [c for c in CASES if not args.quick or c["name"] in FAST]
+    cases = {"held-out": HELD_OUT, "held-out-2": HELD_OUT_2, "held-out-3": HELD_OUT_3}.get(args.set) or [
+        c for c in CASES if not args.quick or c["name"] in FAST
+    ]
     rows = []
     for case in tqdm(cases, desc="cases"):
-        row = {"name": case["name"], "want": case["time"], "ours": ours(case)}
-        row["runs"] = [row["ours"]["label"]] + [ours(case)["label"] for _ in range(args.repeat - 1)]
+        row = {
+            "name": case["name"],
+            "want": case["time"],
+            "want_space": case.get("space"),
+            "ours": ours(case),
+        }
+        more = [ours(case) for _ in range(args.repeat - 1)]
+        row["runs"] = [row["ours"]["label"]] + [m["label"] for m in more]
+        row["space_runs"] = [row["ours"]["space"]] + [m["space"] for m in more]
+        row["more"] = more
         if not args.skip_big_o:
             row["big_o"] = theirs(case, row["ours"]["max_n"])
         rows.append(row)
         tqdm.write(f"{case['name']:28s} want {case['time']:10s} ours {row['ours']['label']:12s}"
+                   f" space want {case.get('space') or '-':8s} ours {row['ours']['space']}"
                    + (f" big-o {row['big_o']['label']}" if "big_o" in row else ""))  # fmt: skip
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from trl_ext.episodes import has_valid_answer
-from trl_ext.rewards import complexity, kolmogorov, patch, pbe, puzzle
+from trl_ext.rewards import complexity, kolmogorov, patch, pbe, puzzle, swe
 from trl_ext.rewards.common import extract_code
 
 PBE_ROW = {"inputs": ["a1" * 4] * 8, "outputs": ["ax" * 4] * 8}
@@ -53,6 +53,10 @@ def _patch_openers(n: int) -> str:
     return "### a.py\n<<<<<<< SEARCH\n" * (n // 24)
 
 
+def _swe_format(n: int) -> str:
+    return "<think>" + "</think><solution>" * (n // 18)
+
+
 def _deep_list(n: int) -> str:
     return "[" * n
 
@@ -80,6 +84,7 @@ CASES = [
         lambda t: patch.patch_similarity(t, PATCH_FILES, ORACLE),
         200_000,
     ),
+    ("swe format `</think><solution>...`", _swe_format, swe.solution, 200_000),
     ("kolmogorov output `[[[...`", _deep_list, kolmogorov.parse_output, 100_000),
     ("kolmogorov output, long list", _long_list, kolmogorov.parse_output, 200_000),
     ("RLEF has_valid_answer `-----1`", _deep_code, lambda t: has_valid_answer(t, {"task": "code"}), 100_000),
@@ -91,6 +96,10 @@ OLD_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-]*)[^\n]*\n(.*?)```", re.DOTALL
 OLD_PATCH = re.compile(
     r"###\s*(?P<path>\S+)\s*\n<<<<<<< SEARCH\n(?P<search>.*?)\n?=======\n(?P<replace>.*?)\n?>>>>>>> REPLACE",
     re.DOTALL,
+)
+
+OLD_SWE = re.compile(
+    r"^\s*<think>(?P<think>.*?)</think>\s*<solution>(?P<solution>.*?)</solution>\s*$", re.DOTALL
 )
 
 
@@ -116,6 +125,7 @@ BASELINES = {
     "code extraction (backticks)": (OLD_FENCE.findall, 10_000),
     "complexity label O(   ...)": (_old_big_o, 5_000),
     "patch: SEARCH without =======": (OLD_PATCH.findall, 20_000),
+    "swe format `</think><solution>...`": (OLD_SWE.match, 20_000),
 }
 
 

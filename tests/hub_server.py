@@ -22,7 +22,74 @@ from urllib.parse import parse_qs, unquote, urlparse
 import yaml
 
 PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+# The license identifiers the Hub accepts in card metadata (huggingface.co/docs/hub/repositories-licenses).
+HUB_LICENSES = set(
+    """apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0
+    bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc
+    cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0
+    cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0
+    cdla-sharing-1.0 cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1
+    eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c
+    ms-pl apple-ascl apple-amlr mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib
+    pddl lgpl-lr deepfloyd-if-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 gemma unknown other""".split()
+)
+HUB_SIZE_CATEGORIES = {
+    "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "1B<n<10B",
+    "10B<n<100B", "100B<n<1T", "n>1T",
+}  # fmt: skip
+_HUB_ID = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.\-]*/)?[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def card_errors(repo_type: str, content: str) -> list[str]:
+    """What the Hub's `/api/validate-yaml` objects to in a README's metadata: the fields' types, licenses from
+    the Hub's list (a list of them only for datasets), size categories from the Hub's set, and `base_model` /
+    `datasets` that are repo ids (a local path there is a broken link)."""
+    if not content.startswith("---"):
+        return []
+    try:
+        meta = yaml.safe_load(content.split("\n---", 1)[0][3:]) or {}
+    except yaml.YAMLError as err:
+        return [f"invalid YAML: {err}"]
+    if not isinstance(meta, dict):
+        return ["metadata must be a mapping"]
+    errors = []
+
+    def strings(key: str, allow_str: bool = True) -> list:
+        value = meta.get(key)
+        if value is None:
+            return []
+        if isinstance(value, str) and allow_str:
+            return [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            errors.append(f'"{key}" must be {"a string or " if allow_str else ""}an array of strings')
+            return []
+        return value
+
+    licenses = meta.get("license")
+    if isinstance(licenses, list) and repo_type != "dataset":
+        errors.append('"license" must be a string')
+    for license_ in strings("license"):
+        if license_ not in HUB_LICENSES:
+            errors.append(f'"license" must be one of the Hub\'s license identifiers, got {license_!r}')
+    for key, kind in (("base_model", "model"), ("datasets", "dataset")):
+        for value in strings(key):
+            if not _HUB_ID.match(value) or ".." in value:
+                errors.append(f'"{key}" must contain valid {kind} ids, got {value!r}')
+    for key in ("tags", "language", "task_categories", "source_datasets"):
+        strings(key)
+    for value in strings("size_categories", allow_str=False):
+        if value not in HUB_SIZE_CATEGORIES:
+            errors.append(f'"size_categories" must be one of the Hub\'s values, got {value!r}')
+    configs = meta.get("configs", [])
+    if not isinstance(configs, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("config_name"), str) for c in configs
+    ):
+        errors.append('"configs" must be an array of objects with a "config_name"')
+    return errors
+
+
 PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space"}
+DEFAULT_TOKEN = "hf_loopback_test_token"  # the token tests/conftest.py's loopback_hub fixture sets
 
 
 @dataclass
@@ -56,8 +123,13 @@ class HubState:
     def __init__(self) -> None:
         self.repos: dict[tuple[str, str], Repo] = {}
         self.lfs: dict[str, bytes] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.requests: list[str] = []  # "METHOD path" of every request, for tests that check what was sent
+        self.validated: list[tuple[str, list[str]]] = []  # (repo type, errors) of every card validated
+        self.accounts: dict[str, str] = {DEFAULT_TOKEN: "tester"}  # token -> user name, for whoami-v2
+        self.space_hosts: dict[
+            str, str
+        ] = {}  # Space id -> URL where a test runs it (space_info.host, runtime)
 
     def create(self, repo_type: str, repo_id: str, private: bool) -> Repo | None:
         with self.lock:
@@ -88,6 +160,13 @@ class HubState:
             commit = Commit(self._new_sha(repo.repo_id), title, _now(), files)
             repo.commits.append(commit)
             return commit
+
+    def commit_on_parent(self, repo: Repo, parent: str | None, title: str, ops: list[dict]) -> Commit | None:
+        """Commit unless `parent` is given and is no longer the head: None then (the Hub answers 412)."""
+        with self.lock:
+            if parent and repo.head().id != parent:
+                return None
+            return self.commit(repo, title, ops)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -124,7 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(obj).encode(), headers)
 
     def _error(self, status: int, code: str, message: str):
-        self._json({"error": message}, status, {"X-Error-Code": code, "X-Error-Message": message})
+        header = " ".join(message.split())  # one line: a header cannot hold a newline
+        self._json({"error": message}, status, {"X-Error-Code": code, "X-Error-Message": header})
 
     def _repo(self, repo_type: str, repo_id: str) -> Repo | None:
         repo = self.server.state.repos.get((repo_type, repo_id))
@@ -166,13 +246,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.body = self._read_body() if self.command in ("POST", "PUT") else b""
         routes = [
             ("POST", r"^/api/repos/create$", self.create_repo),
-            ("POST", r"^/api/validate-yaml$", lambda: self._json({"errors": [], "warnings": []})),
+            ("POST", r"^/api/validate-yaml$", self.validate_yaml),
             ("GET", r"^/api/whoami-v2$", self.whoami),
             ("POST", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/preupload/([^/]+)$", self.preupload),
             ("POST", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/commit/([^/]+)$", self.commit),
             ("POST", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/paths-info/([^/]+)$", self.paths_info),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/tree/([^/]+)(?:/(.*))?$", self.tree),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)/commits/([^/]+)$", self.commits),
+            ("GET", r"^/api/spaces/([^/]+/[^/]+)/runtime$", self.space_runtime),
             ("GET", r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/revision/([^/]+))?$", self.info),
             ("POST", r"^/(datasets/|spaces/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch$", self.lfs_batch),
             ("PUT", r"^/lfs-upload/([0-9a-f]{64})$", self.lfs_upload),
@@ -188,9 +269,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ endpoints
     def whoami(self):
-        if not self.headers.get("Authorization"):
+        """The account a token belongs to (`state.accounts`); 401 for a missing or unknown token, as the Hub."""
+        token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        name = self.server.state.accounts.get(token)
+        if name is None:
             return self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
-        self._json({"type": "user", "name": "tester", "orgs": [], "auth": {"accessToken": {"role": "write"}}})
+        self._json({"type": "user", "name": name, "orgs": [], "auth": {"accessToken": {"role": "write"}}})
+
+    def validate_yaml(self):
+        payload = json.loads(self.body or b"{}")
+        errors = card_errors(payload.get("repoType") or "model", payload.get("content") or "")
+        self.server.state.validated.append((payload.get("repoType"), errors))
+        if errors and "text/plain" in self.headers.get("Accept", ""):  # RepoCard.validate asks for text
+            return self._send(400, "\n".join(errors).encode(), ctype="text/plain")
+        self._json({"errors": [{"message": e} for e in errors], "warnings": []}, 400 if errors else 200)
 
     def create_repo(self):
         if not self.headers.get("Authorization"):
@@ -240,8 +332,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "downloads": 0,
                 "likes": 0,
                 "sdk": "gradio" if repo.repo_type == "space" else None,
+                **self._space_host(repo),
             }
         )
+
+    def _space_host(self, repo: Repo) -> dict:
+        """A running Space's `host` (what gradio_client connects to), when a test runs it."""
+        host = self.server.state.space_hosts.get(repo.repo_id) if repo.repo_type == "space" else None
+        return {"host": host} if host else {}
+
+    def space_runtime(self, repo_id):
+        """A Space's runtime: RUNNING where a test runs it (`state.space_hosts`), else stopped."""
+        if self._repo("space", repo_id) is None:
+            return
+        stage = "RUNNING" if repo_id in self.server.state.space_hosts else "STOPPED"
+        self._json({"stage": stage, "hardware": {"current": "cpu-basic", "requested": "cpu-basic"}})
 
     def _entry(self, path: str, content: bytes, lfs: bool) -> dict:
         entry = {"type": "file", "path": path, "size": len(content), "oid": _git_blob_sha(content)}
@@ -366,7 +471,20 @@ class _Handler(BaseHTTPRequestHandler):
         ]
         if missing:
             return self._error(422, "LfsMissing", f"LFS objects not uploaded: {missing}")
-        commit = self.server.state.commit(repo, header.get("summary", "commit"), ops)
+        readme = next(
+            (op["value"] for op in ops if op["key"] == "file" and op["value"]["path"] == "README.md"), None
+        )
+        if readme is not None:  # the Hub refuses a commit whose README metadata it would not validate
+            errors = card_errors(repo.repo_type, base64.b64decode(readme["content"]).decode(errors="replace"))
+            if errors:
+                return self._error(400, "BadRequest", "Invalid metadata in README.md.\n" + "\n".join(errors))
+        commit = self.server.state.commit_on_parent(
+            repo, header.get("parentCommit"), header.get("summary", "commit"), ops
+        )
+        if commit is None:  # the Hub's answer to a stale `parent_commit` (optimistic concurrency)
+            return self._error(
+                412, "PreconditionFailed", "A commit has happened since. Please refresh and try again."
+            )
         self._json(
             {
                 "success": True,

@@ -6,6 +6,7 @@ JSON, standard errors, --log-samples and a YAML --config."""
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +21,15 @@ from trl_ext.models import build_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def bad_recipes(tmp_path):
+    """A recipe with a key typo and one with a YAML syntax error."""
+    typo, broken = tmp_path / "typo.yaml", tmp_path / "broken.yaml"
+    typo.write_text((ROOT / "recipes/passk/cpu-tiny.yaml").read_text().replace("max_steps:", "max_stesp:"))
+    broken.write_text("k: 4\nobjective: [pass@k\n")
+    return typo, broken
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +79,9 @@ def test_env_reports_the_stack(capsys):
         assert f"- {name}:" in out
 
 
-def test_argument_errors_come_before_torch_is_imported():
+def test_argument_errors_come_before_torch_is_imported(bad_recipes):
     """Each bad argument is one line on stderr, exit 2, with torch never imported (so it is instant)."""
+    typo, broken = bad_recipes
     cases = {
         ("evaluate", "--model", "a/b", "--dataset", "c/d", "--k", "0"): "every k must be at least 1",
         ("evaluate", "--model", "a/b", "--dataset", "c/d", "--limit", "-1"): "--limit: must be at least 1",
@@ -78,6 +89,31 @@ def test_argument_errors_come_before_torch_is_imported():
         ("evaluate", "--model", "a/b", "--dataset", "c/d", "--k", "4", "--samples", "2"): "k=4 exceeds",
         ("build-dataset", "pbe", "--n", "0", "--push-to-hub", "./x"): "--n: must be at least 1",
         ("demo", "--trainer", "ppo"): "invalid choice: 'ppo'",
+        ("leaderboard", "--port", "99999"): "--port: a port is 1-65535, got 99999",
+        (
+            "train",
+            "no-such-trainer",
+        ): "unknown trainer 'no-such-trainer'; registered: cures, guide, passk, rlef, spo",
+        ("train", "passk", "--config", "missing.yaml"): "--config missing.yaml: no such file",
+        ("train", "passk", "--config", str(typo)): "'max_stesp': unknown option for trainer 'passk'; did "
+        "you mean 'max_steps'?",
+        ("train", "passk", "--config", str(broken)): "broken.yaml, line 3 column 1: YAML syntax error",
+        ("train", "passk", "--max_steps", "abc"): "--max_steps: expected an integer, got 'abc'",
+        ("train", "passk", "--learning_rat", "1"): "did you mean 'learning_rate'?",
+        ("train", "passk", "--bf16", "maybe"): "--bf16: expected true or false, got 'maybe'",
+        (
+            "build-dataset",
+            "pbe",
+            "--source",
+            "x",
+            "--push-to-hub",
+            "./x",
+        ): "pbe is generated, it takes no --source",
+        (
+            "leaderboard",
+            "--deploy",
+            "./spaces-local",
+        ): "--deploy creates a Hub Space, give its id ORG/NAME; to run",
     }
     script = (
         "import json, sys\nfrom trl_ext.cli import main\nout = []\n"
@@ -94,6 +130,162 @@ def test_argument_errors_come_before_torch_is_imported():
     assert len(errors) == len(cases)  # one line each
     for line, message in zip(errors, cases.values()):
         assert message in line, (line, message)
+
+
+def test_train_help_is_fast_and_short():
+    """`train`, `train -h/--help` and `train passk --help` print help without importing torch; the per-trainer
+    help is short and points at the full list; the names come from the registry."""
+    from trl_ext.trainer_registry import TRAINERS
+
+    script = (
+        "import contextlib, io, json, sys\nfrom trl_ext.cli import main\nout = []\n"
+        "for argv in [['train'], ['train', '--help'], ['train', '-h'], ['train', 'passk', '--help']]:\n"
+        "    buffer = io.StringIO()\n"
+        "    with contextlib.redirect_stdout(buffer):\n"
+        "        code = main(argv)\n"
+        "    out.append([code, buffer.getvalue(), 'torch' in sys.modules])\n"
+        "print(json.dumps(out))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    (bare, long, short, trainer) = json.loads(done.stdout.strip().splitlines()[-1])
+    assert bare[0] == 2 and long[0] == short[0] == trainer[0] == 0
+    assert not any(torch for _, _, torch in (bare, long, short, trainer))
+    assert bare[1] == long[1] == short[1] and "usage: trl-ext train" in long[1]
+    assert all(name in long[1] for name in TRAINERS)
+    assert "recipes/passk/cpu-tiny.yaml" in trainer[1] and "--help-all" in trainer[1]
+    assert len(trainer[1].splitlines()) < 20
+
+
+def test_recipe_fields_read_from_source_match_the_real_dataclasses():
+    """The early check's option names (read with ast) are exactly the fields TrlParser uses, for every trainer."""
+    import dataclasses
+
+    from trl_ext.recipe_fields import dataclass_fields
+    from trl_ext.train import TRAINERS, TrainScriptArguments, trainer_classes
+
+    for name, (config_path, _) in TRAINERS.items():
+        config_class = trainer_classes(name)[0]
+        assert set(dataclass_fields(config_path)) == {f.name for f in dataclasses.fields(config_class)}, name
+    from trl import ModelConfig
+
+    assert set(dataclass_fields("trl:ModelConfig")) == {f.name for f in dataclasses.fields(ModelConfig)}
+    script_fields = {f.name for f in dataclasses.fields(TrainScriptArguments)}
+    assert set(dataclass_fields("trl_ext.train:TrainScriptArguments")) == script_fields
+
+
+def test_build_dataset_help_lists_every_builder_from_the_registry(capsys):
+    code, out, _ = run_cli(capsys, "build-dataset", "--help")
+    assert code == 0
+    listed = " ".join(out.split())
+    for name in (*hub_datasets.GENERATORS, *hub_datasets.CONVERTERS):
+        assert name in listed
+    assert "complexity" in listed
+
+
+def test_bad_sources_and_files_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    """No tracebacks: an empty or truncated JSONL --source, a non-UTF-8 file (named); a PEP 263 coding cookie is
+    honoured for Python sources."""
+    from trl_ext.cli import read_python_file
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("built before checking the source")
+
+    monkeypatch.setattr(hub_datasets, "build", must_not_build)
+    empty, truncated, latin = tmp_path / "empty.jsonl", tmp_path / "cut.jsonl", tmp_path / "latin.jsonl"
+    empty.write_text("")
+    truncated.write_text('{"name": "a", "description": "x"}\n{"name": "b", "desc')
+    latin.write_bytes('{"name": "caf\xe9"}\n'.encode("latin-1"))
+    cases = {
+        empty: f"--source {empty} is empty",
+        truncated: f"--source {truncated}, line 2 is not a complete JSON record",
+        latin: f"--source {latin} is not UTF-8 text",
+    }
+    for source, message in cases.items():
+        argv = [
+            "build-dataset",
+            "code-contests",
+            "--source",
+            str(source),
+            "--push-to-hub",
+            str(tmp_path / "o"),
+        ]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    latin_yaml = tmp_path / "eval.yaml"
+    latin_yaml.write_bytes("model: caf\xe9/x\n".encode("latin-1"))
+    code, _, err = run_cli(capsys, "evaluate", "--config", str(latin_yaml))
+    assert code == 2 and f"--config {latin_yaml} is not UTF-8 text" in err
+    cookie = tmp_path / "cookie.py"
+    cookie.write_bytes("# -*- coding: latin-1 -*-\ndef f(n):\n    return 'caf\xe9' * n\n".encode("latin-1"))
+    assert "'café' * n" in read_python_file(cookie)
+    garbage = tmp_path / "garbage.py"
+    garbage.write_bytes(b"def f(n):\n    return '\xff\xfe' * n\n")
+    code, _, err = run_cli(capsys, "complexity", str(garbage), "--function", "f", "--example", "3")
+    assert code == 2 and f"{garbage} cannot be decoded as Python source" in err
+
+
+def test_offline_push_is_refused_before_generating(monkeypatch, capsys):
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("built before checking the target")
+
+    monkeypatch.setattr(hub_datasets, "build", must_not_build)
+    monkeypatch.setenv("HF_TOKEN", "hf_some_token")
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    code, _, err = run_cli(capsys, "build-dataset", "pbe", "--push-to-hub", "me/x")
+    assert code == 2 and "cannot push to the Hub repo me/x: HF_HUB_OFFLINE is set" in err
+
+
+def test_a_fresh_leaderboard_refuses_to_start_without_its_benchmark(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no ./hub/datasets/pbe here
+    code, out, err = run_cli(capsys, "leaderboard", "--port", str(_free_port()))
+    assert code == 2 and "http://" not in out
+    assert "trl-ext build-dataset pbe --config demo --push-to-hub ./hub/datasets/pbe" in err
+    assert not (tmp_path / "hub").exists()  # nothing created: no settings pointing at a missing benchmark
+
+
+def test_backend_reports_each_failed_request_and_exits_non_zero(bench, tmp_path, capsys):
+    from trl_ext.leaderboard import settings as settings_io
+    from trl_ext.leaderboard.settings import Benchmark, Settings
+    from trl_ext.leaderboard.submissions import submit
+
+    models = tmp_path / "models"
+    shutil.copytree(bench["chat"], models / "chat")
+    missing = Benchmark(dataset=str(tmp_path / "no-dataset"), config="demo", samples=2, ks=[1])
+    settings = Settings(
+        requests=str(tmp_path / "requests"), results=str(tmp_path / "results"), benchmarks=[missing],
+        local_models=str(models), daily_limit=10,
+    )  # fmt: skip
+    settings_io.save(settings)
+    submit(settings, "local/chat")
+    submit(settings, "local/chat", precision="bfloat16")
+    code, out, err = run_cli(capsys, "backend", "--requests", settings.requests, "--once")
+    assert code == 1 and "Traceback" not in out + err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all(": FAILED — no-dataset/demo: " in line for line in lines)
+    assert "2 request(s) failed" in err
+
+
+def test_ctrl_c_is_not_a_traceback(tmp_path):
+    from trl_ext.leaderboard import settings as settings_io
+    from trl_ext.leaderboard.settings import Benchmark, Settings
+
+    settings = Settings(
+        requests=str(tmp_path / "requests"), results=str(tmp_path / "results"),
+        benchmarks=[Benchmark(dataset=str(tmp_path / "d"))],
+    )  # fmt: skip
+    settings_io.save(settings)
+    argv = [sys.executable, "-m", "trl_ext.cli", "backend", "--requests", settings.requests, "--loop"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert "Ctrl-C stops it" in process.stdout.readline()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130 and "Traceback" not in err and "interrupted" in err
 
 
 # ------------------------------------------------------------------------------------ early, clear errors
@@ -122,6 +314,7 @@ def test_build_dataset_checks_the_target_before_building(monkeypatch, tmp_path, 
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "no-token-home"))
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # online, but no token
     code, _, err = run_cli(capsys, "build-dataset", "pbe", "--push-to-hub", "org/pbe")
     assert code == 2 and "needs a token" in err
 
@@ -172,11 +365,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_submit_to_unreachable_leaderboards(capsys):
+def test_submit_to_unreachable_leaderboards(capsys, monkeypatch):
     url = f"http://127.0.0.1:{_free_port()}/"
     code, _, err = run_cli(capsys, "submit", "--leaderboard", url, "--model", "org/model")
     assert code == 2 and f"cannot reach the leaderboard {url!r}" in err
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+    monkeypatch.setenv("HF_TOKEN", "hf_user_token")
     code, _, err = run_cli(capsys, "submit", "--leaderboard", "org/space", "--model", "org/model")
     assert code == 2 and "cannot reach the Space 'org/space': HF_HUB_OFFLINE is set" in err
 

@@ -71,6 +71,9 @@ def test_expansion_strategies():
     assert len(random_text) == 12 and set(random_text) <= set("abc")
     assert harness.expand([3, 1, 2], 2, "copy", rng) == [3, 1, 2, 3, 1, 2]
     assert harness.expand([3, 1, 2], 3, "distinct", rng) == [3, 1, 2, 6, 4, 5, 9, 7, 8]
+    shuffled = harness.expand([3, 1, 2], 30, "shuffled", rng)
+    assert sorted(shuffled) == list(range(1, 91)) and shuffled != sorted(shuffled)
+    assert harness.expand(["ab", "c"], 3, "distinct", rng) == ["ab", "c", "ab1", "c1", "ab2", "c2"]
     random_list = harness.expand([3, 1, 2], 1000, "random", rng)
     assert len(random_list) == 3000 and min(random_list) >= 1
     assert max(random_list) - min(random_list) <= harness.MAX_SPAN
@@ -183,6 +186,32 @@ def test_inference_of_a_stdin_program_and_space():
     assert infer("def f(a):\n    return a[::-1]\n", "f", "([1, 2, 3],)").space == "O(n)"
 
 
+@pytest.mark.parametrize(
+    "code, example",
+    [
+        (
+            "def f(a):\n    return sorted(a)\n",
+            "([5, 2, 8, 1, 9, 3],)",
+        ),  # was O(n log n): no merge buffer below 64
+        (  # was O(log n): random ints span 256 values, so only distinct values grow the dict
+            "def f(nums, target):\n    seen = {}\n    for i, x in enumerate(nums):\n"
+            "        if target - x in seen:\n            return [seen[target - x], i]\n"
+            "        seen[x] = i\n    return []\n",
+            "([3, 9, 14, 20, 1], -1)",
+        ),
+        (  # was O(1) or O(n) by example: tiled words repeat; distinct words now differ
+            "def f(words):\n    counts = {}\n    for w in words:\n        counts[w] = counts.get(w, 0) + 1\n"
+            "    return max(counts.values())\n",
+            "(['b', 'a', 'c', 'a', 'b'],)",
+        ),
+    ],
+    ids=["sorted", "two_sum_dict", "word_count"],
+)
+def test_linear_space_of_the_issue_examples(code, example):
+    """Peak memory is deterministic: these need no timing, only sizes that grow."""
+    assert infer(code, "f", example, settings=Settings(budget_s=1.5)).space == "O(n)"
+
+
 def test_clear_errors():
     quick = Settings(budget_s=1.0, timeout_s=5.0)
     with pytest.raises(ComplexityError, match="defines no function 'g'"):
@@ -232,15 +261,35 @@ def test_cli_json_plot_and_errors(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["time"] == "O(n)" and out["space"] == "O(1)"
     assert {"time_margin", "time_coefficient", "measure_sets"} <= out.keys() and plot.stat().st_size > 0
+    assert out["time_confidence"] in ("high", "medium", "low") and 0 <= out["time_agreement"] <= 1
     assert (
         main(["complexity", str(source), "--function", "f", "--example", "[3, 1, 2]", "--plot", str(plot)])
         == 0
     )
-    assert "time:  O(n)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "time:  O(n)  (confidence " in text and "of the input expansions agree" in text
     assert main(["complexity", str(source), "--function", "g", "--example", "[1]"]) == 2
     assert "raises on the example: KeyError" in capsys.readouterr().err
     assert main(["complexity", str(tmp_path / "missing.py"), "--function", "f", "--example", "[1]"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budget", ["0", "-5", "0.1", "nan", "inf", "lots"])
+def test_cli_refuses_bad_budgets_in_one_line(tmp_path, capsys, budget):
+    source = tmp_path / "sol.py"
+    source.write_text("def f(a):\n    return sum(a)\n")
+    argv = ["complexity", str(source), "--function", "f", "--example", "[1, 2]", f"--budget={budget}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--budget" in err and ("CPU seconds" in err), err
+
+
+def test_confidence_words():
+    from trl_ext.complexity.infer import confidence
+
+    assert confidence(0.4, 1.0) == "high"
+    assert confidence(0.4, 2 / 3) == confidence(0.1, 1.0) == "medium"
+    assert confidence(0.4, 1 / 3) == confidence(0.01, 1.0) == "low"
 
 
 @pytest.mark.benchmark

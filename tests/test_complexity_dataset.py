@@ -81,7 +81,7 @@ def test_generate_reward_checks_outputs_while_measuring():
     row = next(
         r for r in dataset._rows(problem, dataset._tests(problem), ["O(n)"]) if r["subtask"] == "generate"
     )
-    assert row["checked_strategies"] == ["copy", "random", "distinct"] and row["answer"]
+    assert row["checked_strategies"] == ["copy", "random", "distinct", "shuffled"] and row["answer"]
     brute = problem["solutions"]["O(n^3)"].split("\n", 1)[1]  # the body of the cubic solution
     fence = "```python\n{}```"
     cheats = [
@@ -101,9 +101,9 @@ def test_generate_reward_checks_outputs_while_measuring():
 
 
 def test_contract_strategies_keep_only_inputs_the_solutions_agree_on():
-    assert dataset.contract_strategies(_problem("sort_numbers")) == ["copy", "random", "distinct"]
+    assert dataset.contract_strategies(_problem("sort_numbers")) == ["copy", "random", "distinct", "shuffled"]
     # "values distinct": the sorted two-pointer count differs from the brute force once values repeat
-    assert dataset.contract_strategies(_problem("zero_triples")) == ["distinct"]
+    assert dataset.contract_strategies(_problem("zero_triples")) == ["distinct", "shuffled"]
     assert dataset.contract_strategies(_problem("power_mod")) == ["copy"]  # numbers only grow by scaling
 
 

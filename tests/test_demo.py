@@ -96,3 +96,25 @@ def test_a_time_cap_stops_a_stage_loudly_and_marks_it(tmp_path, capsys):
     assert (
         not never.on_step_end(None, state, TrainerControl()).should_training_stop and never.stopped_at is None
     )
+
+
+@pytest.mark.slow
+def test_a_time_cap_that_truncates_sft_still_gives_a_complete_run(tmp_path, capsys):
+    """`trl-ext demo --max-minutes` with a cap that stops the SFT warm start (and RL) at their first step: the run
+    completes (both models evaluated and on the local leaderboard, summary.json, plots), marked `truncated`."""
+    out, root = tmp_path / "out", tmp_path / "hub"
+    argv = ["demo", "--output", str(out), "--hub", str(root), "--sft-steps", "20", "--rl-steps", "2"]
+    assert main([*argv, "--n-train", "40", "--n-test", "6", "--max-minutes", "0.0001"]) == 0
+    printed = capsys.readouterr().out
+    assert "!!! --max-minutes 0.0001 stopped SFT warm start at step 1 of 20" in printed
+    assert "!!! TRUNCATED by --max-minutes: SFT warm start" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["truncated"][0] == "SFT warm start" and len(summary["truncated"]) == 2
+    assert (root / "models/pbe-sft-seed0-steps20-truncated-at1/model.safetensors").is_file()
+    assert not (root / "models/pbe-sft-seed0-steps20").exists()  # never cached under the full run's name
+    for name in ("sft", "passk"):
+        assert json.loads((out / f"results_{name}.json").read_text())["config"]["truncated"]
+    frame = leaderboard_frame(settings_io.load(str(root / "leaderboard/requests")))
+    assert sorted(frame["Model"]) == ["local/pbe-passk-seed0", "local/pbe-sft-seed0-steps20-truncated-at1"]
+    for plot in ("rl_curves.png", "before_after.png"):
+        assert (out / plot).stat().st_size > 5_000

@@ -19,9 +19,13 @@ def _dataset_dict(offset: int, n: int = 5) -> DatasetDict:
     )
 
 
+LICENSES = {"one": "mit", "two": "apache-2.0"}
+
+
 def _check_two_configs(target):
     """Two configs pushed one after the other: both load, the card (huggingface_hub's DatasetCard) keeps
-    the first config's section, `size_categories` counts both, and a metadata-only push keeps the text."""
+    the first config's section, lists both configs' licenses (each section names its own), `size_categories`
+    counts both, and a metadata-only push keeps the text."""
     from huggingface_hub import DatasetCard
 
     for name, offset in (("one", 0), ("two", 100)):
@@ -29,7 +33,12 @@ def _check_two_configs(target):
             _dataset_dict(offset, SIZES[name]),
             target,
             name,
-            card_meta={"license": "mit", "pretty_name": "Toy", "size_categories": ["n<1K"]},
+            card_meta={
+                "license": LICENSES[name],
+                "pretty_name": "Toy",
+                "size_categories": ["n<1K"],
+                "source_datasets": ["org/upstream"] if name == "one" else ["original"],
+            },
             card_body=f"# Toy\n\nThe {name} config.\n\n## Fields\n\n`x` of {name}\n",
         )
     for name, offset in (("one", 0), ("two", 100)):
@@ -38,14 +47,25 @@ def _check_two_configs(target):
         for split, expected in _dataset_dict(offset, SIZES[name]).items():
             assert loaded[split].to_dict() == expected.to_dict()
     card = DatasetCard(hub.read_text(target, "README.md"))
-    assert card.data.license == "mit" and card.data.size_categories == ["1K<n<10K"]
+    assert card.data.license == ["apache-2.0", "mit"] and card.data.size_categories == ["1K<n<10K"]
     assert [c["config_name"] for c in card.data.configs] == ["one", "two"]
     assert card.text.lstrip().startswith("# Toy")
     for name in ("one", "two"):
-        assert f"## Config `{name}`\n\nThe {name} config.\n\n### Fields\n\n`x` of {name}" in card.text
+        assert (
+            f"## Config `{name}`\n\nLicense: `{LICENSES[name]}` · Source datasets: "
+            f"`{'org/upstream' if name == 'one' else 'original'}`\n\nThe {name} config.\n\n### Fields\n\n`x` of {name}"
+            in card.text
+        )
     hub.push_dataset(_dataset_dict(0, SIZES["one"]), target, "one", card_meta={"tags": ["toy"]})
     again = DatasetCard(hub.read_text(target, "README.md"))
     assert again.data.tags == ["toy"] and again.text == card.text
+    assert again.data.license == ["apache-2.0", "mit"]
+    assert again.data.source_datasets == ["org/upstream", "original"]
+    # Re-licensing one config by metadata alone updates its section and the card's list.
+    hub.push_dataset(_dataset_dict(0, SIZES["one"]), target, "one", card_meta={"license": "apache-2.0"})
+    relicensed = DatasetCard(hub.read_text(target, "README.md"))
+    assert relicensed.data.license == "apache-2.0" and "License: `mit`" not in relicensed.text
+    assert relicensed.data.source_datasets == ["org/upstream", "original"]  # each config's sources kept
 
 
 def test_derived_datasets_name_their_sources_and_no_foreign_urls():

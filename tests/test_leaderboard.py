@@ -20,7 +20,14 @@ import hub_datasets
 from trl_ext import hub
 from trl_ext.cli import main
 from trl_ext.leaderboard import settings as settings_io
-from trl_ext.leaderboard.app import build_app, filter_frame, leaderboard_frame, passk_figure, queue_frame
+from trl_ext.leaderboard.app import (
+    build_app,
+    filter_frame,
+    launch,
+    leaderboard_frame,
+    passk_figure,
+    queue_frame,
+)
 from trl_ext.leaderboard.backend import process_once
 from trl_ext.leaderboard.settings import Benchmark, Settings
 from trl_ext.leaderboard.submissions import SubmissionError, list_requests, submit
@@ -35,9 +42,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+VARIANTS = 14  # local/tiny-v0 ... : the tiny model with slightly different weights (distinct local models)
+
+
+def weights_variant(source: Path, target: Path, index: int) -> None:
+    """A copy of a model folder whose weights differ (one value shifted): another model to the leaderboard."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, target)
+    tensors = load_file(target / "model.safetensors")
+    first = sorted(tensors)[0]
+    tensors[first] = tensors[first].clone()
+    tensors[first].view(-1)[0] += 1e-3 * (index + 1)
+    save_file(tensors, target / "model.safetensors", metadata={"format": "pt"})
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A local hub: a PBE demo benchmark, two tiny models (one without a license), leaderboard settings."""
+    """A local hub: a PBE demo benchmark, tiny models (one without a license, variants with other weights),
+    leaderboard settings."""
     root = tmp_path_factory.mktemp("lb") / "hub"
     built = hub_datasets.build("pbe", "demo", n=16, n_test=12, seed=0)
     hub.push_dataset(
@@ -51,6 +74,8 @@ def world(tmp_path_factory):
     build_tiny_model(root / "models/tiny", corpus)
     shutil.copytree(root / "models/tiny", root / "models/unlicensed")
     (root / "models/unlicensed/README.md").write_text("# no front matter, no license\n")
+    for i in range(VARIANTS):
+        weights_variant(root / "models/tiny", root / f"models/tiny-v{i}", i)
     return root
 
 
@@ -97,10 +122,14 @@ def test_submission_validation(world):
     for reason, kwargs in refusals.items():
         with pytest.raises(SubmissionError, match=reason.replace("(", r"\(")):
             submit(settings, **kwargs)
-    submit(settings, "local/tiny", revision="v2")
-    submit(settings, "local/tiny", revision="v3")
+    # a local model's revision is its weights' hash: another free-text revision is the same model
+    assert request.revision.startswith("sha256-") and len(request.revision) == len("sha256-") + 16
+    with pytest.raises(SubmissionError, match="already submitted"):
+        submit(settings, "local/tiny", revision="v2")
+    submit(settings, "local/tiny-v0")
+    submit(settings, "local/tiny-v1")
     with pytest.raises(SubmissionError, match="reached its limit of 3 submissions per day"):
-        submit(settings, "local/tiny", revision="v4")
+        submit(settings, "local/tiny-v2")
     assert len(list_requests(settings.requests)) == 3
 
 
@@ -108,20 +137,20 @@ def test_concurrent_submissions_never_overwrite(world):
     settings = make_settings(world, "concurrent", daily_limit=100)
     errors, threads = [], []
 
-    def one(revision):
+    def one(model):
         try:
-            submit(settings, "local/tiny", revision=revision)
+            submit(settings, model)
         except SubmissionError as err:
             errors.append(str(err))
 
-    revisions = [f"r{i}" for i in range(12)] + ["same"] * 6
-    threads = [threading.Thread(target=one, args=(r,)) for r in revisions]
+    models = [f"local/tiny-v{i}" for i in range(12)] + ["local/tiny"] * 6
+    threads = [threading.Thread(target=one, args=(m,)) for m in models]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     requests = list_requests(settings.requests)
-    assert sorted(r.revision for r in requests) == sorted([f"r{i}" for i in range(12)] + ["same"])
+    assert sorted(r.model for r in requests) == sorted(set(models))
     assert len(errors) == 5 and all("already submitted" in e for e in errors)
     assert len({r.id for r in requests}) == len(requests)
 
@@ -135,11 +164,21 @@ def test_backend_finishes_fails_and_requeues(world):
     assert list(frame["Model"]) == ["local/tiny"]
     assert {"pbe/demo pass@1", "pbe/demo pass@4", "pbe/demo maj@2"} <= set(frame.columns)
     assert frame["Params (M)"].iloc[0] > 0
-    # a benchmark that cannot be loaded fails the request with the reason
-    broken = replace(settings, benchmarks=[replace(settings.benchmarks[0], dataset=str(world / "nowhere"))])
-    submit(broken, "local/tiny", revision="other")
+    # a benchmark that cannot be loaded: the other benchmarks' results are kept, the reason names it
+    nowhere = replace(settings.benchmarks[0], dataset=str(world / "nowhere"))
+    partly = replace(settings, benchmarks=[nowhere, settings.benchmarks[0]])
+    submit(partly, "local/tiny-v0")
+    done = process_once(partly)
+    assert done.status == "FINISHED" and done.failure_reason.startswith("nowhere/demo failed:")
+    assert "does not exist" in done.failure_reason and "\n" not in done.failure_reason
+    kept = [hub.read_json(settings.results, p) for p in hub.list_files(settings.results)]
+    kept = next(r for r in kept if r["config"]["model"] == "local/tiny-v0")
+    assert list(kept["results"]) == ["pbe/demo"] and kept["benchmarks"]["pbe/demo"]["samples"] == 4
+    # when every benchmark fails, the request fails with every reason
+    broken = replace(settings, benchmarks=[nowhere])
+    submit(broken, "local/tiny-v1")
     failed = process_once(broken)
-    assert failed.status == "FAILED" and "does not exist" in failed.failure_reason
+    assert failed.status == "FAILED" and failed.failure_reason.startswith("nowhere/demo: ")
     # an abandoned RUNNING request is requeued after the timeout
     stale = replace(
         list_requests(settings.requests)[0],
@@ -154,6 +193,21 @@ def test_backend_finishes_fails_and_requeues(world):
     assert filter_frame(frame, ["rl-tuned"], ["float32"], ["< 1M"]).empty
     assert len(filter_frame(frame, ["fine-tuned"], ["float32"], ["< 1M"])) == 1
     assert passk_figure(settings, "pbe/demo").axes[0].lines
+
+
+def test_passk_plot_axis_never_goes_negative(world):
+    settings = make_settings(world, "plot")
+    zeros = [
+        {
+            "config": {"model": "org/a", "precision": "float32"},
+            "results": {"pbe/demo": {"pass@1": 0.0, "pass@4": 0.0}},
+        }
+    ]
+    bottom, top = passk_figure(settings, "pbe/demo", zeros).axes[0].get_ylim()
+    assert bottom == 0 and top > 0
+    some = [{**zeros[0], "results": {"pbe/demo": {"pass@1": 0.2, "pass@4": 0.6}}}]
+    bottom, top = passk_figure(settings, "pbe/demo", some).axes[0].get_ylim()
+    assert bottom == 0 and 60 < top <= 100
 
 
 @pytest.mark.slow
@@ -197,8 +251,7 @@ def served(world):
     submit(settings, "local/tiny")
     process_once(settings)
     port = free_port()
-    app = build_app(settings)
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    app = launch(settings, port=port, block=False)  # as `trl-ext leaderboard` serves it (its CSS included)
     try:
         yield settings, f"http://127.0.0.1:{port}/"
     finally:
@@ -212,13 +265,13 @@ def test_submissions_through_gradio_client(served, capsys):
     settings, url = served
     client = Client(url, verbose=False)
     ok = client.predict(
-        "local/tiny", "v9", "float32", "fine-tuned", ["pbe/demo"], "tester", api_name="/submit"
+        "local/tiny", "main", "bfloat16", "fine-tuned", ["pbe/demo"], "tester", api_name="/submit"
     )
-    assert ok.startswith("✅ Submitted local/tiny (v9, float32)")
+    assert ok.startswith("✅ Submitted local/tiny (sha256-") and "bfloat16" in ok
     refusals = {  # a refusal is an error for API clients (gr.Error), not a success message
-        "already submitted": ("local/tiny", "v9", "float32", "fine-tuned", ["pbe/demo"], "tester"),
+        "already submitted": ("local/tiny", "v9", "bfloat16", "fine-tuned", ["pbe/demo"], "tester"),
         "malformed model id": ("../../etc", "main", "float32", "fine-tuned", ["pbe/demo"], "tester"),
-        "choose at least one benchmark": ("local/tiny", "v11", "float32", "fine-tuned", [], "tester"),
+        "choose at least one benchmark": ("local/tiny", "v11", "float16", "fine-tuned", [], "tester"),
     }
     for reason, args in refusals.items():
         with pytest.raises(AppError, match=reason):
@@ -226,9 +279,11 @@ def test_submissions_through_gradio_client(served, capsys):
     # the CLI through the same API: a refusal exits non-zero with the reason; no --benchmarks means all
     assert main(["submit", "--leaderboard", url, "--model", "local/unlicensed"]) == 2
     assert "declares no license" in capsys.readouterr().err
-    assert main(["submit", "--leaderboard", url, "--model", "local/tiny", "--revision", "v10"]) == 0
-    assert {r.revision for r in list_requests(settings.requests)} == {"main", "v9", "v10"}
-    assert next(r for r in list_requests(settings.requests) if r.revision == "v10").benchmarks == ["pbe/demo"]
+    assert main(["submit", "--leaderboard", url, "--model", "local/tiny-v3"]) == 0
+    assert {r.model for r in list_requests(settings.requests)} == {"local/tiny", "local/tiny-v3"}
+    assert next(r for r in list_requests(settings.requests) if r.model == "local/tiny-v3").benchmarks == [
+        "pbe/demo"
+    ]
 
 
 def test_api_endpoints_are_named_and_defaults_match_the_cli(served):
@@ -250,9 +305,11 @@ def test_page_columns_units_last_updated_and_settings(world):
     from trl_ext.leaderboard.app import about_text, display_frame, last_updated, load_results
 
     settings = make_settings(world, "page")
-    for revision in ("a", "b"):
-        submit(settings, "local/tiny", revision=revision)
-        process_once(settings)
+    submit(settings, "local/tiny")
+    process_once(settings)
+    assert last_updated(load_results(settings)).endswith("· 1 evaluation")
+    submit(settings, "local/tiny-v0")
+    process_once(settings)
     frame = leaderboard_frame(settings)
     assert list(frame.columns[:7]) == [
         "Rank",
@@ -265,13 +322,30 @@ def test_page_columns_units_last_updated_and_settings(world):
     ]
     assert list(frame["Average pass@1"]) == list(frame["pbe/demo pass@1"])  # one benchmark: its pass@1
     assert frame["Average pass@1"].is_monotonic_decreasing and frame["Rank"].iloc[0] == 1
+    assert list(frame["Average pass@1 SE"]) == list(frame["pbe/demo pass@1 SE"])
     shown = display_frame(frame)
-    assert "pbe/demo pass@1 (%)" in shown.columns and "Average pass@1 (%)" in shown.columns
+    assert "pbe/demo pass@1 (% ± SE)" in shown.columns and "Average pass@1 (% ± SE)" in shown.columns
+    first = frame.iloc[0]
+    assert shown["pbe/demo pass@4 (% ± SE)"].iloc[0] == (
+        f"{first['pbe/demo pass@4']:.1f} ± {first['pbe/demo pass@4 SE']:.1f}"
+    )
+    assert "Settings" not in shown.columns and not any(c.endswith(" SE") for c in shown.columns)
+    # results computed under other settings are listed, unranked, never ranked with the current ones
+    changed = replace(settings, benchmarks=[replace(settings.benchmarks[0], samples=2, ks=[1, 2])])
+    other = leaderboard_frame(changed)
+    assert other["Rank"].isna().all() and set(other["Settings"]) == {"samples=4, ks=[1, 2, 4]"}
+    submit(changed, "local/tiny-v1")
+    process_once(changed)
+    mixed = leaderboard_frame(changed)
+    assert list(mixed["Rank"].notna()) == [True, False, False]
+    assert mixed["Model"].iloc[0] == "local/tiny-v1" and mixed["Settings"].iloc[0] == ""
+    assert "Settings" in display_frame(mixed).columns
     results = load_results(settings)
     assert (
         last_updated(results)
-        == f"Last updated: {max(r['config']['date'] for r in results)} (UTC) · 2 evaluations"
+        == f"Last updated: {max(r['config']['date'] for r in results)} (UTC) · 3 evaluations"
     )
+    assert passk_figure(settings, "pbe/demo").axes[0].get_ylim()[0] == 0
     assert "| pbe/demo | test | 12 | 4 | 1, 2, 4 | 8 | 1.0 |" in about_text(settings)
 
 
@@ -302,10 +376,10 @@ def test_sign_in_on_a_space_and_limits_per_account(world, monkeypatch):
     assert list_requests(settings.requests)[0].submitter == "alice"  # the account, not the typed name
     with pytest.raises(gr.Error, match="account 'alice' reached its limit of 1"):
         submit_handler(
-            settings, "local/tiny", "v2", "float32", "fine-tuned", ["pbe/demo"], "x", profile=alice
+            settings, "local/tiny-v0", "main", "float32", "fine-tuned", ["pbe/demo"], "x", profile=alice
         )
     assert submit_handler(
-        settings, "local/tiny", "v2", "float32", "fine-tuned", ["pbe/demo"], "x", profile=bob
+        settings, "local/tiny-v0", "main", "float32", "fine-tuned", ["pbe/demo"], "x", profile=bob
     )
     monkeypatch.delenv("SPACE_ID")
     assert not any(isinstance(block, gr.LoginButton) for block in build_app(settings).blocks.values())
@@ -324,6 +398,11 @@ def test_settings_hold_absolute_paths_for_a_backend_started_elsewhere(world, tmp
     assert stored["results"] == str(world / "rel/results") and stored["local_models"] == str(world / "models")
     assert stored["benchmarks"][0]["dataset"] == str(world / "datasets/pbe")
     submit(settings_io.load("./rel/requests"), "local/tiny")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    written = [world / "rel/requests/leaderboard.json", *(world / "rel/requests/local").glob("*.json")]
+    assert len(written) == 2  # files have the modes a plain open() gives, not mkstemp's 0600
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o666 & ~umask)}
     monkeypatch.chdir(tmp_path)  # the backend runs from another folder
     assert main(["backend", "--requests", str(world / "rel/requests"), "--once"]) == 0
     assert list_requests(str(world / "rel/requests"))[0].status == "FINISHED"
@@ -346,8 +425,61 @@ def test_cli_submit_to_local_queue(world, capsys):
     assert "already submitted" in capsys.readouterr().err
 
 
+def test_cli_submits_a_model_folder_to_a_local_leaderboard(world, tmp_path, capsys):
+    """`trl-ext submit --model ./out/passk`: a folder (what train writes) is accepted by a local leaderboard,
+    stored in its models folder under a name its weights decide, and evaluated; the same weights under another
+    folder name are the same model."""
+    settings = make_settings(world, "folder")
+    out = tmp_path / "out"
+    shutil.copytree(world / "models/tiny-v4", out / "passk")
+    (out / "passk/checkpoint-1").mkdir()  # training checkpoints are not copied
+    argv = ["submit", "--leaderboard", settings.requests, "--model", str(out / "passk")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    request = list_requests(settings.requests)[0]
+    digest = hub.weights_sha256(out / "passk")
+    assert request.model == f"local/passk-{digest[:8]}" and request.revision == f"sha256-{digest[:16]}"
+    assert f"✅ Submitted {request.model}" in printed
+    stored = world / "models" / request.model.split("/")[1]
+    assert (stored / "model.safetensors").is_file() and not (stored / "checkpoint-1").exists()
+    shutil.copytree(out / "passk", out / "renamed")
+    assert main([*argv[:-1], str(out / "renamed")]) == 2
+    assert "already submitted" in capsys.readouterr().err
+    assert main([*argv[:-1], "./no/such/folder"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert process_once(settings).status == "FINISHED"
+    # a Hub leaderboard cannot read this machine's folders
+    assert main(["submit", "--leaderboard", "http://127.0.0.1:9/", "--model", str(out / "passk")]) == 2
+    assert "push it first" in capsys.readouterr().err
+
+
+# Words of the leaderboard's header cells whose letters the browser laid out on more than one line.
+BROKEN_HEADER_WORDS = """
+const broken = [];
+for (const th of document.querySelectorAll('#leaderboard-table th')) {
+  const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const m of node.textContent.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (tops.size > 1) broken.push(m[0]);
+    }
+  }
+}
+return broken;
+"""
+
+
 @pytest.mark.slow
-def test_browser_renders_leaderboard_rows(served, tmp_path):
+def test_browser_shows_the_page_as_a_person_sees_it(served, tmp_path):
+    """The page in headless Chromium: rows with `score ± SE`, headers that never break inside a word, "1
+    evaluation", an empty "Your name" with a placeholder, a submission that appears in the Queue tab without
+    Refresh, the same weights refused under another revision, and the pass@k plot."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
     from trl_ext.leaderboard.browser import chromium_available, headless_chrome, wait_for_rows
 
     if not chromium_available():
@@ -356,13 +488,53 @@ def test_browser_renders_leaderboard_rows(served, tmp_path):
         )
     settings, url = served
     driver = headless_chrome()
+    wait = WebDriverWait(driver, 60)
+
+    def tab(name):
+        button = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button[role=tab]") if b.text == name)
+        button.click()
+
+    def field(elem_id):
+        return driver.find_element(By.CSS_SELECTOR, f"#{elem_id} textarea, #{elem_id} input")
+
     try:
+        driver.set_window_size(1000, 900)  # narrow enough that the headers must wrap
         driver.get(url)
         table = wait_for_rows(driver, "local/tiny").replace("\n", " ")
-        for column in ("Rank", "Average pass@1 (%)", "pbe/demo pass@1 (%)"):
+        for column in ("Rank", "Average pass@1 (% ± SE)", "pbe/demo pass@1 (% ± SE)"):
             assert column in table
-        assert "Last updated: 20" in driver.find_element("id", "last-updated").text
+        assert " ± " in table.split("pbe/demo", 1)[1]  # the scores carry their standard error
+        assert driver.execute_script(BROKEN_HEADER_WORDS) == []
+        stamp = driver.find_element(By.ID, "last-updated").text
+        assert stamp.startswith("Last updated: 20") and stamp.endswith("· 1 evaluation")
         driver.save_screenshot(str(tmp_path / "leaderboard.png"))
+
+        tab("Submit")
+        name = field("submitter")
+        assert name.get_attribute("value") == "" and name.get_attribute("placeholder") == "anonymous"
+        name.send_keys("newcomer")
+        assert name.get_attribute("value") == "newcomer"
+        field("model-id").send_keys("local/tiny-v7")
+        driver.find_element(By.ID, "submit-button").click()
+        wait.until(lambda d: "Submitted local/tiny-v7" in d.find_element(By.ID, "submit-message").text)
+        tab("Queue")  # refreshed by the submission itself: no Refresh click
+        wait.until(lambda d: "local/tiny-v7" in d.find_element(By.ID, "queue-table").text)
+        assert next(r for r in list_requests(settings.requests) if r.model == "local/tiny-v7").submitter == (
+            "newcomer"
+        )
+
+        tab("Submit")  # the same weights under a new free-text revision: the same model
+        revision = driver.find_element(By.CSS_SELECTOR, "#revision textarea, #revision input")
+        revision.clear()
+        revision.send_keys("another-name")
+        driver.find_element(By.ID, "submit-button").click()
+        wait.until(lambda d: "already submitted" in d.page_source)
+        assert sum(r.model == "local/tiny-v7" for r in list_requests(settings.requests)) == 1
+
+        tab("Plots")
+        wait.until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#passk-plot img, #passk-plot canvas, #passk-plot svg")
+        )
         severe = [
             e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon" not in e["message"]
         ]
@@ -423,7 +595,7 @@ def test_deploy_to_loopback_hub(loopback_hub, world, monkeypatch, capsys):
         ("--benchmark", "./hub/datasets/pbe"): "a Space reads Hub datasets, not local folders",
         ("--benchmark", "tester/missing"): "'tester/missing' does not exist",
         ("--benchmark", "tester/pbe:hard"): "has no config 'hard'; configs: demo",
-        (): "--deploy needs at least one --benchmark",
+        (): "a first deploy needs at least one --benchmark",
     }
     for extra, reason in refusals.items():
         assert main(["leaderboard", "--deploy", "tester/board", *extra]) == 2
@@ -449,8 +621,166 @@ def test_deploy_to_loopback_hub(loopback_hub, world, monkeypatch, capsys):
         "huggingface_hub.HfApi.add_space_secret",
         lambda self, repo_id, key, value, **kw: secrets.update({(repo_id, key): value}),
     )
-    assert main(["leaderboard", "--deploy", "tester/board", "--benchmark", "tester/pbe", "--set-token"]) == 0
+    # deploying again (as deploy suggests, for --set-token) keeps the deployed settings
+    capsys.readouterr()
+    assert main(["leaderboard", "--deploy", "tester/board", "--set-token"]) == 0
     assert secrets == {("tester/board", "HF_TOKEN"): "hf_loopback_test_token"}
+    assert "settings unchanged" in capsys.readouterr().out
+    assert settings_io.load("tester/board-requests") == settings
+    # a flag changes only its setting, and the change is printed
+    assert main(["leaderboard", "--deploy", "tester/board", "--k", "1,2"]) == 0
+    assert "~ tester/pbe/demo ks: [1, 4, 8] -> [1, 2]" in capsys.readouterr().out
+    changed = settings_io.load("tester/board-requests").benchmarks[0]
+    assert (changed.ks, changed.samples, changed.max_new_tokens) == ([1, 2], 4, 512)
+
+
+def _space_env(loopback_hub, tmp_path, port: int) -> dict:
+    """The environment a Space gets (SYSTEM, SPACE_ID, the OAuth variables of `hf_oauth: true`, its HF_TOKEN
+    secret), pointed at the loopback Hub and listening on 127.0.0.1."""
+    return {
+        **os.environ,
+        "SYSTEM": "spaces",
+        "SPACE_ID": "tester/board",
+        "OAUTH_CLIENT_ID": "loopback-client",
+        "OAUTH_CLIENT_SECRET": "loopback-secret",
+        "OAUTH_SCOPES": "openid profile",
+        "OPENID_PROVIDER_URL": loopback_hub.endpoint,
+        "HF_TOKEN": "hf_loopback_test_token",  # the Space's secret: it writes the requests
+        "HF_ENDPOINT": loopback_hub.endpoint,
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HOME": str(tmp_path / "space-home"),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "PORT": str(port),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+    }
+
+
+def _wait_until_serving(process, url: str, log: Path, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the Space exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"the Space did not start: {log.read_text()[-3000:]}")
+
+
+@pytest.mark.hub
+@pytest.mark.slow
+def test_cli_submits_to_a_space_with_the_users_token(loopback_hub, world, tmp_path, monkeypatch, capfd):
+    """The deployed Space, run as a Space runs it (SYSTEM=spaces, SPACE_ID, OAuth variables) against the loopback
+    Hub: `trl-ext submit` sends the user's own token through gradio_client, the Space identifies the account with
+    the Hub's whoami, the daily limit counts per account, and the token is neither stored nor logged (the backend
+    evaluating such a queue: tests/test_readme.py)."""
+    loopback_hub.state.accounts.update({"hf_alice_secret_1": "alice", "hf_bob_secret_2": "bob"})
+    built = hub_datasets.build("pbe", "demo", n=8, n_test=3, seed=0)
+    hub.push_dataset(
+        built.dataset, "tester/pbe", "demo", card_meta=built.card_meta, card_body=built.card_body
+    )
+    hub.upload_folder(world / "models/tiny", "tester/tiny", repo_type="model")
+    sha = hub.head_commit("tester/tiny", repo_type="model")
+    argv = ["leaderboard", "--deploy", "tester/board", "--benchmark", "tester/pbe:demo"]
+    assert main([*argv, "--samples", "2", "--k", "1,2", "--max-new-tokens", "4"]) == 0
+    settings_io.save(replace(settings_io.load("tester/board-requests"), daily_limit=1))
+    space = tmp_path / "space"
+    for path in hub.list_files("tester/board", repo_type="space"):
+        (space / path).parent.mkdir(parents=True, exist_ok=True)
+        (space / path).write_text(hub.read_text("tester/board", path, repo_type="space"))
+    port, log = free_port(), tmp_path / "space.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=space, stdout=out, stderr=subprocess.STDOUT,
+            env={**_space_env(loopback_hub, tmp_path, port), "PYTHONPATH": str(space)},
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_until_serving(process, url, log)
+        submit = ["submit", "--leaderboard", url, "--model", "tester/tiny", "--send-token"]
+        monkeypatch.setenv("HF_TOKEN", "hf_alice_secret_1")
+        assert main(submit) == 0, capfd.readouterr().err
+        assert "✅ Submitted tester/tiny (main, float32)" in capfd.readouterr().out
+        assert main([*submit, "--revision", sha]) == 2  # the daily limit of the account
+        assert "account 'alice' reached its limit of 1 submissions per day" in capfd.readouterr().err
+        monkeypatch.setenv("HF_TOKEN", "hf_bob_secret_2")
+        assert main([*submit, "--revision", sha, "--submitter", "mallory"]) == 0
+        monkeypatch.setenv("HF_TOKEN", "hf_not_a_token")
+        assert main([*submit, "--revision", sha, "--precision", "bfloat16"]) == 2
+        assert "the Hub refused this token" in capfd.readouterr().err
+        assert main(submit[:-1]) == 2  # no token sent (a URL gets it only with --send-token)
+        assert "Sign in with your Hugging Face account" in capfd.readouterr().err
+    finally:
+        process.terminate()
+        process.wait(30)
+    requests = list_requests("tester/board-requests")
+    assert sorted((r.submitter, r.revision) for r in requests) == [("alice", "main"), ("bob", sha)]
+    stored = b"".join(
+        content
+        for repo in loopback_hub.state.repos.values()
+        for c in repo.commits
+        for content, _ in c.files.values()
+    )
+    logged = log.read_text()
+    for token in ("hf_alice_secret_1", "hf_bob_secret_2", "hf_not_a_token"):
+        assert token.encode() not in stored and token not in logged
+
+
+@pytest.mark.hub
+def test_hub_queue_is_atomic_under_concurrency(loopback_hub, world):
+    """Concurrent submissions to a requests dataset on the Hub: the checks and the write are one optimistic
+    commit (parent_commit; the Hub answers 412 to a stale one), so N submissions of one model give exactly one
+    request, and the daily limit holds."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    hub.upload_folder(world / "models/tiny", "tester/tiny", repo_type="model")
+    bench = Benchmark(dataset="tester/pbe", config="demo")
+    settings = Settings(
+        requests="tester/q-requests", results="tester/q-results", benchmarks=[bench], daily_limit=3
+    )
+    settings_io.save(settings)
+    # the server side: a commit on a stale parent is refused with the Hub's 412
+    stale = hub.head_commit(settings.requests)
+    hub.write_text(settings.requests, "note.txt", "moved on")
+    with pytest.raises(HfHubHTTPError) as refused:
+        HfApi().create_commit(
+            settings.requests, [CommitOperationAdd("x.txt", b"x")], commit_message="x", repo_type="dataset",
+            parent_commit=stale,
+        )  # fmt: skip
+    assert refused.value.response.status_code == 412
+    with pytest.raises(hub.HubConflict):
+        hub.write_text(settings.requests, "x.txt", "x", parent_commit=stale)
+
+    def race(calls):
+        outcomes, barrier = [], threading.Barrier(len(calls))
+
+        def one(kwargs):
+            barrier.wait()
+            try:
+                outcomes.append(submit(settings, "tester/tiny", **kwargs).id)
+            except SubmissionError as err:
+                outcomes.append(str(err))
+
+        threads = [threading.Thread(target=one, args=(kwargs,)) for kwargs in calls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return outcomes
+
+    outcomes = race([{}] * 5)
+    assert len(list_requests(settings.requests)) == 1
+    assert sum("already submitted" in o for o in outcomes) == 4
+    precisions = ["bfloat16", "float16", "4bit", "bfloat16", "float16"]
+    outcomes = race([{"precision": p, "revision": "main"} for p in precisions])
+    assert len(list_requests(settings.requests)) == 3  # the limit: 3 per organisation per day
+    assert sum("reached its limit of 3" in o for o in outcomes) + sum("already" in o for o in outcomes) == 3
 
 
 def test_evaluate_cli(world, tmp_path, capsys):

@@ -2,6 +2,7 @@
 trl_ext.train.TRAINERS (the parser `trl-ext train <name>` and scripts/train_<name>.py use), and every accelerate
 config under recipes/accelerate/ with accelerate's own loader. New recipe folders are picked up automatically."""
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,13 @@ def test_recipe_parses_with_its_trainers_parser(recipe):
     values = yaml.safe_load(recipe.read_text())
     if values.get("bf16") and not torch.cuda.is_available():  # transformers refuses bf16 without a GPU
         argv += ["--bf16", "false", "--use_cpu", "true"]
-    script_args, training_args, model_args = make_parser(name).parse_args_and_config(args=argv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        script_args, training_args, model_args = make_parser(name).parse_args_and_config(args=argv)
+    future = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert not future, (
+        future
+    )  # e.g. transformers' `gradient_checkpointing` is deprecated: `activation_checkpointing`
     assert script_args.dataset_name and model_args.model_name_or_path and training_args.output_dir
     assert type(training_args).__name__ == TRAINERS[name][0].rpartition(":")[2]
 

@@ -150,16 +150,14 @@ def test_kolmogorov_reward_grades_compression_against_gzip():
     rewards = task_reward(None, [literal, program, wrong], "kolmogorov", sequence=[sequence] * 3)
     g = kolmogorov.gzip_bits(sequence)
     for text, value in zip([literal, program], rewards):
-        b = 8 * len(text.removeprefix("```python\n").removesuffix("\n```").encode())
+        b = 8 * len(extract_code(text).encode())
         assert value == pytest.approx(1 - b / (2 * (b + g)))  # the scale the README and the card state
     assert 0.5 < rewards[0] < 0.75 < rewards[1] < 1.0 and rewards[2] == 0.0  # the literal is worse than gzip
     assert "not the sequence" in rewards[2].reason
-    # the KoLMogorov-Test's corpus metrics: accuracy, and bits (program if correct, else gzip) over raw bits
+    # the KoLMogorov-Test's rate per completion: program bits when correct, else gzip's, over raw bits
     raw = 8 * len(kolmogorov.sequence_text(sequence))
-    texts = [program, wrong]
-    assert kolmogorov.accuracy(texts, [row] * 2) == 0.5
-    expected = (8 * len("output = rng(0, 300, 3)") + g) / (2 * raw)
-    assert kolmogorov.compression_rate(texts, [row] * 2) == pytest.approx(expected)
+    rates = kolmogorov.compression_rates([program, wrong], [row] * 2)
+    assert rates == [pytest.approx(8 * len("output = rng(0, 300, 3)\n") / raw), pytest.approx(g / raw)]
 
 
 def test_kolmogorov_output_parser_is_strict():

@@ -1,6 +1,7 @@
 """The sandbox's judging rules, limits, portability and transport (issue 10, items 5-8). Programs that could
 harm the host run through the guarded runner of test_sandbox_security.py."""
 
+import json
 import os
 import subprocess
 import threading
@@ -9,6 +10,8 @@ import pytest
 from test_sandbox_security import guard, hostile_jobs  # noqa: F401  (guard is a fixture)
 
 from trl_ext.execution import Sandbox, _worker, outputs_match, run, run_tests, sandbox, values_match
+from trl_ext.execution import judge as judge_module
+from trl_ext.execution.judge import judge_raw as judge
 from trl_ext.execution.sandbox import _Cgroup, bwrap_works
 
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run on this host")
@@ -29,6 +32,48 @@ def test_integers_compare_exactly_floats_with_tolerance():
     assert values_match(10**18, 10**18) and values_match(3.0, 3) and not values_match(3.0000001, 3)
     assert values_match(2.0000000001, 2.0) and values_match([1, (2.0, 3)], [1, [2.0, 3]])
     assert not values_match(True, 1) and not values_match("1", 1)
+
+
+# ------------------------------------------------ issue 22, item 5: host-side parsers are linear and bounded
+
+
+def _raw(report: str = "", stdout: str = "") -> dict:
+    """A worker's raw result line for a run that exited normally."""
+    return {"report": report, "stdout": stdout, "stderr": "", "timed_out": False, "signal": None, "exit_code": 0,
+            "output_truncated": False, "wall_time": 0.0, "cpu_time": 0.0}  # fmt: skip
+
+
+def test_stdout_tokens_are_judged_in_linear_time():
+    # One 65,534-digit token ending in a letter against a float: 98 s of CPU for the old, backtracking regex.
+    assert not outputs_match("9" * 65534 + "x", "1.5")
+    # Integers longer than the 4300 digits `int()` accepts are compared exactly, as text.
+    big = "1" + "0" * 65533
+    assert outputs_match(big, "+" + big) and outputs_match("000" + big, big) and outputs_match("-0", "0")
+    assert not outputs_match(big, big[:-1] + "1") and not outputs_match("-" + big, big)
+    _, status, got = judge(_raw(stdout=big + "\n"), "script", big)
+    assert status == "ok" and len(got) == judge_module.MAX_SHOWN
+
+
+def test_call_replies_are_parsed_once_and_capped_by_the_expected_size():
+    huge = '{"kind": "ok", "value": [' + "0, " * 2_000_000 + "0]}"  # 6 MB: far longer than any equal value
+    result, status, got = judge(_raw(huge), "call", "[0]")
+    assert (status, result.value) == ("wrong_answer", None) and "too long" in got
+    assert len(huge) > judge_module.reply_cap("[0]")
+    # Equal values whose encodings are longer than the expected JSON still pass: floats for ints, escapes.
+    expected = json.dumps([1] * 100_000)
+    reply = json.dumps({"kind": "ok", "value": [1.0000000000000002] * 100_000})
+    result, status, got = judge(_raw(reply), "call", expected)
+    assert status == "wrong_answer"  # an int is expected: exactly 1 only
+    reply = json.dumps({"kind": "ok", "value": [-1.2345678901234567e-300] * 1000})
+    assert judge(_raw(reply), "call", json.dumps([0.0] * 1000))[1] == "ok"
+    emoji = ["\U0001f600" * 1000]
+    reply = json.dumps({"kind": "ok", "value": emoji})  # ASCII escapes: 12 characters per character
+    result, status, got = judge(_raw(reply), "call", json.dumps(emoji, ensure_ascii=False))
+    assert status == "ok" and len(got) == judge_module.MAX_SHOWN
+    deep = '{"kind": "ok", "value": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert (
+        judge(_raw(deep), "call", "[" * 100_000 + "]" * 100_000)[1] == "runtime_error"
+    )  # too deep to decode
 
 
 # ----------------------------------------------------------------------- 6. CPU time of the whole process tree
@@ -99,13 +144,26 @@ def test_worker_outlives_the_thread_that_started_it():
         assert first[0].status == "ok" and run("print(2)", sandbox=box).stdout == "2\n"
 
 
-def test_root_without_an_unprivileged_bubblewrap_is_named_in_a_warning(monkeypatch):
+def test_root_without_an_unprivileged_bubblewrap_fails_closed(monkeypatch):
+    """Issue 22, item 0: a root caller whose `nobody` cannot run bubblewrap gets no sandbox (auto does not
+    fall back to rlimits, which would run the code as root either), unless an option naming the risk says
+    that it accepts the sandbox's uid mapping to host root."""
     if os.geteuid() != 0 or sandbox.bwrap_executable() is None:
         pytest.skip("the fallback of a root caller with bubblewrap installed")
     monkeypatch.setattr(sandbox, "_probe", lambda bwrap, as_nobody: not as_nobody)
     monkeypatch.setattr(sandbox, "_warned", set())
-    with pytest.warns(RuntimeWarning, match="bubblewrap cannot run as `nobody`.*maps to host ROOT"):
-        assert sandbox.bwrap_mode.__wrapped__() == "caller"
+    monkeypatch.delenv(sandbox.ALLOW_HOST_ROOT, raising=False)
+    with pytest.warns(
+        RuntimeWarning, match="cannot run as `nobody`.*refusing.*TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1"
+    ):
+        assert sandbox.bwrap_mode.__wrapped__() is None
+    monkeypatch.setattr(sandbox, "bwrap_works", lambda: False)
+    for isolation in ("auto", "bwrap"):
+        with pytest.raises(sandbox.SandboxUnavailableError, match="refusing"):
+            sandbox.resolve_isolation(isolation)
+    monkeypatch.setenv(sandbox.ALLOW_HOST_ROOT, "1")
+    with pytest.warns(RuntimeWarning, match="ALLOW_HOST_ROOT=1: the sandbox's uid maps to host ROOT"):
+        assert sandbox.bwrap_mode.__wrapped__() == "host-root"
 
 
 # ------------------------------------------------------------------------------------ 8. robust transport
@@ -164,6 +222,10 @@ def test_ordinary_programs_still_run_under_the_filter():
         "with multiprocessing.Pool(2) as pool:\n    print(pool.map(abs, [-1, -2]))\n"
         "print(subprocess.run(['echo', 'child'], capture_output=True, text=True).stdout.strip())\n"
         "a, b = socket.socketpair()\na.sendall(b'pair')\nprint(b.recv(4).decode())\n"
+        # a program may still change its own attributes (the filter denies only other processes')
+        "import os, resource\nos.nice(1)\nresource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "os.sched_setaffinity(0, os.sched_getaffinity(0))\nprint(resource.prlimit(0, resource.RLIMIT_NOFILE))\n"
     )
     result = run(code, timeout=30)
-    assert result.status == "ok" and result.stdout.split() == ["thread", "[1,", "2]", "child", "pair"], result
+    expected = ["thread", "[1,", "2]", "child", "pair", "(64,", "64)"]
+    assert result.status == "ok" and result.stdout.split() == expected, result

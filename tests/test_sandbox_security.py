@@ -86,7 +86,7 @@ print("tmp ok", open("/tmp/scratch.txt").read())
     assert report["status"] == "ok"
     assert "WROTE" not in report["stdout"] and "tmp ok fine" in report["stdout"]
     assert victim.read_text() == "intact" and not (tmp_path / "new").exists()
-    assert not Path("/root/pwned").exists()
+    assert not os.path.exists("/root/pwned")  # (False, not an error, where the caller may not look in /root)
 
 
 def test_cannot_read_project_or_home_files():
@@ -183,7 +183,8 @@ def test_fork_bomb(guard):
 
 
 def test_memory_bomb(guard):
-    report = hostile(guard, "x = []\nwhile True:\n    x.append(bytearray(10**7))\n")
+    # a generous wall limit: a loaded machine gives slow verdicts, not wrong ones (the bomb ends at 256 MB)
+    report = hostile(guard, "x = []\nwhile True:\n    x.append(bytearray(10**7))\n", timeout=30)
     assert report["status"] == "memory_limit"
 
 
@@ -286,7 +287,7 @@ for name, (nr, *args) in {DENIED_SYSCALLS!r}.items():
     ctypes.set_errno(0)
     rc = libc.syscall(nr, *[ctypes.c_long(a) for a in args])
     print(name, "EPERM" if rc == -1 and ctypes.get_errno() == 1 else f"ALLOWED rc={{rc}} errno={{ctypes.get_errno()}}")
-for name, family, kind in [("netlink", 16, 3), ("raw", 2, 3), ("packet", 17, 3)]:
+for name, family, kind in [("netlink", 16, 3), ("raw", 2, 3), ("packet", 17, 3), ("vsock", 40, 1)]:
     try:
         socket.socket(family, kind).close()
         print(name, "ALLOWED")
@@ -296,7 +297,24 @@ for name, family, kind in [("netlink", 16, 3), ("raw", 2, 3), ("packet", 17, 3)]
     result = hostile_jobs(guard, [{"code": code}])["results"][0]
     assert result["status"] == "ok", result
     lines = result["stdout"].splitlines()
-    assert len(lines) == len(DENIED_SYSCALLS) + 3 and all(line.endswith("EPERM") for line in lines), lines
+    assert len(lines) == len(DENIED_SYSCALLS) + 4 and all(line.endswith("EPERM") for line in lines), lines
+
+
+def test_the_kernels_secrets_in_proc_are_masked(guard):
+    names = ["kallsyms", "modules", "cmdline", "config.gz", "timer_list", "iomem"]
+    host = {name for name in names if os.path.exists(f"/proc/{name}")}
+    code = f"""
+for name in {sorted(host)!r}:
+    try:
+        print(name, len(open("/proc/" + name, "rb").read()))
+    except OSError as e:
+        print(name, "denied")
+"""
+    result = hostile_jobs(guard, [{"code": code}])["results"][0]
+    assert result["status"] == "ok", result
+    lines = result["stdout"].splitlines()
+    assert sorted(line.split()[0] for line in lines) == sorted(host), lines
+    assert all(line.split()[1] in ("0", "denied") for line in lines), lines  # empty: /dev/null over it
 
 
 # ------------------------------------------------------------------------------ 2. verdicts cannot be forged

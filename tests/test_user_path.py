@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hub_server import card_errors
 
 from trl_ext import hub
 from trl_ext.cli import main
@@ -55,6 +56,19 @@ def test_trained_model_is_accepted_by_our_leaderboard(tmp_path, capsys):
     meta, body = hub.split_card((pushed / "README.md").read_text())
     assert meta["license"] == "apache-2.0" and "licence" not in meta  # the tiny base model's license
     assert "pass-at-k" in meta["tags"] and "2503.19595" in body and "2505.15201" in body
+    # A local base model and a local dataset: named, never linked on the Hub, no local paths (issue 23 item 8).
+    card_text = (pushed / "README.md").read_text()
+    assert "base_model" not in meta and "datasets" not in meta
+    assert (
+        "huggingface.co/None" not in card_text
+        and "[None]" not in card_text
+        and 'model="None"' not in card_text
+    )
+    assert "trained from a local base model (`tiny-pbe`) on a local dataset (`pbe`)" in body
+    assert str(tmp_path) not in card_text and 'model="path/to/out"' in body
+    assert (
+        card_errors("model", card_text) == []
+    )  # what the Hub's /api/validate-yaml checks (tests/hub_server.py)
     assert (pushed / "model.safetensors").exists()
 
     settings = Settings(
@@ -66,12 +80,16 @@ def test_trained_model_is_accepted_by_our_leaderboard(tmp_path, capsys):
         local_models=str(root / "models"),
     )
     settings_io.save(settings)
-    assert main(["submit", "--leaderboard", settings.requests, "--model", "local/passk-tiny"]) == 0
-    assert "✅ Submitted local/passk-tiny" in capsys.readouterr().out
+    # the training output folder itself (`--model ./out/passk` in the README) is accepted, by its weights' hash
+    assert main(["submit", "--leaderboard", settings.requests, "--model", str(tmp_path / "out")]) == 0
+    assert "✅ Submitted local/out-" in capsys.readouterr().out
+    # the same weights pushed under another name are the same model
+    assert main(["submit", "--leaderboard", settings.requests, "--model", "local/passk-tiny"]) == 2
+    assert "already submitted" in capsys.readouterr().err
     done = process_once(settings)
     assert done.status == "FINISHED", done.failure_reason
     frame = leaderboard_frame(settings)
-    assert list(frame["Model"]) == ["local/passk-tiny"] and "pbe/demo pass@4" in frame.columns
+    assert list(frame["Model"]) == [done.model] and "pbe/demo pass@4" in frame.columns
 
 
 def test_train_verb_names_unknown_trainers(capsys):

@@ -19,6 +19,7 @@ from trl_ext.rewards import (
     patch_similarity,
     pbe,
     pbe_similarity_reward,
+    swe,
     task_answers,
     task_reward,
 )
@@ -175,6 +176,7 @@ def test_fuzz_pbe(text):
 @given(HOSTILE)
 @example("O(" + " " * 50_000 + ")")
 @example("O(" * 20_000)
+@example("<think>" + "</think><solution>" * 20_000)  # the old SWE format regex: quadratic
 def test_fuzz_pure_parsers(text):
     value = complexity_verifier.score([text], [PREDICT_ROW])[0]
     assert value == 1.0 or (value == 0.0 and value.reason)
@@ -189,6 +191,14 @@ def test_fuzz_pure_parsers(text):
         assert isinstance(
             has_valid_answer(text, {"task": task, **CODE_ROW} if task == "code" else KOLMOGOROV_ROW), bool
         )
+    swe_row = {
+        "code_context": {"a.py": "x = 1\n"},
+        "oracle_patch": "+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n",
+    }
+    for candidate in (text, f"<think>{text}</think><solution>{text}</solution>"):
+        value = swe.score([candidate], [swe_row])[0]
+        assert 0.0 <= value <= 1.0 or value == -1.0
+        swe.answers([candidate], [swe_row])
     output = kolmogorov.parse_output(text)
     assert output is None or all(type(v) is int for v in output)
 

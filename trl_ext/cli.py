@@ -14,14 +14,8 @@ import sys
 from pathlib import Path
 
 from trl_ext import __version__
-from trl_ext.hub import HubError
+from trl_ext.hub import PRECISIONS, HubError
 
-PRECISIONS = (
-    "float32",
-    "bfloat16",
-    "float16",
-    "4bit",
-)  # trl_ext.eval.harness.PRECISIONS, without its imports
 MODEL_TYPES = ("pretrained", "fine-tuned", "rl-tuned", "merged", "other")  # leaderboard.settings.MODEL_TYPES
 DEMO_TRAINERS = ("passk", "grpo", "sft")  # trl_ext.demo.TRAINERS
 
@@ -40,6 +34,13 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
     return value
 
 
@@ -79,11 +80,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class LazyHelp:
+    """An option's help text computed only when help is shown (e.g. from a registry that costs an import)."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __str__(self) -> str:
+        return self.make()
+
+    def strip(self) -> str:
+        return str(self).strip()
+
+
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the descriptions' layout and shows each option's default (when it has one)."""
 
     def _get_help_string(self, action):
-        text = action.help or ""
+        text = str(action.help or "")
         if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
             text += " (default: %(default)s)"
         return text
@@ -113,6 +127,34 @@ def _writable_output(path: str) -> Path:
     return out
 
 
+def read_text_file(path: str | Path, what: str) -> str:
+    """A text file's content; a one-line error naming the file when it is missing or not UTF-8."""
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CliError(f"{what} {path} is not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except OSError as err:
+        raise CliError(f"cannot read {what} {path}: {err.strerror or err}") from None
+
+
+def read_python_file(path: str | Path) -> str:
+    """A Python source file decoded as Python does: UTF-8 unless a PEP 263 coding cookie says otherwise."""
+    import tokenize
+
+    try:
+        with tokenize.open(Path(path).expanduser()) as f:
+            return f.read()
+    except (
+        SyntaxError,
+        UnicodeDecodeError,
+        LookupError,
+    ) as err:  # a bad cookie, or bytes not in its encoding
+        reason = getattr(err, "msg", None) or getattr(err, "reason", None) or err
+        raise CliError(f"{path} cannot be decoded as Python source: {reason}") from None
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror or err}") from None
+
+
 def _require_space_extra(verb: str) -> None:
     if importlib.util.find_spec("gradio") is None or importlib.util.find_spec("gradio_client") is None:
         raise CliError(f"`trl-ext {verb}` needs the Gradio app: pip install 'trl-ext[space]'")
@@ -126,27 +168,73 @@ def _add_build_dataset(verbs) -> None:
         verbs,
         "build-dataset",
         "Generate or convert a benchmark dataset and push it with its card",
-        "Generators (pbe, kolmogorov, puzzles) take a --config preset, sizes and a seed; converters\n"
-        "(code-contests, humaneval, p3) take a --source. The target is checked before anything is built.\n\n"
+        "Generators take a --config preset, sizes and a seed; converters take a --source (NAME below lists\n"
+        "both). The target and the source are checked before anything is built.\n\n"
         "  trl-ext build-dataset pbe --config lite --push-to-hub ./hub/datasets/pbe\n"
         "  trl-ext build-dataset humaneval --push-to-hub ORG/humaneval --private",
     )
-    p.add_argument(
-        "name", help="generators: pbe, kolmogorov, puzzles; converters: code-contests, humaneval, p3"
-    )
+    p.add_argument("name", help=LazyHelp(_builder_names))
     p.add_argument("--config", help="generator preset (e.g. lite, hard) or the converted config's name")
     p.add_argument("--n", type=positive_int, help="train rows (generators; default: the preset's)")
     p.add_argument("--n-test", type=positive_int, help="test rows (generators; default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="generation seed")
     p.add_argument("--source", help="converters: a local JSON/JSONL/parquet file or a Hub dataset id")
     p.add_argument("--split", default="test", help="converters: the split name for a single-file source")
+    p.add_argument("--issues", help="swe: a JSONL file of issues ({number, title, body}) commits link as #N")
     p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="override a generator knob")
     p.add_argument("--push-to-hub", required=True, metavar="TARGET", help="Hub repo id or local folder")
     p.add_argument("--private", action="store_true", help="create the Hub repo private")
     p.set_defaults(func=_build_dataset)
 
 
+def _builder_names() -> str:
+    """The builders, from hub_datasets' registry (imported only when the help is shown)."""
+    import hub_datasets
+
+    return (
+        f"generators: {', '.join(hub_datasets.GENERATORS)}; converters (take --source): "
+        f"{', '.join(hub_datasets.CONVERTERS)}"
+    )
+
+
+def _check_local_source(source: str) -> None:
+    """A local JSON/JSONL --source must be non-empty, UTF-8 and complete: one line naming the problem, before
+    any converting (the converters' own errors are tracebacks from deep inside `datasets`)."""
+    import json
+
+    path = Path(source).expanduser()
+    if not path.is_file() or path.suffix not in (".json", ".jsonl"):
+        return
+    text = read_text_file(path, "--source")
+    if not text.strip():
+        raise CliError(f"--source {source} is empty")
+    if path.suffix == ".json" and not text.lstrip().startswith("{"):
+        try:
+            json.loads(text)
+        except ValueError as err:
+            raise CliError(f"--source {source} is not valid JSON: {err}") from None
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except ValueError as err:
+            raise CliError(
+                f"--source {source}, line {number} is not a complete JSON record ({err.msg}): "
+                "is the file truncated?"
+            ) from None
+
+
 def _build_dataset(args: argparse.Namespace) -> None:
+    import hub_datasets
+
+    if args.name in hub_datasets.GENERATORS and args.source:
+        raise CliError(
+            f"{args.name} is generated, it takes no --source (converters: {', '.join(hub_datasets.CONVERTERS)})"
+        )
+    if args.source:
+        _check_local_source(args.source)
     overrides = {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
@@ -156,8 +244,6 @@ def _build_dataset(args: argparse.Namespace) -> None:
     from trl_ext import hub
 
     hub.check_writable(args.push_to_hub, repo_type="dataset")  # before generating anything
-    import hub_datasets
-
     built = hub_datasets.build(
         args.name,
         args.config,
@@ -167,6 +253,7 @@ def _build_dataset(args: argparse.Namespace) -> None:
         source=args.source,
         split=args.split,
         overrides=overrides,
+        issues=args.issues,
     )
     config_name = args.config or ("lite" if args.name in hub_datasets.GENERATORS else "default")
     hub.push_dataset(
@@ -232,8 +319,8 @@ def _apply_yaml_config(parser: argparse.ArgumentParser, argv: list[str]) -> argp
     import yaml
 
     try:
-        data = yaml.safe_load(Path(args.config).expanduser().read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
+        data = yaml.safe_load(read_text_file(args.config, "--config")) or {}
+    except yaml.YAMLError as err:
         raise CliError(
             f"cannot read --config {args.config}: {getattr(err, 'strerror', None) or err}"
         ) from None
@@ -338,7 +425,7 @@ def _add_leaderboard(verbs) -> None:
         "--requests", default=EMBEDDED_REQUESTS, help="requests dataset (target) with leaderboard.json"
     )
     p.add_argument("--results", help="results dataset (target), when creating the settings")
-    p.add_argument("--port", type=positive_int, default=7860, help="local app: port")
+    p.add_argument("--port", type=port, default=7860, help="local app: port")
     p.add_argument("--host", default="127.0.0.1", help="local app: interface to listen on")
     p.add_argument(
         "--deploy", metavar="ORG/NAME", help="create or update the Space ORG/NAME and its datasets"
@@ -349,9 +436,17 @@ def _add_leaderboard(verbs) -> None:
         metavar="DATASET[:CONFIG]",
         help="deploy: a Hub benchmark dataset (repeatable; required for --deploy)",
     )
-    p.add_argument("--samples", type=positive_int, default=8, help="deploy: completions per problem")
-    p.add_argument("--k", type=k_list, default="1,4,8", help="deploy: k values")
-    p.add_argument("--max-new-tokens", type=positive_int, default=512, help="deploy: tokens per completion")
+    p.add_argument(
+        "--samples",
+        type=positive_int,
+        help="deploy: completions per problem (first deploy: 8; a redeploy keeps the deployed value)",
+    )
+    p.add_argument("--k", type=k_list, help="deploy: k values (first deploy: 1,4,8; a redeploy keeps them)")
+    p.add_argument(
+        "--max-new-tokens",
+        type=positive_int,
+        help="deploy: tokens per completion (first deploy: 512; a redeploy keeps the deployed value)",
+    )
     p.add_argument(
         "--set-token",
         action="store_true",
@@ -360,16 +455,36 @@ def _add_leaderboard(verbs) -> None:
     p.set_defaults(func=_leaderboard)
 
 
+def _check_local_benchmarks(benchmarks, requests: str) -> None:
+    """Every local benchmark dataset exists: refuse now, saying how to build it, not after submissions."""
+    from trl_ext import hub
+
+    for bench in benchmarks:
+        if hub.is_local(bench.dataset) and not (hub.local_path(bench.dataset) / "README.md").is_file():
+            import hub_datasets
+
+            folder, name = bench.dataset, hub.local_path(bench.dataset).name
+            builder = name if name in hub_datasets.NAMES else "NAME"
+            config = f" --config {bench.config}" if bench.config and bench.config != "default" else ""
+            raise CliError(
+                f"the benchmark dataset {folder} does not exist: build it first with `trl-ext build-dataset "
+                f"{builder}{config} --push-to-hub {folder}`"
+                + (" (or run `trl-ext demo`, which builds it)" if builder == "pbe" else "")
+                + f", or point --requests at another leaderboard ({requests} is this one)"
+            )
+
+
 def _leaderboard_settings(requests: str, results: str | None):
     """The settings stored with the requests; first use creates them (embedded default benchmarks)."""
     from trl_ext import hub
     from trl_ext.leaderboard import settings as settings_io
 
     try:
-        return settings_io.load(requests)
+        settings = settings_io.load(requests)
     except hub.HubError:
         if not hub.is_local(requests):
             raise
+        _check_local_benchmarks(embedded_benchmarks(), requests)  # before creating anything
         settings = settings_io.Settings(
             requests=requests,
             results=results or EMBEDDED_RESULTS,
@@ -379,6 +494,8 @@ def _leaderboard_settings(requests: str, results: str | None):
         settings_io.save(settings)
         hub.create(settings.results, repo_type="dataset")
         return settings_io.load(requests)
+    _check_local_benchmarks(settings.benchmarks, requests)
+    return settings
 
 
 def _check_port(host: str, port: int) -> None:
@@ -393,16 +510,27 @@ def _check_port(host: str, port: int) -> None:
 
 def _leaderboard(args: argparse.Namespace) -> None:
     if args.deploy:
-        if not args.benchmark:
-            raise CliError("--deploy needs at least one --benchmark DATASET[:CONFIG] (a Hub dataset id)")
-        from trl_ext.leaderboard.deploy import deploy, parse_benchmark
+        from trl_ext import hub
+        from trl_ext.leaderboard.deploy import deploy
 
-        benchmarks = [
-            parse_benchmark(spec, samples=args.samples, ks=args.k, max_new_tokens=args.max_new_tokens)
-            for spec in args.benchmark
-        ]
-        settings, secret_note = deploy(args.deploy, benchmarks, set_token=args.set_token)
+        if hub.is_local(args.deploy):
+            raise CliError(
+                f"--deploy {args.deploy}: --deploy creates a Hub Space, give its id ORG/NAME; to run the "
+                f"leaderboard from local folders: trl-ext leaderboard --requests {args.deploy}/requests"
+            )
+        try:
+            hub.check_repo_id(args.deploy)
+        except hub.HubError:
+            raise CliError(f"--deploy {args.deploy!r}: give the Space's id ORG/NAME") from None
+        changes = {"samples": args.samples, "ks": args.k, "max_new_tokens": args.max_new_tokens}
+        settings, secret_note, difference = deploy(
+            args.deploy,
+            args.benchmark,
+            {k: v for k, v in changes.items() if v is not None},
+            set_token=args.set_token,
+        )
         print(f"deployed Space {args.deploy} (requests {settings.requests}, results {settings.results})")
+        print(difference)
         print(secret_note)
         print(
             f"run the evaluation backend where the GPU is: trl-ext backend --requests {settings.requests} --loop"
@@ -440,10 +568,14 @@ def _add_backend(verbs) -> None:
     p.set_defaults(func=_backend)
 
 
-def _backend(args: argparse.Namespace) -> None:
-    from trl_ext.leaderboard.backend import run
+def _backend(args: argparse.Namespace) -> int:
+    from trl_ext.leaderboard.backend import incomplete, run
 
-    run(args.requests, loop=args.loop, poll_seconds=args.poll_seconds)
+    failed = incomplete(run(args.requests, loop=args.loop, poll_seconds=args.poll_seconds))
+    if failed:
+        print(f"trl-ext backend: {len(failed)} request(s) failed (see above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------ submit
@@ -454,35 +586,63 @@ def _add_submit(verbs) -> None:
         verbs,
         "submit",
         "Submit a model to a leaderboard (Space id, URL, or local requests folder)",
-        "  trl-ext submit --leaderboard ORG/NAME --model ORG/MODEL --precision bfloat16",
+        "A Space takes the submission as your Hub account: the command sends your own Hugging Face token (from\n"
+        "`hf auth login` or HF_TOKEN), which the Space checks with the Hub and does not keep. A local leaderboard\n"
+        "also takes a model folder, identified by the hash of its weights.\n\n"
+        "  trl-ext submit --leaderboard ORG/NAME --model ORG/MODEL --precision bfloat16\n"
+        "  trl-ext submit --leaderboard ./hub/leaderboard/requests --model ./out/passk",
     )
     p.add_argument("--leaderboard", required=True, help="Space id, http(s) URL, or local requests target")
     p.add_argument(
-        "--model", required=True, help="model id org/name (local/NAME for a local leaderboard's models)"
+        "--model",
+        required=True,
+        help="model id org/name; for a local leaderboard also a model folder, or local/NAME of its models",
     )
-    p.add_argument("--revision", default="main", help="model revision")
+    p.add_argument("--revision", default="main", help="model revision (a folder's is its weights' hash)")
     p.add_argument("--precision", default="float32", choices=PRECISIONS, help="evaluation precision")
     p.add_argument("--model-type", default="fine-tuned", choices=MODEL_TYPES, help="how the model was made")
     p.add_argument("--benchmarks", help="comma-separated benchmark names (default: all of the leaderboard's)")
-    p.add_argument("--submitter", default="anonymous", help="your name (a Space takes your Hub account)")
+    p.add_argument("--submitter", help="your name (a Space takes your Hub account instead)")
+    p.add_argument(
+        "--send-token",
+        action="store_true",
+        help="send your Hub token to a leaderboard given by URL too (always sent to a Space id or *.hf.space)",
+    )
     p.set_defaults(func=_submit)
+
+
+def _sends_token(leaderboard: str, asked: bool) -> bool:
+    """A Space gets the user's token (it identifies the submitter); another URL only when asked, since any app
+    that declares a gr.OAuthToken parameter would receive it."""
+    from urllib.parse import urlparse
+
+    if not leaderboard.startswith(("http://", "https://")):
+        return True
+    return asked or (urlparse(leaderboard).hostname or "").endswith(".hf.space")
 
 
 def _submit(args: argparse.Namespace) -> None:
     from trl_ext import hub
 
     benchmarks = [b for b in args.benchmarks.split(",") if b] if args.benchmarks else None  # None: all
-    fields = (args.model, args.revision, args.precision, args.model_type, benchmarks, args.submitter)
+    fields = (args.model, args.revision, args.precision, args.model_type, benchmarks, args.submitter or "")
     if hub.is_local(args.leaderboard):  # a local requests target: the app's own validation, directly
         from trl_ext.leaderboard import settings as settings_io
         from trl_ext.leaderboard.submissions import submit, submitted_message
 
-        print(submitted_message(submit(settings_io.load(args.leaderboard), *fields)))
+        settings = settings_io.load(args.leaderboard)
+        print(submitted_message(submit(settings, *fields, allow_folders=True)))
         return
+    if hub.is_local(args.model):
+        raise CliError(
+            f"--model {args.model} is a local folder: a remote leaderboard evaluates Hub models, push it first "
+            "(--push_to_hub --hub_model_id ORG/NAME) and submit ORG/NAME"
+        )
     _require_space_extra("submit")
-    from trl_ext.leaderboard.remote import submit_remote
+    from trl_ext.leaderboard.remote import submit_remote, user_token
 
-    print(submit_remote(args.leaderboard, *fields))
+    token = user_token() if _sends_token(args.leaderboard, args.send_token) else None
+    print(submit_remote(args.leaderboard, *fields, token=token))
 
 
 # -------------------------------------------------------------------------------------------------- demo
@@ -578,28 +738,162 @@ def _env(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------------- train
 
 
+TRAIN_EPILOG = """\
+Everything after NAME goes to the trainer's TrlParser: `--config RECIPE.yaml` and `--flag value` overrides. The
+recipe's keys and the flags are checked before torch is imported.
+
+  trl-ext train passk --config recipes/passk/cpu-tiny.yaml --max_steps 5
+  trl-ext train NAME --help        this trainer's recipes and where its options come from
+  trl-ext train NAME --help-all    every option (TRL's full list: slow, long)
+"""
+
+
 def _add_train(verbs) -> None:
     p = verbs.add_parser(
         "train",
         help="Train with a trl-ext trainer from a recipe (the entry the scripts/train_<name>.py use)",
-        description="Train with a trl-ext trainer from a recipe (the entry the scripts/train_<name>.py use).\n\n"
-        "Everything after NAME goes to the trainer's TrlParser: `--config RECIPE.yaml` and `--flag value` "
-        "overrides; `trl-ext train NAME --help` lists the trainer's flags.",
+        description="Train with a trl-ext trainer from a recipe (the entry the scripts/train_<name>.py use).",
+        epilog=TRAIN_EPILOG,
         formatter_class=HelpFormatter,
-        add_help=False,
     )
-    p.add_argument("name", help="trainer name (trl_ext.train.TRAINERS; the recipes/<name>/ folder)")
+    p.add_argument("name", nargs="?", help=LazyHelp(_trainer_names))
     p.add_argument("args", nargs=argparse.REMAINDER, help="--config RECIPE.yaml and --flag value overrides")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, parser=p)
 
 
-def _train(args: argparse.Namespace) -> None:
+def _trainer_names() -> str:
+    from trl_ext.trainer_registry import TRAINERS
+
+    return f"the trainer: {', '.join(TRAINERS)} (each has recipes/NAME/ and scripts/train_NAME.py)"
+
+
+def _recipes(name: str) -> list[Path]:
+    folder = Path(__file__).resolve().parents[1] / "recipes" / name
+    return sorted(folder.glob("*.y*ml"))
+
+
+def _trainer_help(name: str, config_class: str) -> str:
+    recipes = "\n".join(
+        f"  {p.relative_to(Path.cwd()) if p.is_relative_to(Path.cwd()) else p}" for p in _recipes(name)
+    )
+    module, _, cls = config_class.partition(":")
+    return (
+        f"usage: trl-ext train {name} --config RECIPE.yaml [--OPTION VALUE ...]\n\n"
+        f"Train with {cls.removesuffix('Config')}Trainer ({module}). Options: the fields of {cls} (TRL's GRPOConfig\n"
+        "and transformers' TrainingArguments, plus this trainer's own), trl.ModelConfig and the script's\n"
+        "dataset_name/dataset_config/...; in the recipe as `key: value`, on the command line as `--key value`.\n\n"
+        f"recipes:\n{recipes or '  (none)'}\n\n"
+        f"all options (long): trl-ext train {name} --help-all\n"
+    )
+
+
+def _split_flags(argv: list[str]) -> tuple[str | None, list[tuple[str, str | None]]]:
+    """(--config's value, [(flag name, its value or None)]) of a TrlParser command line."""
+    config, flags, i = None, [], 0
+    while i < len(argv):
+        item = argv[i]
+        if not item.startswith("--"):
+            raise CliError(f"unexpected argument {item!r}: options are --name value")
+        name, eq, value = item[2:].partition("=")
+        if not eq:
+            has_value = i + 1 < len(argv) and not argv[i + 1].startswith("--")
+            value = argv[i + 1] if has_value else None
+            i += 1 if has_value else 0
+        if name == "config":
+            config = value
+        else:
+            flags.append((name, value))
+        i += 1
+    return config, flags
+
+
+def _check_train_arguments(name: str, argv: list[str]) -> None:
+    """Refuse, before torch: a missing or unreadable recipe, YAML syntax errors, unknown keys and flags, and
+    values that cannot be the option's int/float/bool."""
+    import yaml
+
+    from trl_ext.recipe_fields import SourceNotFound, check_value, dataclass_fields
+    from trl_ext.trainer_registry import MODEL_ARGUMENTS, SCRIPT_ARGUMENTS, TRAINERS
+
+    config, flags = _split_flags(argv)
+    try:
+        fields = {}
+        for path in (SCRIPT_ARGUMENTS, TRAINERS[name][0], MODEL_ARGUMENTS):
+            fields.update(dataclass_fields(path))
+    except SourceNotFound:  # an installation without sources: TrlParser checks everything itself
+        fields = None
+    if config is not None:
+        path = Path(config).expanduser()
+        if not path.is_file():
+            raise CliError(f"--config {config}: no such file")
+        try:
+            data = yaml.safe_load(read_text_file(path, "recipe")) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f", line {mark.line + 1} column {mark.column + 1}" if mark else ""
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise CliError(f"--config {config}{where}: YAML syntax error: {problem}") from None
+        if not isinstance(data, dict):
+            raise CliError(f"--config {config} must hold a mapping of option: value")
+        for key, value in data.items():
+            _check_option(fields, check_value, f"{config}: {key!r}", str(key), value, name)
+    for flag, value in flags:
+        _check_option(fields, check_value, f"--{flag}", flag, value, name)
+
+
+def _check_option(fields, check_value, where: str, key: str, value, trainer: str) -> None:
+    import difflib
+
+    if fields is None:
+        return
+    known = key in fields or (key.startswith("no_") and fields.get(key[3:], "").startswith("bool"))
+    if not known:
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise CliError(
+            f"{where}: unknown option for trainer {trainer!r}{hint} (trl-ext train {trainer} --help-all)"
+        )
+    if key in fields and value is not None:
+        problem = check_value(key, fields[key], value)
+        if problem:
+            raise CliError(f"{where}: {problem.partition(': ')[2]}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from trl_ext.trainer_registry import TRAINERS
+
+    if args.name is None or args.name in ("-h", "--help"):
+        args.parser.print_help()
+        return 0 if args.name else 2
+    if args.name not in TRAINERS:
+        raise CliError(f"unknown trainer {args.name!r}; registered: {', '.join(sorted(TRAINERS))}")
+    if "--help-all" in args.args:
+        from trl_ext.train import make_parser
+
+        make_parser(args.name).print_help()
+        return 0
+    if any(a in ("-h", "--help") for a in args.args):
+        print(_trainer_help(args.name, TRAINERS[args.name][0]), end="")
+        return 0
+    _check_train_arguments(args.name, args.args)
     from trl_ext.train import main as train_main
 
     train_main(args.name, args.args)
+    return 0
 
 
 # -------------------------------------------------------------------------------------------- complexity
+
+
+def _budget_seconds(text: str) -> float:
+    """--budget: CPU seconds, from 0.5 (each measured curve gets at least 0.3 s) to 600."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of CPU seconds, got {text!r}") from None
+    if not 0.5 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"must be between 0.5 and 600 CPU seconds, got {text}")
+    return value
 
 
 def _add_complexity(verbs) -> None:
@@ -617,7 +911,9 @@ def _add_complexity(verbs) -> None:
         help="Python literal of the arguments (a tuple for several); stdin text without --function",
     )
     p.add_argument("--example-file", help="a file holding the example stdin of a program")
-    p.add_argument("--budget", type=float, default=3.0, help="CPU seconds for the measurements")
+    p.add_argument(
+        "--budget", type=_budget_seconds, default=3.0, help="CPU seconds for the measurements (0.5-600)"
+    )
     p.add_argument("--plot", help="where to save the plot (default outputs/complexity/FILE_FUNCTION.png)")
     p.add_argument("--json", action="store_true", help="print one JSON object (time, space, margins, ...)")
     p.set_defaults(func=_complexity)
@@ -633,10 +929,11 @@ def _complexity(args: argparse.Namespace) -> None:
     path = Path(args.file)
     if not path.is_file():
         raise ValueError(f"no such file: {args.file}")
-    example = Path(args.example_file).read_text() if args.example_file else args.example
+    example = read_text_file(args.example_file, "--example-file") if args.example_file else args.example
     if example is None:
         raise ValueError("give --example (or --example-file for a stdin program's input)")
-    result = infer(path.read_text(), args.function, example, settings=Settings(budget_s=args.budget))
+    source = read_python_file(path)
+    result = infer(source, args.function, example, settings=Settings(budget_s=args.budget))
     name = args.function or "stdin"
     plot = save_plot(
         result, Path(args.plot or f"outputs/complexity/{path.stem}_{name}.png"), f"{path.name}: {name}"
@@ -644,13 +941,71 @@ def _complexity(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({**result.to_dict(), "plot": str(plot)}))
     else:
-        print(
-            f"time:  {result.time}  (margin {result.time_margin:.2f}, coefficient {result.time_coefficient:.3g} s)"
-        )
-        print(
-            f"space: {result.space}  (margin {result.space_margin:.2f}, coefficient {result.space_coefficient:.3g} B)"
-        )
+        for kind, unit in (("time", "s"), ("space", "B")):
+            print(
+                f"{kind + ':':6s} {getattr(result, kind)}  (confidence {getattr(result, kind + '_confidence')}: its "
+                f"fit beats the next class by {getattr(result, kind + '_margin'):.0%}, "
+                f"{getattr(result, kind + '_agreement'):.0%} of the input expansions agree; "
+                f"coefficient {getattr(result, kind + '_coefficient'):.3g} {unit})"
+            )
         print(f"plot:  {plot}")
+
+
+# ---------------------------------------------------------------------------------------------- sandbox
+
+
+def _add_sandbox(verbs) -> None:
+    p = _verb(
+        verbs,
+        "sandbox",
+        "Run the sandbox as a service for rewards on other machines",
+        "`trl-ext sandbox serve`: the local sandbox pool over HTTP, speaking SandboxFusion's POST /run_code "
+        "(verl, SkyRL and the sandbox-fusion client use it) plus trl-ext's own batch endpoints, which judge whole "
+        "test suites server-side. Point trainers at replicas with TRL_EXT_EXECUTION=sandbox-fusion=URL[,URL...].",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser(
+        "serve",
+        help="serve the sandbox over HTTP until interrupted",
+        description="Serve the sandbox over HTTP until interrupted (SIGINT/SIGTERM).",
+        formatter_class=HelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind")
+    serve.add_argument("--port", type=int, default=8080, help="port (0: any free port, printed at start)")
+    serve.add_argument("--workers", type=positive_int, help="sandbox workers (default: one per core)")
+    serve.add_argument("--token-file", help="file holding a bearer token that requests must carry")
+    serve.add_argument(
+        "--insecure-no-token",
+        action="store_true",
+        help="allow a non-loopback --host without a token: anyone who reaches it can run code here",
+    )
+    serve.add_argument(
+        "--capacity", type=positive_int, help="jobs admitted at once; beyond: 429 (default: 8 per worker)"
+    )
+    serve.add_argument(
+        "--api",
+        choices=("all", "sandbox-fusion"),
+        default="all",
+        help="sandbox-fusion: only SandboxFusion's endpoints, as a stock deployment offers",
+    )
+    serve.set_defaults(func=_sandbox_serve)
+
+
+def _sandbox_serve(args: argparse.Namespace) -> None:
+    try:
+        from trl_ext.execution.server import serve
+    except ImportError as err:
+        raise CliError(f"sandbox serve needs the serve extra ({err}): pip install 'trl-ext[serve]'") from None
+
+    serve(
+        args.host,
+        args.port,
+        workers=args.workers,
+        token_file=args.token_file,
+        allow_no_token=args.insecure_no_token,
+        capacity=args.capacity,
+        api=args.api,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -667,6 +1022,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_env,
         _add_train,
         _add_complexity,
+        _add_sandbox,
     ):
         add(verbs)
     parser.verbs = verbs.choices  # name -> sub-parser
@@ -684,12 +1040,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb == "evaluate":
             args = _apply_yaml_config(parser.verbs["evaluate"], argv[argv.index("evaluate") + 1 :])
             args.verb = "evaluate"
-        args.func(args)
+        return args.func(args) or 0
     except (HubError, ValueError, RuntimeError, OSError) as err:
         verb = next((a for a in argv if a in parser.verbs), "")
         print(f"trl-ext {verb}: error: {err}".replace("  ", " "), file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print("\ntrl-ext: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

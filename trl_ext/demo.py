@@ -175,7 +175,7 @@ def _common_args(s: DemoSettings, output_dir: Path) -> dict:
         output_dir=str(output_dir),
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         logging_steps=5,
         save_strategy="no",
         report_to="none",
@@ -265,8 +265,8 @@ def sft_model(s: DemoSettings, dataset_target: str, deadline: float | None) -> s
         f"(whole-sequence loss, lr 3e-3 cosine, batch 16, {trainer.state.global_step} steps, seed {s.seed}).\n",
     )
     if "SFT warm start" in s.truncated:  # never cache a truncated warm start under the full run's name
-        return str(final.resolve())
-    hub.upload_folder(final, str(target))
+        target = target.with_name(f"{target.name}-truncated-at{trainer.state.global_step}")
+    hub.upload_folder(final, str(target))  # in the models folder: the local leaderboard evaluates it
     return str(target)
 
 
@@ -399,7 +399,7 @@ def publish(s: DemoSettings, models: list[tuple[str, str]]):
     from trl_ext.leaderboard.app import leaderboard_frame
     from trl_ext.leaderboard.backend import process_once
     from trl_ext.leaderboard.settings import Benchmark, Settings
-    from trl_ext.leaderboard.submissions import submit
+    from trl_ext.leaderboard.submissions import SubmissionError, submit
 
     root = _hub_path(s)
     requests = str(root / "leaderboard" / "requests")
@@ -422,17 +422,21 @@ def publish(s: DemoSettings, models: list[tuple[str, str]]):
             daily_limit=1000,
         )
         settings_io.save(settings)
-    revision = "run-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     for model, model_type in models:
-        submit(
-            settings,
-            f"local/{Path(model).name}",
-            revision,
-            "float32",
-            model_type,
-            [bench.name],
-            "trl-ext-demo",
-        )
+        try:  # a local model's revision is its weights' hash: weights already on the board are not redone
+            submit(
+                settings,
+                f"local/{Path(model).name}",
+                "main",
+                "float32",
+                model_type,
+                [bench.name],
+                "trl-ext-demo",
+            )
+        except SubmissionError as err:
+            if "already submitted" not in str(err):
+                raise
+            print(f"{Path(model).name}: these weights are already on the leaderboard ({err})")
     while process_once(settings) is not None:
         pass
     return settings, leaderboard_frame(settings)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 PAD, EOS, USER, ASSISTANT, SYSTEM = "<|pad|>", "<|eos|>", "<|user|>", "<|assistant|>", "<|system|>"
 SPECIAL_TOKENS = [PAD, EOS, USER, ASSISTANT, SYSTEM]
@@ -29,11 +29,13 @@ CHAT_TEMPLATE = (
 )
 
 
-def _train_tokenizer(corpus: list[str], kind: str, vocab_size: int) -> Tokenizer:
+def _train_tokenizer(
+    corpus: list[str], kind: str, vocab_size: int, special_tokens: list[str] = SPECIAL_TOKENS
+) -> Tokenizer:
     if kind == "char":
         # Every character of the corpus is one token; unseen characters map to the pad-free <unk>.
         chars = sorted({ch for text in corpus for ch in text})
-        vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + ["<unk>"] + chars)}
+        vocab = {tok: i for i, tok in enumerate(special_tokens + ["<unk>"] + chars)}
         tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
         tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
         tokenizer.decoder = decoders.Fuse()
@@ -43,14 +45,14 @@ def _train_tokenizer(corpus: list[str], kind: str, vocab_size: int) -> Tokenizer
         tokenizer.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
-            special_tokens=SPECIAL_TOKENS,
+            special_tokens=special_tokens,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
             show_progress=False,
         )
         tokenizer.train_from_iterator(corpus, trainer=trainer)
     else:
         raise ValueError(f"tokenizer kind must be 'char' or 'bpe', got {kind!r}")
-    tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    tokenizer.add_special_tokens(special_tokens)
     return tokenizer
 
 
@@ -157,3 +159,97 @@ def _pin_tokenizer_class(out_dir: Path) -> None:
     config = json.loads(path.read_text())
     config["tokenizer_class"] = "TokenizersBackend"
     path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+# Qwen2's chat format (ChatML), as its tokenizer_config.json writes it minus the default system prompt and tools.
+CHATML_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# The shapes of the published Qwen2.5 checkpoints (config.json of Qwen/Qwen2.5-0.5B and -1.5B), and a tiny one
+# that runs the same code on CPU. The real shapes keep Qwen's 151,936-row embedding, so parameter count, memory
+# and the logits' cost match the real models; the locally trained tokenizer uses the first rows only.
+QWEN2_SHAPES = {
+    "tiny": dict(
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=256,
+    ),
+    "0.5b": dict(
+        hidden_size=896,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        intermediate_size=4864,
+        vocab_size=151936,
+    ),
+    "1.5b": dict(
+        hidden_size=1536,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        intermediate_size=8960,
+        vocab_size=151936,
+    ),
+}
+
+
+def build_qwen2_model(
+    out_dir: str | Path, corpus: Iterable[str], shape: str = "0.5b", *, vocab_size: int = 32768, seed: int = 0
+) -> Path:
+    """A randomly initialised Qwen2-architecture LM of a published shape (`QWEN2_SHAPES`) with a byte-level BPE
+    tokenizer of `vocab_size` tokens trained on `corpus` and Qwen's ChatML chat template, saved in bfloat16
+    with a model card. For benchmarks of speed and memory (its outputs are noise), offline."""
+    import torch
+
+    if shape not in QWEN2_SHAPES:
+        raise ValueError(f"unknown Qwen2 shape {shape!r}; shapes: {', '.join(QWEN2_SHAPES)}")
+    out_dir = Path(out_dir).expanduser()
+    corpus = [*corpus, "\n"]
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=_train_tokenizer(corpus, "bpe", vocab_size, CHATML_TOKENS),
+        pad_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        chat_template=CHATML_TEMPLATE,
+        clean_up_tokenization_spaces=False,
+        model_max_length=32768,
+    )
+    dims = {"vocab_size": len(tokenizer), **QWEN2_SHAPES[shape]}
+    config = Qwen2Config(
+        **dims,
+        max_position_embeddings=32768,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config).to(torch.bfloat16)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    _pin_tokenizer_class(out_dir)
+    metadata = ModelCardData(
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        tags=["trl-ext", "bench"],
+    )
+    body = MODEL_CARD_BODY.format(
+        arch=f"Qwen2 ({shape} shape, random weights)",
+        n_params=model.num_parameters(),
+        kind="byte (BPE)",
+        vocab=len(tokenizer),
+        n_texts=len(corpus),
+        **{k: getattr(config, k) for k in ("hidden_size", "num_hidden_layers", "num_attention_heads")},
+        intermediate_size=config.intermediate_size,
+    )
+    ModelCard(f"---\n{metadata.to_yaml()}\n---\n{body}").save(out_dir / "README.md")
+    return out_dir

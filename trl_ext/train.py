@@ -22,14 +22,8 @@ from pathlib import Path
 
 from trl import ModelConfig, ScriptArguments, TrlParser, get_peft_config, get_quantization_config
 
-# name -> ("module:ConfigClass", "module:TrainerClass"); imported only when that trainer is used.
-TRAINERS: dict[str, tuple[str, str]] = {
-    "passk": ("trl_ext.trainers.passk:PassAtKConfig", "trl_ext.trainers.passk:PassAtKTrainer"),
-    "spo": ("trl_ext.trainers.spo:SPOConfig", "trl_ext.trainers.spo:SPOTrainer"),
-    "guide": ("trl_ext.trainers.guide:GuideConfig", "trl_ext.trainers.guide:GuideTrainer"),
-    "rlef": ("trl_ext.trainers.rlef:RLEFConfig", "trl_ext.trainers.rlef:RLEFTrainer"),
-    "cures": ("trl_ext.trainers.cures:CurESConfig", "trl_ext.trainers.cures:CurESTrainer"),
-}
+from trl_ext import schedules  # noqa: F401  (lr_scheduler_type rex and refined, before any parser is built)
+from trl_ext.trainer_registry import TRAINERS
 
 # Trainers whose reward is built in (RLEF: the private tests of the episode's final answer); the others get
 # `trl_ext.rewards.task_reward`, which dispatches each row to its verifier.
@@ -102,16 +96,39 @@ def push_target(training_args) -> str | None:
     return target if hub.is_local(target) else hub.check_repo_id(target)
 
 
-def write_model_card(trainer, output_dir: str, dataset_name: str | None, license_: str) -> Path:
+def write_model_card(
+    trainer, output_dir: str, *, base_model: str, dataset_name: str | None, license_: str, push_to: str | None
+) -> Path:
     """TRL's model card (trainer name, paper, citation, tags), with the Hub's `license:` field (TRL writes a
-    `licence:` placeholder, which we drop)."""
+    `licence:` placeholder, which we drop). TRL links the base model and the dataset on the Hub; local ones are
+    named by their folder's name instead (TRL would write "[None](https://huggingface.co/None)", and a local path
+    under `datasets:` is a broken link), and the quick start names the repo the model is pushed to."""
+    import re
+
     from trl_ext import hub
 
-    trainer.create_model_card(model_name=Path(output_dir).name, dataset_name=dataset_name)
+    hub_base = None if hub.is_local(base_model) or Path(base_model).exists() else base_model
+    hub_dataset = dataset_name if dataset_name and not hub.is_local(dataset_name) else None
+    trainer.create_model_card(model_name=Path(output_dir).name, dataset_name=hub_dataset)
     path = Path(output_dir) / "README.md"
     meta, body = hub.split_card(path.read_text())
     meta.pop("licence", None)
     meta["license"] = license_
+    meta.pop("base_model", None)
+    if hub_base:
+        meta["base_model"] = hub_base
+        origin = f"This model is a fine-tuned version of [{hub_base}](https://huggingface.co/{hub_base})"
+    else:
+        origin = f"This model was trained from a local base model (`{Path(base_model).name}`)"
+    if hub_dataset:
+        origin += f" on the [{hub_dataset}](https://huggingface.co/datasets/{hub_dataset}) dataset"
+    elif dataset_name:
+        origin += f" on a local dataset (`{hub.target_label(dataset_name)}`)"
+    body = re.sub(
+        r"^This model is a fine-tuned version of .*$", lambda _: origin + ".", body, count=1, flags=re.M
+    )
+    repo = push_to if push_to and not hub.is_local(push_to) else f"path/to/{Path(output_dir).name}"
+    body = re.sub(r'(pipeline\("text-generation", model=)"[^"]*"', lambda m: f'{m[1]}"{repo}"', body)
     hub.atomic_write_bytes(path, hub.join_card(meta, body).encode())
     return path
 
@@ -126,7 +143,8 @@ def tiny_model_corpus(rows) -> list[str]:
 def train(name: str, script_args: TrainScriptArguments, training_args, model_args: ModelConfig):
     """Build the dataset, (tiny) model and trainer `name`, train, save the model and its card, push if asked."""
     from trl_ext import hub
-    from trl_ext.rewards import task_reward
+    from trl_ext.execution import backends
+    from trl_ext.rewards import atask_reward, task_reward
 
     _, trainer_class = trainer_classes(name)
     # Pushing is ours (after the card is written; also to a local folder), not transformers' (which would create
@@ -145,7 +163,12 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
     training_args.model_init_kwargs = {**(training_args.model_init_kwargs or {}), "dtype": model_args.dtype}
     trainer = trainer_class(
         model=model,
-        reward_funcs=None if name in OWN_REWARD else task_reward,
+        # Off this machine, judging goes through TRL's async reward path (it then waits in a thread, not the loop).
+        reward_funcs=None
+        if name in OWN_REWARD
+        else task_reward
+        if backends.current_spec().kind == "local"
+        else atask_reward,
         args=training_args,
         train_dataset=train_split,
         eval_dataset=dataset[script_args.dataset_test_split] if training_args.eval_strategy != "no" else None,
@@ -154,8 +177,16 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
     )
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
+    trainer.save_state()  # trainer_state.json: the log history (grad_norm per step feeds scripts/refine_schedule.py)
     if trainer.is_world_process_zero():
-        write_model_card(trainer, training_args.output_dir, script_args.dataset_name, license_)
+        write_model_card(
+            trainer,
+            training_args.output_dir,
+            base_model=model,
+            dataset_name=script_args.dataset_name,
+            license_=license_,
+            push_to=push_to,
+        )
         if push_to:
             hub.upload_folder(training_args.output_dir, push_to, repo_type="model", message=f"Train {name}")
             trainer.accelerator.print(f"pushed to {hub.describe(push_to)}")

@@ -10,4 +10,6 @@ from trl_ext.leaderboard import settings
 from trl_ext.leaderboard.app import launch
 
 requests = json.loads((Path(__file__).parent / "space.json").read_text())["requests"]
-launch(settings.load(requests), host="0.0.0.0", port=int(os.environ.get("PORT", "7860")))
+# A Space serves on 0.0.0.0:7860; GRADIO_SERVER_NAME and PORT override (tests run it on 127.0.0.1).
+host = os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
+launch(settings.load(requests), host=host, port=int(os.environ.get("PORT", "7860")))

@@ -11,17 +11,19 @@ tables start empty) and a pristine copy of its inputs when the function mutates 
 
 Expansion (after BigO(Bench), arXiv 2503.15242; own implementation): ints and floats are multiplied by the
 factor ("scaled values"); strings, lists and tuples are tiled ("copy"), refilled with random elements like
-the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"); lists of lists
+the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"), the latter in random
+order ("shuffled"); lists of lists
 grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
 empty containers do not grow.
 """
 
 import _thread
 import ast
-import builtins
 import collections
 import ctypes
+import errno
 import gc
+import hashlib
 import io
 import json
 import math
@@ -30,6 +32,7 @@ import os
 import random
 import signal
 import statistics
+import struct
 import sys
 import threading
 import time
@@ -54,6 +57,62 @@ def _on_prof(signum, frame):
             return
         for ident in WORKER:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(TooSlow))
+
+
+# ------------------------------------------------------------------------------------- confinement
+
+
+# Work done in another thread or process is invisible to a clock that reads one thread (a quadratic loop in a
+# helper thread read as linear) or one process. So the measured code may not start either: a seccomp filter on
+# every thread of this process (the sandbox's own filters stay) makes clone, clone3, fork, vfork and
+# io_uring_setup fail with ENOTSUP (an errno these calls never give otherwise, so a refusal is recognised).
+# Hand-assembled classic BPF, as the harness is stdlib only.
+class NoConfinement(Exception):
+    pass
+
+
+_ARCH = {"x86_64": (0xC000003E, (56, 435, 57, 58, 425), 317), "aarch64": (0xC00000B7, (220, 435, 425), 277)}
+
+
+def _task_filter(machine):
+    audit, denied, _ = _ARCH[machine]
+    ld, jeq, ret, allow, refuse = 0x20, 0x15, 0x06, 0x7FFF0000, 0x00050000 | errno.ENOTSUP
+    jge = 0x35
+    # another architecture's calls, and x32 ones (numbers from 0x40000000), are all refused
+    code = [
+        (ld, 0, 0, 4),
+        (jeq, 1, 0, audit),
+        (ret, 0, 0, refuse),
+        (ld, 0, 0, 0),
+        (jge, len(denied) + 1, 0, 0x40000000),
+    ]
+    for i, nr in enumerate(denied):  # on a match, jump to the final "deny"
+        code.append((jeq, len(denied) - i, 0, nr))
+    code += [(ret, 0, 0, allow), (ret, 0, 0, refuse)]
+    return b"".join(struct.pack("=HBBI", *ins) for ins in code)
+
+
+def forbid_new_tasks():
+    """Install the filter on all threads (SECCOMP_FILTER_FLAG_TSYNC); NoConfinement where that is impossible,
+    so that nothing is measured without it."""
+    machine = os.uname().machine
+    if machine not in _ARCH:
+        raise NoConfinement(f"cannot refuse new threads and processes on {machine}")
+    program = _task_filter(machine)
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = struct.pack("HxxxxxxP", len(program) // 8, ctypes.addressof(buf))
+    libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS (bubblewrap set it already)
+    # seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)
+    if libc.syscall(_ARCH[machine][2], 1, 1, ctypes.c_char_p(prog)) != 0:
+        raise NoConfinement(f"cannot install the filter refusing new threads: errno {ctypes.get_errno()}")
+
+
+def _refused_task(err):
+    """Whether `err` is the filter refusing a thread or process (what the code does about it is its business)."""
+    if isinstance(err, RuntimeError) and "new thread" in str(err):
+        return True
+    return isinstance(err, OSError) and err.errno == errno.ENOTSUP
 
 
 # ----------------------------------------------------------------------------------------- expansion
@@ -124,8 +183,14 @@ def _leaves(value):
 
 
 def _grow_seq(seq, factor, strategy, rng):
+    if strategy == "shuffled":  # all values distinct, in random order
+        grown = _grow_seq(seq, factor, "distinct", rng)
+        rng.shuffle(grown)
+        return grown
     length = len(seq) * factor
     ints = all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
+    if strategy == "distinct" and all(isinstance(v, str) for v in seq):  # tile i's words end in i: all differ
+        return [seq[i % len(seq)] + (str(i // len(seq)) if i >= len(seq) else "") for i in range(length)]
     if strategy == "copy" or (strategy == "distinct" and not ints):
         return [seq[i % len(seq)] for i in range(length)]
     if strategy == "distinct":  # tiles shifted apart: all values distinct, the example's local order kept
@@ -146,7 +211,9 @@ def _is_square(rows):
 
 def expand(value, factor, strategy, rng):
     """`value` grown by `factor` with `strategy`: "copy" (tile), "random" (random elements like the example's)
-    or "distinct" (tiles of ints shifted apart so that all differ; strings over a 26-letter alphabet);
+    or "distinct" (tiles of ints shifted apart so that all differ, tiles of words given the tile's number as a
+    suffix; strings over a 26-letter alphabet), or "shuffled" (distinct, then in random order: many distinct values
+    that a sort or a tree over them must order, where random ints span 256 values and distinct tiles stay in runs);
     numbers are always scaled."""
     if factor == 1 or isinstance(value, bool) or value is None:
         return value
@@ -157,7 +224,7 @@ def expand(value, factor, strategy, rng):
             return value
         if strategy == "copy":
             return value * factor
-        wide = strategy == "distinct" or len(set(value)) < 2
+        wide = strategy in ("distinct", "shuffled") or len(set(value)) < 2
         chars = list("abcdefghijklmnopqrstuvwxyz") if wide else sorted(set(value))
         return "".join(rng.choice(chars) for _ in range(len(value) * factor))
     if isinstance(value, list | tuple):
@@ -271,20 +338,14 @@ def _render(spec, args):
     return "\n".join(lines) + "\n"
 
 
-# The builtins as they were before any measured code ran: the reference solution gets this copy, so that code
-# which rebinds a builtin (`builtins.divmod = None`) cannot break the reference and escape the output check.
-PRISTINE_BUILTINS = dict(vars(builtins))
-
-
-def make_factory(job, namespace_builtins=None):
+def make_factory(job):
     compiled = compile(job["code"], "solution.py", "exec")
-    namespace_builtins = namespace_builtins or __builtins__
     if job.get("stdin_render") is not None:
         return lambda: _stdin_function(compiled)
     entry = job["entry"]
 
     def fresh():
-        namespace = {"__name__": "solution", "__builtins__": namespace_builtins}
+        namespace = {"__name__": "solution", "__builtins__": __builtins__}
         exec(compiled, namespace)
         fn = namespace.get(entry)
         if fn is None and "Solution" in namespace:
@@ -296,19 +357,31 @@ def make_factory(job, namespace_builtins=None):
     return fresh
 
 
+MAIN_CLOCK = []  # the main thread's CPU clock id
+
+
+def _cpu_now(_thread_time=time.thread_time, _clock=time.clock_gettime):
+    """CPU seconds of this process's threads: the worker's (it runs the calls) and the main one's (code the worker
+    runs may get work done there, by a signal handler). New threads and processes are refused
+    (`forbid_new_tasks`), so nothing else can work for it. Not `time.process_time()`: while the ITIMER_PROF cap is
+    armed, Linux reads the process clock from a counter updated at scheduler ticks (4 ms here), where a thread's
+    clock is exact."""
+    return _thread_time() + _clock(MAIN_CLOCK[0])
+
+
 def _timed_batch(fns, argsets, cap):
-    """CPU time of calling each fn on its args (this thread's clock: precise, and blind to other processes),
-    with the garbage collector off as in `timeit`; TooSlow past `cap` seconds of CPU."""
+    """CPU time of calling each fn on its args, with the garbage collector off as in `timeit`; TooSlow past `cap`
+    seconds of CPU. The clock covers the process's two threads (`_cpu_now`); no other can start."""
     gc.collect()
     gc.disable()
     with ARMED:
         CAPPED.append(True)
         signal.setitimer(signal.ITIMER_PROF, cap)
     try:
-        start = time.thread_time()
+        start = _cpu_now()
         for fn, args in zip(fns, argsets):
             fn(*args)
-        return time.thread_time() - start
+        return _cpu_now() - start
     finally:
         with ARMED:
             signal.setitimer(signal.ITIMER_PROF, 0)
@@ -337,21 +410,64 @@ def _plan_rounds(sizes, mutates, job, left):
     return sizes, batches, rounds
 
 
-def _same(a, b):
-    """Equal outputs; floats within a relative 1e-9 (the reference may sum in another order)."""
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-        except TypeError:
-            return False
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    try:
-        return bool(a == b)
-    except Exception:
+class NotPlain(Exception):
+    pass
+
+
+_PLAIN_DEPTH = 200  # deeper nesting (or a container holding itself) is not an output
+
+
+def plain(value, _depth=0, _type=type, _len=len, _sorted=sorted, _dumps=json.dumps, _hex=bytes.hex):
+    """`value` as type-tagged JSON-able data: exactly bool, int, float, str, bytes, None, list, tuple, dict, set and
+    frozenset (no subclass: an object of the candidate's class could compare equal to anything), the tag keeping
+    True apart from 1 and (1, 2) from [1, 2]; set elements and dict items in a canonical order. NotPlain otherwise.
+    The builtins it uses are bound here, when the harness loads, so that measured code rebinding them changes
+    nothing."""
+    kind = _type(value)
+    if _depth > _PLAIN_DEPTH:
+        raise NotPlain("nested too deeply (or contains itself)")
+    if value is None:
+        return ["none"]
+    if kind is bool or kind is int or kind is str:
+        return [kind.__name__, value]
+    if kind is float:
+        return ["float", value]
+    if kind is bytes:
+        return ["bytes", _hex(value)]
+    if kind is list or kind is tuple:
+        return [kind.__name__, [plain(v, _depth + 1) for v in value]]
+    if kind is set or kind is frozenset:
+        items = [plain(v, _depth + 1) for v in value]
+        return [kind.__name__, _sorted(items, key=_dumps)]
+    if kind is dict:
+        items = [[plain(k, _depth + 1), plain(v, _depth + 1)] for k, v in value.items()]
+        return ["dict", _sorted(items, key=lambda kv: _dumps(kv[0]))]
+    raise NotPlain(f"a {kind.__name__!s:.60}")
+
+
+def same_plain(a, b):
+    """Equal plain data (from `plain`): the same tags and values; floats within a relative 1e-9 (a solution may
+    sum in another order). Runs on the host, on data decoded from the measuring process's result."""
+    if not isinstance(a, list) or not isinstance(b, list) or not a or not b or a[0] != b[0]:
         return False
+    if a[0] == "float":
+        return math.isclose(a[1], b[1], rel_tol=1e-9, abs_tol=1e-9) or (a[1] != a[1] and b[1] != b[1])
+    if a[0] in ("list", "tuple", "set", "frozenset"):
+        return len(a[1]) == len(b[1]) and all(same_plain(x, y) for x, y in zip(a[1], b[1]))
+    if a[0] == "dict":
+        return len(a[1]) == len(b[1]) and all(
+            same_plain(ka, kb) and same_plain(va, vb) for (ka, va), (kb, vb) in zip(a[1], b[1])
+        )
+    return a == b
+
+
+def _answer(returned, args):
+    """The plain data of a call's answer: what it returned and its arguments after the call."""
+    return [plain(returned), plain(args)]
+
+
+def _digest(answer):
+    return hashlib.sha256(json.dumps(answer).encode()).hexdigest()[:32]
 
 
 def _recording(fn, box):
@@ -363,29 +479,12 @@ def _recording(fn, box):
     return call
 
 
-def _expected(reference, pristine, cap):
-    """(return value, arguments after the call) of the reference solution, or None when it fails or is too slow
-    (its answer is then unknown, and the candidate is not checked at this size)."""
-    if reference is None:
-        return None
-    args, box = clone(pristine), []
-    try:
-        _timed_batch([_recording(reference(), box)], [args], cap)
-    except BaseException:
-        return None
-    return box[0], args
+SAMPLED_CALLS = 4  # timed calls per batch whose answers are checked, drawn at random (`CHOICE`)
+CHOICE = random.SystemRandom().sample
 
-
-def _wrong(expected, returned, args, n):
-    """The error when the candidate's output (or its effect on its arguments) is not the reference's; else None."""
-    if expected is None or (_same(returned, expected[0]) and _same(args, expected[1])):
-        return None
-    what = "returns" if not _same(returned, expected[0]) else "leaves its arguments as"
-    got, want = (returned, expected[0]) if what == "returns" else (args, expected[1])
-    return {
-        "error": "wrong_output",
-        "detail": f"at size {n} it {what} {repr(got)[:80]} where the reference gives {repr(want)[:80]}",
-    }
+# The plain answers a measurement sends to the host for comparison, at most this many characters in all: growth
+# stops there (the host compares each size it was sent).
+MAX_ANSWERS_CHARS = 2 * 2**20
 
 
 # At the largest sizes, a first call (fresh namespace and input) may take this many times the later calls' median
@@ -395,11 +494,13 @@ FIRST_CALL_RATIO = 6
 
 
 def measure(job):
+    """Time and space of the job's code over growing inputs. With `check_outputs`, the plain answer of the first
+    call at each size and a digest of every timed call's go back to the host, which compares them with the
+    reference's (computed in a process of its own, `reference_answers`): nothing here decides whether an answer
+    is right."""
     fresh = make_factory(job)
-    reference = (
-        make_factory({**job, "code": job["reference"]}, PRISTINE_BUILTINS) if job.get("reference") else None
-    )
-    check = reference is not None and job.get("check_outputs", False)
+    check = job.get("check_outputs", False)
+    answers, answer_chars = [], 0
     rng = random.Random(job["seed"])
     example = job["example"]
     grow = set(job["grow"])
@@ -426,17 +527,22 @@ def measure(job):
             stopped = "too_slow"
             break
         except BaseException as err:  # SystemExit and KeyboardInterrupt too: the code may raise anything
+            if _refused_task(err):
+                return {"error": "tasks", "detail": _describe(err)}
             if not k:
                 return {"error": "raises", "detail": _describe(err)}
-            # an input the reference answers: raising there is a wrong output (it would stop the growth early)
-            if check and _expected(reference, pristine, call_cap * 4) is not None:
-                return {"error": "wrong_output", "detail": f"at size {n} it raises {_describe(err)}"}
+            # the host counts raising where the reference answers as a wrong output (it would stop the growth)
+            answers.append({"k": k, "n": n, "raises": _describe(err)})
             stopped = "recursion" if isinstance(err, RecursionError) else "raises: " + _describe(err)
             break
-        expected = _expected(reference, pristine, call_cap * 4) if check else None
-        wrong = _wrong(expected, returned[0], args, n)
-        if wrong:
-            return wrong
+        if check:
+            try:
+                answer = _answer(returned[0], args)
+            except (NotPlain, RecursionError) as err:
+                return {"error": "not_plain", "detail": f"at size {n} it returns {err}"}
+            text = json.dumps(answer)
+            answer_chars += len(text)
+            answers.append({"k": k, "n": n, "answer": answer, "differing_calls": 0})
         try:
             mutates = mutates or args != pristine
         except Exception:
@@ -446,7 +552,19 @@ def measure(job):
                 "error": "slow_example",
                 "detail": f"one call on the example takes {elapsed:.2f} s of CPU",
             }
-        sizes.append({"factor": factor, "n": n, "args": pristine, "t1": elapsed, "expected": expected})
+        point = {
+            "factor": factor,
+            "n": n,
+            "args": pristine,
+            "t1": elapsed,
+            "answer": answers[-1] if check else None,
+        }
+        if check:  # digests of the first call's answer without and with the arguments after it
+            point["digest"] = (_digest([answer[0], plain(None)]), _digest(answer))
+        sizes.append(point)
+        if check and answer_chars > MAX_ANSWERS_CHARS:
+            stopped = "answers_size"
+            break
         if elapsed > call_cap or time.process_time() - started > budget * 0.3:
             stopped = "call_cap" if elapsed > call_cap else "budget"
             break
@@ -464,16 +582,23 @@ def measure(job):
             point, batch = sizes[i], batches[i]
             fns, returned = [fresh() for _ in range(batch)], []
             argsets = [clone(point["args"]) for _ in range(batch)] if mutates else [point["args"]] * batch
-            calls = [_recording(fn, returned) for fn in fns] if point["expected"] else fns
+            calls = [_recording(fn, returned) for fn in fns] if point["answer"] else fns
             try:
                 times[i].append(_timed_batch(calls, argsets, call_cap * 4 * batch) / batch)
             except BaseException:
                 times[i].append(None)
                 continue
-            for value, args in zip(returned, argsets):  # every timed call answers as the checked one did
-                wrong = _wrong(point["expected"], value, args, point["n"])
-                if wrong:
-                    return wrong
+            # a random sample of the timed calls (plain data of a large output costs more than the call): each
+            # must answer as the first call did (the return value, and the arguments after it if the code mutates)
+            for j in CHOICE(range(len(returned)), min(len(returned), SAMPLED_CALLS)):
+                try:
+                    same = (
+                        _digest(_answer(returned[j], argsets[j] if mutates else None))
+                        == point["digest"][mutates]
+                    )
+                except (NotPlain, RecursionError) as err:
+                    return {"error": "not_plain", "detail": f"at size {point['n']} it returns {err}"}
+                point["answer"]["differing_calls"] += not same
     for point, measured in list(zip(sizes, times))[-2:]:
         later = [t for t in measured if t is not None]
         if later and point["t1"] >= 2e-3 and point["t1"] > FIRST_CALL_RATIO * statistics.median(later):
@@ -509,7 +634,38 @@ def measure(job):
         }
         for p, ts, s in zip(sizes, times, space)
     ]
-    return {"points": points, "stopped": stopped, "mutates": mutates, "cpu": time.process_time() - started}
+    return {
+        "points": points,
+        "stopped": stopped,
+        "mutates": mutates,
+        "answers": answers,
+        "cpu": time.process_time() - started,
+    }
+
+
+def reference_answers(job):
+    """The reference solution's plain answers on the inputs `measure` grows for the same job (same seed, same
+    expansions in the same order), in a process of its own: the measured code never holds them. Stops where a
+    call fails, takes over 4 call caps or the budget is spent."""
+    fresh = make_factory(job)
+    rng = random.Random(job["seed"])
+    example, grow = job["example"], set(job["grow"])
+    started, out, chars = time.process_time(), [], 0
+    for k in range(job["max_doublings"] + 1):
+        args = [expand(a, 2**k, job["strategy"], rng) if i in grow else a for i, a in enumerate(example)]
+        if k and elements(args) > job["max_elems"]:
+            break
+        returned = []
+        try:
+            _timed_batch([_recording(fresh(), returned)], [args], job["call_cap"] * 4)
+            answer = _answer(returned[0], args)
+        except BaseException:
+            break
+        out.append({"k": k, "answer": answer})
+        chars += len(json.dumps(answer))
+        if chars > MAX_ANSWERS_CHARS or time.process_time() - started > job["budget"]:
+            break
+    return {"reference": out}
 
 
 def _grow_frame_stack():
@@ -534,11 +690,14 @@ def main():
         WORKER.append(threading.get_ident())
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})  # delivered to the main thread instead
         try:
-            result.update(measure(job))
+            forbid_new_tasks()
+            result.update(reference_answers(job) if job.get("role") == "reference" else measure(job))
         except TooSlow:
             result.update({"error": "timeout", "detail": "the program did not finish"})
+        except NoConfinement as err:
+            result.update({"error": "confinement", "detail": str(err)})
         except BaseException as err:  # the code does not even load, or exits while loading
-            result.update({"error": "raises", "detail": _describe(err)})
+            result.update({"error": "tasks" if _refused_task(err) else "raises", "detail": _describe(err)})
         finally:
             finished.release()
 
@@ -546,6 +705,7 @@ def main():
     # thread only, so the main thread waits for SIGPROF (the per-call CPU cap) and interrupts the worker.
     # A bare _thread (no Python frame before ours) whose first frame is `_grow_frame_stack`'s.
     # the result goes out on a private copy of stdout; what the code prints goes to /dev/null
+    MAIN_CLOCK.append(time.pthread_getcpuclockid(threading.get_ident()))
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     threading.stack_size(job["stack_mb"] * 2**20)

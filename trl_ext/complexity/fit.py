@@ -59,6 +59,7 @@ class Fit:
     coefficient: float
     intercept: float
     residuals: dict[str, float]
+    runner_up: Klass | None = None  # the class with the second-best score
 
     @property
     def label(self) -> str:
@@ -69,8 +70,10 @@ class Fit:
         return CLASSES.index(self.klass) if self.klass else len(CLASSES)
 
 
-def fit_curve(sizes, costs) -> Fit | None:
-    """The complexity class of `costs` (positive) measured at `sizes`; None when too few points."""
+def fit_curve(sizes, costs, free_intercept: bool = False) -> Fit | None:
+    """The complexity class of `costs` (positive) measured at `sizes`; None when too few points.
+    `free_intercept`: the constant a may be negative (peak bytes: CPython caches the ints up to 256, so a dict of
+    n indices costs about b·n minus a constant; a ≥ 0 then reads it as n log n)."""
     n = np.asarray(sizes, dtype=float)
     y = np.asarray(costs, dtype=float)
     keep = np.isfinite(y) & (y > 0) & (n > 0)
@@ -86,8 +89,13 @@ def fit_curve(sizes, costs) -> Fit | None:
     scores, params, residuals = [], [], {}
     for rank, klass in enumerate(CLASSES):
         columns = [np.ones_like(n)] if klass.power == klass.logs == 0 else [np.ones_like(n), klass.curve(n)]
+        if free_intercept and len(columns) > 1:  # a = a+ - a-, both ≥ 0
+            columns.insert(1, -np.ones_like(n))
         design = np.stack(columns, axis=1) / y[:, None]
         coef, _ = nnls(design, np.ones_like(y))
+        if len(coef) == 3:
+            coef = np.array([coef[0] - coef[1], coef[2]])
+            design = np.stack([columns[0], columns[2]], axis=1) / y[:, None]
         rms = float(np.sqrt(np.mean((design @ coef - 1.0) ** 2)))
         residuals[klass.label] = rms
         rise = coef[-1] * (klass.curve(n[-1:])[0] - klass.curve(n[:1])[0]) if rank else 0.0
@@ -95,9 +103,11 @@ def fit_curve(sizes, costs) -> Fit | None:
         scores.append((rms + RESIDUAL_FLOOR) * (1 + PENALTY) ** rank if admissible else math.inf)
         params.append((float(coef[0]), float(coef[1]) if len(coef) > 1 else 0.0))
     best = int(np.argmin(scores))
-    rival = min(s for i, s in enumerate(scores) if i != best)
+    second = min((i for i in range(len(scores)) if i != best), key=lambda i: scores[i])
+    rival = scores[second]
     margin = rival / scores[best] - 1.0 if math.isfinite(rival) else 1.0
-    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals)
+    runner_up = CLASSES[second] if math.isfinite(rival) else None
+    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up)
 
 
 def _slope(n: np.ndarray, y: np.ndarray) -> float:

@@ -3,27 +3,31 @@
 After BigO(Bench) (arXiv 2503.15242), own implementation from the paper's description: every argument is grown
 alone (the others held at the example) and all together, each with several expansion strategies (see
 `_harness.py`); each such *measure set* runs in one sandboxed process (`trl_ext.execution.run_batch`, so the
-sets run in parallel over the sandbox's workers) that times the calls with CPU time (`time.process_time`,
-min over shuffled repeats: on a loaded machine interference only adds time) and takes tracemalloc peaks.
-Each curve is fitted by `fit.fit_curve`; per argument, the class (time and space alike) is the random
-expansion's unless the median over strategies is higher (`_over_strategies`); `fit.combine` makes the
-multi-variable label. Unverified against the paper's
-own labels (its code and data are CC-BY-NC and not used).
+sets run in parallel over the sandbox's workers) that times the calls with CPU time (its threads' clocks; the
+measured code may start no thread or process), min over shuffled repeats (on a loaded machine interference only
+adds time), and takes tracemalloc peaks. Each curve is fitted by `fit.fit_curve`; per argument, the time class
+is the random expansion's unless the median over strategies is higher, or a firm higher class of another
+expansion (`_over_strategies`), the space class the
+highest over strategies (`_worst`, fitted on the larger sizes: `_asymptotic`); `fit.combine` makes the
+multi-variable label. Unverified against the paper's own labels (its code and data are CC-BY-NC and not used).
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from trl_ext.complexity import _harness as harness
 from trl_ext.complexity import fit as fitting
 from trl_ext.complexity.stdin import parse_stdin
 from trl_ext.execution import run_batch
 
 HARNESS = Path(__file__).with_name("_harness.py")
-STRATEGIES = ("copy", "random", "distinct")
+STRATEGIES = ("copy", "random", "distinct", "shuffled")
 UNKNOWN = "unknown"  # space of a curve too short to fit (e.g. an exponential-time function)
 
 
@@ -82,13 +86,27 @@ class Complexity:
     space_coefficient: float
     sets: list[MeasureSet]
     cpu_seconds: float
+    time_agreement: float = 1.0
+    space_agreement: float = 1.0
+
+    @property
+    def time_confidence(self) -> str:
+        return confidence(self.time_margin, self.time_agreement)
+
+    @property
+    def space_confidence(self) -> str:
+        return confidence(self.space_margin, self.space_agreement)
 
     def to_dict(self) -> dict:
         return {
             "time": self.time,
             "space": self.space,
+            "time_confidence": self.time_confidence,
+            "space_confidence": self.space_confidence,
             "time_margin": round(self.time_margin, 4),
             "space_margin": round(self.space_margin, 4),
+            "time_agreement": round(self.time_agreement, 3),
+            "space_agreement": round(self.space_agreement, 3),
             "time_coefficient": self.time_coefficient,
             "space_coefficient": self.space_coefficient,
             "measure_sets": [
@@ -104,6 +122,21 @@ class Complexity:
             ],
             "cpu_seconds": round(self.cpu_seconds, 3),
         }
+
+
+# A class is "high" confidence when every expansion of the deciding curve gave it and its fit beats the runner-up
+# class by this relative margin; "low" when under half of them gave it or the margin is under LOW_MARGIN.
+HIGH_MARGIN, LOW_MARGIN = 0.25, 0.05
+
+
+def confidence(margin: float, agreement: float) -> str:
+    """ "high", "medium" or "low" from the fit margin (runner-up class's score / the winner's - 1) and the share of
+    the deciding group's expansions (copy, random, distinct, shuffled) whose own fit gave the chosen class."""
+    if agreement >= 1.0 and margin >= HIGH_MARGIN:
+        return "high"
+    if agreement < 0.5 or margin < LOW_MARGIN:
+        return "low"
+    return "medium"
 
 
 def parse_example(text: str) -> tuple:
@@ -203,46 +236,97 @@ def infer(
         "stack_mb": 256,
         "seed": settings.seed,
     }
-    harness = HARNESS.read_text()
-    jobs = [
-        {
-            "code": harness,
-            "stdin": json.dumps(
-                {
-                    **base,
-                    "grow": list(s.grow),
-                    "strategy": s.strategy,
-                    "reference": reference,
-                    "check_outputs": reference is not None and (check is None or s.strategy in check),
-                }
-            ),
+    harness_source = HARNESS.read_text()
+    checked = [reference is not None and (check is None or s.strategy in check) for s in sets]
+
+    def job(measure_set: MeasureSet, **fields) -> dict:
+        stdin = {**base, "grow": list(measure_set.grow), "strategy": measure_set.strategy, **fields}
+        return {
+            "code": harness_source,
+            "stdin": json.dumps(stdin),
             "timeout": settings.timeout_s,
             "cpu_time": per_set * 4 + 5,
             "memory_mb": settings.memory_mb,
-            "output_limit": 4 * 2**20,
+            "output_limit": 8 * 2**20,
         }
-        for s in sets
-    ]
+
+    jobs = [job(s, check_outputs=c) for s, c in zip(sets, checked)]
+    # the reference runs in processes of its own: its answers never enter the measured code's process
+    jobs += [job(s, code=reference, role="reference") for s, c in zip(sets, checked) if c]
     results = run_batch(jobs, sandbox=sandbox)
+    references = iter(results[len(sets) :])
     cpu = 0.0
-    for measure_set, result in zip(sets, results):
+    for measure_set, result, is_checked in zip(sets, results, checked):
         cpu += result.cpu_time
-        _read(measure_set, result, entry)
+        out = _read(measure_set, result, entry)
+        if is_checked:
+            _compare(out["answers"], _reference_answers(next(references)), entry)
     return _conclude(sets, cpu)
 
 
-def _read(measure_set: MeasureSet, result, entry) -> None:
-    if result.status == "timeout":
-        raise ComplexityError("the code never finishes on the example (killed at the time limit)")
-    if result.status != "ok":
-        detail = result.stderr.strip().splitlines()[-1:] or [result.status]
-        raise ComplexityError(f"the measurement failed ({result.status}): {detail[0][:300]}")
+def _output(result) -> dict | None:
     lines = result.stdout.strip().splitlines()
     try:  # the harness's last line; the code can only spoil it by writing to the harness's own channel
         out = json.loads(lines[-1]) if lines else None
     except json.JSONDecodeError:
         out = None
-    if not isinstance(out, dict):
+    return out if isinstance(out, dict) else None
+
+
+def _reference_answers(result) -> dict[int, list]:
+    """{size index k: plain answer} of the reference solution's process (see `_harness.reference_answers`)."""
+    out = _output(result) if result.status == "ok" else None
+    if out is None or "reference" not in out:
+        detail = out.get("detail") if out else result.status
+        raise ComplexityError(f"the reference solution could not be run: {str(detail)[:300]}")
+    return {a["k"]: a["answer"] for a in out["reference"]}
+
+
+def _compare(answers: list[dict], expected: dict[int, list], entry) -> None:
+    """Every checked size: the first call's plain answer equals the reference's, and every timed call gave that
+    same answer (one digest); raising where the reference answers is wrong too. Decided here, on the host."""
+    for got in answers:
+        want = expected.get(got["k"])
+        if want is None:  # the reference failed or was too slow at this size: its answer is unknown
+            continue
+        if "raises" in got:
+            detail = f"at size {got['n']} it raises {got['raises']}"
+        elif not harness.same_plain(got["answer"][0], want[0]):
+            detail = f"at size {got['n']} it returns {_show(got['answer'][0])} where the reference gives {_show(want[0])}"
+        elif not harness.same_plain(got["answer"][1], want[1]):
+            detail = f"at size {got['n']} it leaves its arguments as {_show(got['answer'][1])} where the reference leaves {_show(want[1])}"
+        elif got["differing_calls"]:
+            detail = f"at size {got['n']} its timed calls answer differently from its first call"
+        else:
+            continue
+        raise ComplexityError(f"the function {entry!r} answers differently from the reference: {detail}")
+
+
+def _show(value) -> str:
+    """Plain data (from `_harness.plain`) back as a short Python literal for messages."""
+
+    def python(v):
+        tag = v[0]
+        if tag == "none":
+            return None
+        if tag in ("list", "tuple", "set", "frozenset"):
+            items = [python(x) for x in v[1]]
+            return items if tag == "list" else tuple(items) if tag == "tuple" else ("set", items)
+        if tag == "dict":
+            return {repr(python(k)): python(x) for k, x in v[1]}
+        return v[1]
+
+    return repr(python(value))[:80]
+
+
+def _read(measure_set: MeasureSet, result, entry) -> dict:
+    if result.status == "timeout":
+        raise ComplexityError("the code never finishes on the example (killed at the time limit)")
+    if result.status != "ok":
+        detail = result.stderr.strip().splitlines()[-1:] or [result.status]
+        raise ComplexityError(f"the measurement failed ({result.status}): {detail[0][:300]}")
+    out = _output(result)
+    if out is None:
         raise ComplexityError(
             "the measurement's result was lost: the code ended its process or wrote over it"
         )
@@ -259,8 +343,18 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
                 f"the {what} keeps state across calls (later calls on the same input are much faster than the "
                 f"first: {out['detail']}), so its cost cannot be measured"
             )
-        if out["error"] == "wrong_output":
-            raise ComplexityError(f"the {what} answers differently from the reference: {out['detail']}")
+        if out["error"] == "tasks":
+            raise ComplexityError(
+                f"the {what} starts threads or processes, which the measurement refuses (their CPU time would not "
+                f"be counted): {out['detail']}"
+            )
+        if out["error"] == "not_plain":
+            raise ComplexityError(
+                f"the {what} answers with something that is not plain data ({out['detail']}): only bool, int, float, "
+                "str, bytes, None, list, tuple, dict, set and frozenset can be compared with the reference"
+            )
+        if out["error"] == "confinement":
+            raise ComplexityError(f"the measurement cannot run here: {out['detail']}")
         if "defines no function" in out["detail"]:
             raise ComplexityError(out["detail"].split(": ", 1)[-1])
         raise ComplexityError(f"the {what} raises on the example: {out['detail']}")
@@ -273,18 +367,80 @@ def _read(measure_set: MeasureSet, result, entry) -> None:
     measure_set.stopped = out["stopped"]
     measure_set.time_fit = fitting.fit_curve(measure_set.sizes, measure_set.times)
     # a byte floor: allocations of a few hundred bytes are interpreter noise, not the algorithm's space
-    measure_set.space_fit = fitting.fit_curve(measure_set.sizes, [s + 256 for s in measure_set.space])
+    sizes, space = _asymptotic([*measure_set.sizes], [s + 256 for s in measure_set.space])
+    measure_set.space_fit = fitting.fit_curve(sizes, space, free_intercept=True)
+    return out
+
+
+# Peak memory is exact, but small inputs take other paths: timsort needs no merge buffer below 64 elements, small
+# dicts and lists have their own layouts. Such a step in the constant read `sorted(a)` as O(n log n) space. So
+# space is fitted on the sizes at least SPACE_FROM times the example's, or on the largest MIN_POINTS + 1 sizes
+# when fewer reach that.
+SPACE_FROM = 128
+
+
+def _asymptotic(sizes: list[float], space: list[float]) -> tuple[list[float], list[float]]:
+    measured = [(n, b) for n, b in zip(sizes, space) if math.isfinite(b)]
+    if not measured:
+        return [], []
+    kept = [(n, b) for n, b in measured if n >= SPACE_FROM * measured[0][0]]
+    if len(kept) < fitting.MIN_POINTS + 1:
+        kept = measured[-(fitting.MIN_POINTS + 1) :]
+    return [n for n, _ in kept], [b for _, b in kept]
+
+
+# A space fit whose class beats its runner-up by less than this relative margin is a near-tie. Against the next
+# simpler class it counts as that class: the over-allocation of a list built by appends ripples its bytes by a few
+# percent, enough for O(n log n) to edge out O(n). A near-tie between higher classes (no class fits: ints passing
+# the small-int cache at the last measured size) counts only where another expansion gives its class too.
+SPACE_TIE_MARGIN = 0.15
+
+
+def _worst(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
+    """The highest class over the expansions: space is a worst case that one expansion may be alone to show (a
+    dict of distinct keys; random ints span 256 values and tiled copies repeat the example's), and peak bytes are
+    exact, with no timing noise for a max to pick up. Near-ties: SPACE_TIE_MARGIN."""
+
+    def settled(fit: fitting.Fit) -> fitting.Fit:
+        if fit.margin >= SPACE_TIE_MARGIN or fit.runner_up is None:
+            return fit
+        if fitting.CLASSES.index(fit.runner_up) == fit.rank - 1:  # report the simpler class it ties with
+            return dataclasses.replace(fit, klass=fit.runner_up, runner_up=fit.klass)
+        return fit
+
+    fits = {name: settled(fit) for name, fit in fits.items()}
+    firm = {name: f for name, f in fits.items() if f.margin >= SPACE_TIE_MARGIN or f.runner_up is None}
+
+    def backed(name: str, fit: fitting.Fit) -> bool:  # firm, or another expansion reaches its class
+        return name in firm or any(o.rank >= fit.rank for other, o in fits.items() if other != name)
+
+    candidates = [f for name, f in fits.items() if backed(name, f)] or list(fits.values())
+    return max(candidates, key=lambda f: f.rank, default=None)
+
+
+# An expansion other than random raises the time class only with a fit this firm. "shuffled" (many distinct values in
+# random order) makes hash tables outgrow the CPU caches, so linear hashing code reads O(n log n) there with margins
+# up to 0.28 on the labelled cases, where code that must order the distinct values (a list scan over them) shows its
+# class with ~2. Labels are worst cases, which one expansion may be alone to build: tiled copies of a palindrome
+# stay palindromes, distinct tiles make long increasing runs.
+FIRM_MARGIN = 0.5
 
 
 def _over_strategies(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
-    """The random expansion's class unless the median over strategies is higher: random inputs defeat the
-    adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate."""
-    ranked = sorted(fits.values(), key=lambda f: f.rank)
+    """The random expansion's class unless the median over copy/random/distinct is higher: random inputs defeat
+    the adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate. Then
+    the highest class of any other expansion whose fit is firm (FIRM_MARGIN): random ints span 256 values, so only
+    distinct values show a cost set by their number, and only some expansions build a worst case."""
+    ranked = sorted((f for s, f in fits.items() if s != "shuffled"), key=lambda f: f.rank)
     if not ranked:
-        return None
+        return fits.get("shuffled")
     median = ranked[(len(ranked) - 1) // 2]
     random_fit = fits.get("random")
-    return random_fit if random_fit is not None and random_fit.rank > median.rank else median
+    chosen = random_fit if random_fit is not None and random_fit.rank > median.rank else median
+    for name, fit in fits.items():
+        if name != "random" and fit.rank > chosen.rank and fit.margin >= FIRM_MARGIN:
+            chosen = fit
+    return chosen
 
 
 def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
@@ -294,15 +450,19 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
         time_by[group] = _over_strategies(
             {s.strategy: s.time_fit for s in sets if s.grow == group and s.time_fit}
         )
-        space_by[group] = _over_strategies(
-            {s.strategy: s.space_fit for s in sets if s.grow == group and s.space_fit}
-        )
+        space_by[group] = _worst({s.strategy: s.space_fit for s in sets if s.grow == group and s.space_fit})
     time, time_fit = _label(groups, time_by)
     if time is None:
         raise ComplexityError(
             "too few input sizes could be measured to fit a class (the code fails as inputs grow)"
         )
     space, space_fit = _label(groups, space_by)
+    main = next((g for g in groups if len(g) > 1), groups[0])
+
+    def agreement(chosen: fitting.Fit | None, kind: str) -> float:
+        labels = [getattr(s, kind).label for s in sets if s.grow == main and getattr(s, kind)]
+        return sum(label == chosen.label for label in labels) / len(labels) if chosen and labels else 0.0
+
     return Complexity(
         time=time,
         space=space or UNKNOWN,
@@ -312,6 +472,8 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
         space_coefficient=space_fit.coefficient if space_fit else 0.0,
         sets=sets,
         cpu_seconds=cpu,
+        time_agreement=agreement(time_fit, "time_fit"),
+        space_agreement=agreement(space_fit, "space_fit"),
     )
 
 

@@ -22,25 +22,79 @@ from pathlib import Path
 from tqdm import tqdm
 
 from trl_ext import hub
+from trl_ext.eval.loading import load_model
 from trl_ext.eval.metrics import mean_and_stderr, n_at_k
-from trl_ext.leaderboard.settings import PRECISIONS  # noqa: F401
+from trl_ext.hub import PRECISIONS
 from trl_ext.objectives import majority_value, pass_at_k
 from trl_ext.rewards import VERIFIERS, task_answers, task_reward
 from trl_ext.rewards.common import as_list
 
 HARNESS_VERSION = "trl-ext-eval-2"
-# PRECISIONS, dataset_label and check_model live in light modules (the leaderboard Space imports them
-# without torch); re-exported here for the harness's users.
+# dataset_label and check_model live in trl_ext.hub (the leaderboard Space imports them without torch);
+# re-exported here for the harness's users.
 dataset_label, check_model = hub.target_label, hub.check_model
 
 
 @dataclass
 class GenerationSettings:
+    """Sampling settings. Memory is bounded by design: one `generate` call holds at most `max_sequences`
+    sequences (`batch_size` prompts, fewer when each needs many samples; a prompt's samples split over calls),
+    so what grows with `--samples` is only the completions' text, which `evaluate` checks fits before starting."""
+
     max_new_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 1.0
-    batch_size: int = 8
+    batch_size: int = 8  # prompts per generate call
     seed: int = 0
+    max_sequences: int = 256  # sequences (prompts x samples) per generate call
+
+
+# What holding one sample costs until it is scored (its text, its message dict, its reward and answer), per
+# generated token and per sample; `evaluate` refuses runs whose samples would not fit in half the free memory.
+BYTES_PER_TOKEN, BYTES_PER_SAMPLE = 8, 1024
+
+
+def available_memory() -> int:
+    """Bytes of memory available to this process now (Linux `MemAvailable`; else physical memory)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_fits(request: EvalRequest, problems: int, available: int | None = None) -> None:
+    """Refuse, before any model is loaded, a run whose completions cannot be held until they are scored."""
+    need = (
+        problems * request.samples * (BYTES_PER_SAMPLE + BYTES_PER_TOKEN * request.generation.max_new_tokens)
+    )
+    budget = (available_memory() if available is None else available) // 2
+    if need > budget:
+        most = budget // max(
+            1, problems * (BYTES_PER_SAMPLE + BYTES_PER_TOKEN * request.generation.max_new_tokens)
+        )
+        raise ValueError(
+            f"{problems} problems x {request.samples} samples of up to {request.generation.max_new_tokens} tokens "
+            f"need about {need / 2**30:.1f} GiB to hold until scored, over half the available memory "
+            f"({budget / 2**30:.1f} GiB): use at most --samples {most}, fewer problems (--limit) or fewer tokens"
+        )
+
+
+def generation_calls(
+    prompts: int, draws: int, settings: GenerationSettings
+) -> list[tuple[int, int, int, int]]:
+    """The `generate` calls that draw `draws` samples for each of `prompts` prompts, as (first prompt, prompts,
+    first draw, draws): every call holds at most `settings.max_sequences` sequences."""
+    draws_per_call = min(draws, settings.max_sequences)
+    prompts_per_call = max(1, min(settings.batch_size, settings.max_sequences // draws_per_call))
+    return [
+        (first, min(prompts_per_call, prompts - first), start, min(draws_per_call, draws - start))
+        for first in range(0, prompts, prompts_per_call)
+        for start in range(0, draws, draws_per_call)
+    ]
 
 
 @dataclass
@@ -69,6 +123,8 @@ class EvalRequest:
             raise ValueError(f"--turns must be at least 1, got {self.turns}")
         if self.samples < 1:
             raise ValueError(f"--samples must be at least 1, got {self.samples}")
+        if self.generation.batch_size < 1 or self.generation.max_sequences < 1:
+            raise ValueError("--batch-size and max_sequences must be at least 1")
         if not self.ks or any(k < 1 for k in self.ks):
             raise ValueError(f"every k must be at least 1, got {self.ks}")
         if max(self.ks) > self.samples:
@@ -98,25 +154,6 @@ def load_problems(request: EvalRequest):
     if request.limit is not None:
         problems = problems.select(range(min(request.limit, len(problems))))
     return problems
-
-
-def _load_model(request: EvalRequest):
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-
-    kwargs = {"revision": request.revision}
-    if request.precision == "4bit":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16
-        )
-    else:
-        kwargs["dtype"] = getattr(torch, request.precision)
-    tokenizer = AutoTokenizer.from_pretrained(request.model, revision=request.revision)
-    tokenizer.padding_side = "left"
-    model = AutoModelForCausalLM.from_pretrained(request.model, **kwargs)
-    if torch.cuda.is_available() and request.precision != "4bit":
-        model = model.to("cuda")
-    return model.eval(), tokenizer
 
 
 def _vllm_available() -> bool:
@@ -162,9 +199,9 @@ def _generate_vllm(request: EvalRequest, prompts: list) -> tuple[list[list[str]]
 def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[list[str]], dict]:
     import torch
 
-    model, tokenizer = _load_model(request)
+    model, tokenizer = load_model(request.model, request.revision, request.precision)
     g = request.generation
-    torch.manual_seed(g.seed)
+    torch.manual_seed(g.seed)  # the calls run in a fixed order: a run reproduces
     texts = format_prompts(tokenizer, prompts)
     draws = _draws(request)
     sampling = (
@@ -172,29 +209,31 @@ def _generate_transformers(request: EvalRequest, prompts: list) -> tuple[list[li
         if g.temperature > 0
         else {"do_sample": False}
     )
-    out: list[list[str]] = []
-    with tqdm(total=len(texts), desc=f"sampling {request.samples}x", unit="problem") as bar:
-        for start in range(0, len(texts), g.batch_size):
+    out: list[list[str]] = [[] for _ in texts]
+    calls = generation_calls(len(texts), draws, g)
+    with tqdm(total=len(texts) * draws, desc=f"sampling {request.samples}x", unit="sample") as bar:
+        for first, count, _, n in calls:
             batch = tokenizer(
-                texts[start : start + g.batch_size],
+                texts[first : first + count],
                 return_tensors="pt",
                 padding=True,
                 add_special_tokens=not getattr(tokenizer, "chat_template", None),
-            )
-            batch = batch.to(model.device)
+            ).to(model.device)
             with torch.no_grad():
                 generated = model.generate(
                     **batch,
                     **sampling,
                     max_new_tokens=g.max_new_tokens,
-                    num_return_sequences=draws,
+                    num_return_sequences=n,
                     pad_token_id=tokenizer.pad_token_id,
                 )
             completions = tokenizer.batch_decode(
                 generated[:, batch["input_ids"].shape[1] :], skip_special_tokens=True
             )
-            out += [completions[i : i + draws] for i in range(0, len(completions), draws)]
-            bar.update(len(batch["input_ids"]))
+            del generated
+            for i in range(count):
+                out[first + i] += completions[i * n : (i + 1) * n]
+            bar.update(count * n)
     revision = getattr(model.config, "_commit_hash", None) or resolved_revision(
         request.model, request.revision
     )
@@ -234,7 +273,8 @@ def dataset_fingerprint(request: EvalRequest, rows: list[dict]) -> dict:
     digest = hashlib.sha256()
     for row in rows:
         digest.update(json.dumps(row, sort_keys=True, default=str).encode())
-    revision = None if hub.is_local(request.dataset) else hub.resolved_commit(request.dataset, None)
+    local = hub.is_local(request.dataset)
+    revision = None if local else hub.resolved_commit(request.dataset, None, repo_type="dataset")
     return {"dataset_revision": revision, "dataset_sha256": digest.hexdigest()}
 
 
@@ -259,6 +299,15 @@ def has_canonical_answers(row: dict) -> bool:
     )
 
 
+def compression_rate(texts: list[str], rows: list[dict]) -> float:
+    """The KoLMogorov-Test's compression rate (arXiv 2503.13992) over all samples: total program bits over total
+    sequence bits, a failed program counting as its sequence's gzip encoding (the verifier's fallback)."""
+    from trl_ext.rewards.kolmogorov import compression_rates, sequence_text
+
+    raw = [8 * len(sequence_text(r["sequence"])) for r in rows]
+    return sum(rate * bits for rate, bits in zip(compression_rates(texts, rows), raw)) / sum(raw)
+
+
 def score(
     problems, completions: list[list[str]], ks: list[int], submissions: int = 1
 ) -> tuple[dict, dict, dict]:
@@ -270,6 +319,11 @@ def score(
     flat = [[{"role": "assistant", "content": c}] for cs in completions for c in cs]
     columns = {key: [r.get(key) for r in flat_rows] for key in flat_rows[0]}
     rewards = task_reward(prompts=[r["prompt"] for r in flat_rows], completions=flat, **columns)
+    unjudged = sum(r is None for r in rewards)
+    if unjudged:  # counting them wrong would publish a wrong score
+        raise RuntimeError(
+            f"{unjudged} of {len(rewards)} samples could not be judged: no sandbox could run them"
+        )
     answers = task_answers(flat, **columns)
     correct = [[rewards[i * n + j] > 0.5 for j in range(n)] for i in range(len(rows))]
     grouped_answers = [answers[i * n : (i + 1) * n] for i in range(len(rows))]
@@ -293,9 +347,23 @@ def score(
             per_problem[f"{submissions}@{k}"] = [
                 n_at_k(p, correct[i], submissions, k) for p, i in zip(public, with_public)
             ]
+    swe = [i for i, r in enumerate(rows) if r.get("task") == "swe"]
+    if swe:  # SWE-RL's reward is −1 for a format error, else the similarity: errors count as 0 similarity
+        per_problem["patch_similarity"] = [
+            sum(max(rewards[i * n + j], 0.0) for j in range(n)) / n for i in swe
+        ]
     metrics, stderr = {}, {}
     for name, values in per_problem.items():
         metrics[name], stderr[name] = mean_and_stderr(values)
+    kolmogorov = [i for i, r in enumerate(rows) if r.get("task") == "kolmogorov"]
+    if kolmogorov:
+        metrics["compression_rate"], stderr["compression_rate"] = (
+            compression_rate(
+                [c for i in kolmogorov for c in completions[i]],
+                [rows[i] for i in kolmogorov for _ in range(n)],
+            ),
+            None,
+        )
     details = {
         "correct": correct,
         "answers": [[repr(a) if a is not None else None for a in g] for g in grouped_answers],
@@ -308,6 +376,7 @@ def evaluate(request: EvalRequest, return_samples: bool = False):
     the per-sample log (one dict per completion: problem id, prompt, completion, correct, answer)."""
     request.validate()
     problems = load_problems(request)  # the dataset first: cheaper to check than the model
+    check_fits(request, len(problems))
     check_model(request.model, request.revision)
     start = time.time()
     if request.turns > 1:

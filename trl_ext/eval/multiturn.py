@@ -135,9 +135,9 @@ def evaluate_multiturn(request, problems) -> tuple[dict, int]:
     """The `trl-ext evaluate --turns T` path of `trl_ext.eval.harness.evaluate`: metrics and parameter count."""
     import torch
 
-    from trl_ext.eval.harness import _load_model
+    from trl_ext.eval.loading import load_model
 
-    model, tokenizer = _load_model(request)
+    model, tokenizer = load_model(request.model, request.revision, request.precision)
     torch.manual_seed(request.generation.seed)
     feedback_room = 2 * EpisodeSettings.feedback_max_chars + 256  # a test message, a trace and the template
     settings = EpisodeSettings(
@@ -152,7 +152,10 @@ def evaluate_multiturn(request, problems) -> tuple[dict, int]:
         settings,
         request.ks,
         generate=transformers_generator(
-            model, tokenizer, request.generation, request.generation.batch_size * request.samples
+            model,
+            tokenizer,
+            request.generation,
+            min(request.generation.batch_size * request.samples, request.generation.max_sequences),
         ),
         decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=True),
         prompt_ids=lambda messages: list(

@@ -6,8 +6,10 @@ this one costs ~1 ms, which is where the sandbox's speed comes from.
 
 Protocol. Host → worker: frames (8-byte big-endian length, then JSON), read with bounded `readv` calls into
 one buffer. Worker → host: JSON lines, written together whenever the worker is about to wait. A job is
-`{"mode", "code", "inputs", "fn_name", "timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`; the
-worker streams one result line per input, then `{"end": true}`; the host may send `{"op": "stop"}` at any
+`{"mode", "code", "inputs", "fn_name", "timeout", "cpu_time", "memory_mb", "output_limit", "nproc"}`, in
+call mode with `"reply_limit"` (the longest reply relayed); the job server streams one result line per
+input, then the worker (once the server exited) `{"end": true, "retire": bool}` — `retire` when its own
+attributes changed, see `attributes`; the host then replaces it. The host may send `{"op": "stop"}` at any
 time (results that cross it are dropped; a stop that arrives after the end is skipped). In `test_code`
 mode the host sends a second frame after the job, the *secret* part `{"test_code", "test_setup"}`, which
 the worker reads only after the candidate's process was forked.
@@ -31,6 +33,14 @@ Time: the job's CPU time is that of its whole process tree (live descendants plu
 server being their subreaper), so forking busy loops does not buy time. After each run every descendant
 is killed (zombies too: a process whose main thread exited alone is a zombie whose threads run on) and the
 work dirs and /dev/shm are wiped.
+
+Nothing of a run reaches the next (issue 22). The job dir is wiped before every program starts (a call-mode
+candidate restarted after a failed call included), and a program's stdin/stdout/stderr are descriptors the
+server created (O_EXCL | O_NOFOLLOW) before forking it and reads back itself: nothing a program left there
+(links to /proc/self/fd/0, FIFOs) is ever opened by path. Attributes the job's processes inherit from the
+server and the worker (rlimits, nice, affinity, scheduling, ioprio) cannot be changed by a job (the seccomp
+filter of `seccomp.py` lets those calls act only on the caller); the worker checks them after every job
+all the same and retires if they changed.
 """
 
 import builtins
@@ -42,7 +52,6 @@ import resource
 import select
 import shutil
 import signal
-import stat
 import struct
 import sys
 import time
@@ -51,7 +60,7 @@ HEADER = struct.Struct(">Q")
 MAX_FRAME = 1 << 31
 MEMORY_EXIT = 251  # a script that ran out of memory exits with this code
 MAX_DEPTH = 200  # deepest value the codec encodes or decodes
-MAX_REPLY = 1 << 26  # largest encoded return value relayed to the host
+MAX_REPLY = 1 << 26  # largest encoded return value relayed to the host (a job may set a lower `reply_limit`)
 CPU_POLL_S = 0.05
 EXIT_GRACE_S = 0.1  # how long a candidate that answered every call has to exit before it is killed
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -328,13 +337,12 @@ def _limit_self(job, cpu_seconds, program=True):
     sys.argv = ["solution.py"]
 
 
-def _stdio(workdir, stdin_path, keep=()):
-    """Point fds 0-2 at the job's files and close every other fd except `keep`."""
+def _stdio(workdir, stdio, keep=()):
+    """Point fds 0-2 at the job's files (descriptors the server opened before the fork: nothing a program
+    left behind is ever opened by path) and close every other fd except `keep`."""
     os.chdir(workdir)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-    os.dup2(os.open(stdin_path, os.O_RDONLY), 0)
-    os.dup2(os.open(os.path.join(workdir, ".stdout"), flags, 0o600), 1)
-    os.dup2(os.open(os.path.join(workdir, ".stderr"), flags, 0o600), 2)
+    for target, fd in enumerate(stdio):
+        os.dup2(fd, target)
     keep = sorted(keep)
     low = 3
     for fd in keep + [1 << 16]:
@@ -362,11 +370,11 @@ def _exit_code(exit_):
     return 1
 
 
-def _script_child(job, workdir, stdin_path):
+def _script_child(job, workdir, stdio):
     """Runs in the forked child of a script run: limits, stdio, the program; never returns."""
     try:
         _limit_self(job, job["cpu_time"])
-        _stdio(workdir, stdin_path)
+        _stdio(workdir, stdio)
     except BaseException:
         os._exit(120)
     code = 0
@@ -400,12 +408,12 @@ def _requests(job, requests, first):
         yield decode_value(json.loads(request))
 
 
-def _candidate_child(job, workdir, stdin_path, requests, responses, cpu_seconds, first):
+def _candidate_child(job, workdir, stdio, requests, responses, cpu_seconds, first):
     """The candidate process C of call / test_code mode: load the program, then answer each call with
     `{"kind": "ok", "value": ...}` or an error kind, one frame each on `responses`; never returns."""
     try:
         _limit_self(job, cpu_seconds)
-        _stdio(workdir, stdin_path, keep=(requests, responses))
+        _stdio(workdir, stdio, keep=(requests, responses))
     except BaseException:
         os._exit(120)
     memory_mark = frame(b'{"kind": "memory"}')
@@ -532,18 +540,18 @@ class Replies:
     """The frames C sends back to back, read in large chunks, each awaited with a wall deadline and a CPU
     deadline of the process tree."""
 
-    def __init__(self, fd, pid):
-        self.fd, self.pidfd, self.buf = fd, os.pidfd_open(pid), bytearray()
+    def __init__(self, fd, pid, limit=MAX_REPLY):
+        self.fd, self.pidfd, self.buf, self.limit = fd, os.pidfd_open(pid), bytearray(), min(limit, MAX_REPLY)
         self.poller = select.poll()
         self.poller.register(self.fd, select.POLLIN)
         self.poller.register(self.pidfd, select.POLLIN)
 
     def _frame(self):
-        """A complete frame from the buffer, or None; ValueError for a frame above MAX_REPLY."""
+        """A complete frame from the buffer, or None; ValueError for a frame above the reply limit."""
         if len(self.buf) < HEADER.size:
             return None
         size = HEADER.unpack_from(self.buf)[0]
-        if size > MAX_REPLY:
+        if size > self.limit:
             raise ValueError("reply too large")
         if len(self.buf) < HEADER.size + size:
             return None
@@ -582,18 +590,15 @@ class Replies:
         os.close(self.pidfd)
 
 
-def _read_prefix(path, limit):
-    """The first `limit` bytes of the regular file at `path` (a program may have replaced its output file
-    with a FIFO or a link, e.g. to /proc/self/fd/0: the worker must not block on it or read its own fds)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return b"", False
-    with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return b"", False
-        data = f.read(limit + 1)
+def _read_prefix(fd, limit):
+    """The first `limit` bytes of the output file open at `fd` (the server's own descriptor, opened before
+    the program started: a program that replaced the file by a FIFO or a link cannot make the server block
+    or read anything else), and whether there was more."""
+    data = os.pread(fd, limit + 1, 0)
     return data[:limit], len(data) > limit
+
+
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _process_cpu(pid):
@@ -628,24 +633,32 @@ class Job:
         self.workdir = os.path.join(tmp_root, "job")
         self.clock = TreeClock()
         self.cpid = None
+        self.stdio = ()
 
     def _prepare(self, stdin):
-        os.makedirs(self.workdir, mode=0o700, exist_ok=True)
-        stdin_path = os.path.join(self.workdir, ".stdin")
-        with open(stdin_path, "w", encoding="utf-8", errors="surrogatepass") as f:
-            f.write(stdin)
-        return stdin_path
+        """A fresh job dir (everything under the tmp root is wiped first: a program of this job that ran
+        before, e.g. the candidate a restart replaces, may have left links or FIFOs behind) and the
+        descriptors of its stdio files, created here with O_EXCL | O_NOFOLLOW and kept by the server."""
+        self._close_stdio()
+        _wipe(self.tmp_root)
+        os.makedirs(self.workdir, 0o700)
+        self.stdio = tuple(os.open(os.path.join(self.workdir, name), _CREATE | (name != ".stdin") * os.O_APPEND, 0o600)
+                           for name in (".stdin", ".stdout", ".stderr"))  # fmt: skip
+        write_all(self.stdio[0], stdin.encode("utf-8", "surrogatepass"))
+        os.lseek(self.stdio[0], 0, os.SEEK_SET)
+        return self.stdio
+
+    def _close_stdio(self):
+        for fd in self.stdio:
+            os.close(fd)
+        self.stdio = ()
 
     def _result(self, start, ended, waited, report="", outputs=True, cpu_of=None):
         """The result line of one run; `cpu_of`: report that process's CPU time (cheap) instead of the
         tree's (the tree is what the limits are enforced on)."""
         limit = self.job["output_limit"]
-        stdout, out_trunc = (
-            _read_prefix(os.path.join(self.workdir, ".stdout"), limit) if outputs else (b"", 0)
-        )
-        stderr, err_trunc = (
-            _read_prefix(os.path.join(self.workdir, ".stderr"), limit) if outputs else (b"", 0)
-        )
+        stdout, out_trunc = _read_prefix(self.stdio[1], limit) if outputs else (b"", 0)
+        stderr, err_trunc = _read_prefix(self.stdio[2], limit) if outputs else (b"", 0)
         return {
             **waited,
             "timed_out": ended in ("timeout", "cpu"),
@@ -659,15 +672,16 @@ class Job:
 
     def _clean(self):
         kill_all()
+        self._close_stdio()
         _wipe(self.tmp_root)
 
     def run_script(self, stdin):
         job, start = self.job, time.monotonic()
         self.clock.start()
-        stdin_path = self._prepare(stdin)
+        stdio = self._prepare(stdin)
         pid = os.fork()
         if pid == 0:
-            _script_child(job, self.workdir, stdin_path)
+            _script_child(job, self.workdir, stdio)
         ended = _wait(pid, start + job["timeout"], self.clock, job["cpu_time"])
         if ended != "exited":
             _kill_group(pid)
@@ -676,14 +690,14 @@ class Job:
         return result
 
     def _start_candidate(self, cpu_seconds, first=0):
-        stdin_path = self._prepare("")
+        stdio = self._prepare("")
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         self.cpid = os.fork()
         if self.cpid == 0:
             os.close(self.req_w)
             os.close(self.resp_r)
-            _candidate_child(self.job, self.workdir, stdin_path, req_r, resp_w, cpu_seconds, first)
+            _candidate_child(self.job, self.workdir, stdio, req_r, resp_w, cpu_seconds, first)
         os.close(req_r)
         os.close(resp_w)
 
@@ -701,7 +715,7 @@ class Job:
             self.clock.start()
             budget = 0.0
             self._start_candidate(job["cpu_time"] * (len(inputs) - i), first=i)
-            replies = Replies(self.resp_r, self.cpid)
+            replies = Replies(self.resp_r, self.cpid, job.get("reply_limit", MAX_REPLY))
             try:
                 while i < len(inputs):
                     start = time.monotonic()
@@ -797,11 +811,35 @@ def serve(job, tmp_root, send, receive, stop_requested):
         _wipe(tmp_root)
         if _SANDBOXED:
             _wipe("/dev/shm")
-    send({"end": True})
-    flush_results()
+    flush_results()  # the end mark comes from the worker, once it has checked its own attributes
 
 
 END_OF_INPUT = 3  # exit status of a job server that found the host's pipe closed
+SKIPPED = 4  # exit status of a job server that read a stop that came after its job had ended
+_IOPRIO_GET = {"x86_64": 252, "aarch64": 31}.get(os.uname().machine)
+
+
+def attributes(libc):
+    """The worker's own attributes that its jobs' processes inherit and that another process of its uid
+    could change: every rlimit (soft and hard), nice, CPU affinity, scheduling policy and priority, I/O
+    priority, umask, cwd, oom_score_adj. The seccomp filter stops jobs from changing them; the worker
+    compares them before each job all the same, and retires if they changed (issue 22, item 1)."""
+    limits = [
+        resource.getrlimit(getattr(resource, n)) for n in sorted(dir(resource)) if n.startswith("RLIMIT_")
+    ]
+    mask = os.umask(0o077)
+    os.umask(mask)
+    with open("/proc/self/oom_score_adj", "rb") as f:
+        oom = f.read()
+    ioprio = libc.syscall(_IOPRIO_GET, 1, 0) if _IOPRIO_GET else None
+    scheduling = (
+        os.sched_getscheduler(0),
+        os.sched_getparam(0).sched_priority,
+        os.getpriority(os.PRIO_PROCESS, 0),
+    )
+    return limits, scheduling, sorted(os.sched_getaffinity(0)), ioprio, mask, os.getcwd(), oom
+
+
 _SANDBOXED = False  # whether this worker is PID 1 of bubblewrap's namespace (its /dev/shm is private)
 
 
@@ -821,8 +859,9 @@ def _serve_next(tmp_root):
         return bool(select.select([0], [], [], 0)[0]) and json.loads(receive()).get("op") == "stop"
 
     job = json.loads(receive())
-    if "op" not in job:  # else a stop that came after its job had ended anyway
-        serve(job, tmp_root, send, receive, stop_requested)
+    if "op" in job:  # a stop that came after its job had ended anyway
+        os._exit(SKIPPED)
+    serve(job, tmp_root, send, receive, stop_requested)
 
 
 def main():
@@ -833,6 +872,7 @@ def main():
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/mem for the programs we run
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    pristine = attributes(libc)
     _results.append(json.dumps({"ready": True}).encode() + b"\n")
     flush_results()
     while True:
@@ -849,10 +889,18 @@ def main():
             finally:
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == SKIPPED:
+            continue
         if status != 0:  # end of input, or a job server that failed: its protocol state is in doubt
             kill_all()
             sys.exit(0 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == END_OF_INPUT else 1)
-        # else the server killed every process of the job (it was their subreaper) and wiped its files
+        # The server killed every process of the job (it was their subreaper) and wiped its files. If the
+        # job changed what the next jobs would inherit from this process, the host replaces this worker.
+        changed = attributes(libc) != pristine
+        write_all(1, json.dumps({"end": True, "retire": changed}).encode() + b"\n")
+        if changed:
+            kill_all()
+            sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,21 @@ expected token is an integer (`[+-]?[0-9]+`) the output token must be an integer
 exponent, or is inf/nan) the output token must be a number within 1e-6 (absolute or relative); any other
 token must be equal as text. Call mode: an expected integer equals only an integer (or float) of exactly
 that value, an expected float equals a number within 1e-6, `True` is not `1`, tuples compare as lists.
+
+Host-side cost (issue 22, item 5): everything here runs in the trainer's process, on what a hostile job
+returned, so each parser is linear in its size and holds memory proportional to it, under these caps:
+- stdout/stderr: at most the job's `output_limit` bytes each (default 64 KiB; the worker truncates).
+  Tokens are compared without quadratic work: integers as canonical digit strings (no `int()`, which is
+  quadratic in the digits and refuses more than 4300), floats matched by an unambiguous regex (the old one
+  backtracked quadratically: 98 s for one 65,534-digit token) and parsed by `float()` (linear).
+- call-mode replies: at most `reply_cap` of the longest expected output of the job (and never more than
+  `_worker.MAX_REPLY`, 64 MiB) cross the pipe (a longer one ends that call: `output_limit`), each parsed
+  once by the C JSON decoder; a reply longer than `REPLY_CAP_FACTOR` x the expected output's JSON + `REPLY_CAP_SLACK`
+  characters cannot encode an equal value (the longest encoding of an element is under 16x its shortest
+  JSON form: a float for an int, two 6-character escapes for one character) and is a wrong answer without being
+  decoded; values are at most `_worker.MAX_DEPTH` deep; the shown `got` is encoded only up to `MAX_SHOWN`
+  characters.
+Worst cases are timed in `scripts/bench_sandbox.py --parsers`.
 """
 
 from __future__ import annotations
@@ -27,10 +42,20 @@ from dataclasses import dataclass, field
 from trl_ext.execution._worker import MEMORY_EXIT, decode_value
 from trl_ext.execution.sandbox import Sandbox
 
+
+def remote_backend():
+    """The backend that runs jobs given no explicit `sandbox`, or None for the local pool. `backends` (which sits
+    above this module: its remote clients judge with it) replaces this at import with its own `remote_backend`."""
+    return None
+
+
 STATUSES = ("ok", "wrong_answer", "runtime_error", "timeout", "memory_limit", "output_limit", "sandbox_error")
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_MEMORY_MB = 512
 DEFAULT_OUTPUT_LIMIT = 64 * 1024
+REPLY_CAP_FACTOR = 32
+REPLY_CAP_SLACK = 4096
+MAX_SHOWN = 2000  # characters of a test's output kept in TestResult.got
 
 
 @dataclass
@@ -94,7 +119,10 @@ class TestsResult:
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
+# Unambiguous (each character has one way to match), so a failing match backtracks in linear time.
+_FLOAT = re.compile(
+    r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I
+)
 
 
 def _close(a: float, b: float) -> bool:
@@ -103,11 +131,17 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
 
 
+def _canonical_integer(token: str) -> str:
+    """An integer token's value as text (sign and leading zeros normalised): linear, unlike `int()`."""
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return "-" + digits if token.startswith("-") and digits != "0" else digits
+
+
 def _token_equal(got: str, expected: str) -> bool:
     if got == expected:
         return True
     if _INTEGER.fullmatch(expected):
-        return _INTEGER.fullmatch(got) is not None and int(got) == int(expected)
+        return _INTEGER.fullmatch(got) is not None and _canonical_integer(got) == _canonical_integer(expected)
     if _FLOAT.fullmatch(expected) and _FLOAT.fullmatch(got):
         return _close(float(got), float(expected))
     return False
@@ -146,10 +180,13 @@ def _values_match(got, expected) -> bool:
 # ---------------------------------------------------------------------------------------- statuses
 
 
-def _status(raw: dict | None, mode: str) -> str:
+TOO_LARGE = {"kind": "too_large"}  # a reply too long to encode the expected value: never decoded
+
+
+def _status(raw: dict | None, mode: str, report: dict) -> str:
     if raw is None:
         return "sandbox_error"
-    kind = _report(raw).get("kind")
+    kind = report.get("kind")
     if raw["timed_out"] or raw["signal"] == signal.SIGXCPU:
         return "timeout"
     if raw["signal"] == signal.SIGXFSZ or raw["output_truncated"]:
@@ -160,7 +197,7 @@ def _status(raw: dict | None, mode: str) -> str:
         return "memory_limit"
     if raw["exit_code"] != 0:
         return "runtime_error"
-    if mode == "test_code" and kind == "fail":
+    if (mode == "test_code" and kind == "fail") or report is TOO_LARGE:
         return "wrong_answer"
     if mode != "script" and kind != "ok":  # e.g. exit(0) before the checks ran, or an unreadable reply
         return "runtime_error"
@@ -184,12 +221,16 @@ def _value(report: dict):
         return None, False
 
 
-def _exec_result(raw: dict | None, mode: str) -> ExecResult:
+def _exec_result(raw: dict | None, mode: str, max_report: int | None = None) -> ExecResult:
+    """The result of one run; the report (call mode: the candidate's reply) is parsed once, and not at all
+    when it is longer than `max_report` characters (see the module docstring)."""
     if raw is None:
         return ExecResult("sandbox_error", stderr="the sandbox worker died or hung")
-    status, value = _status(raw, mode), None
+    too_large = max_report is not None and len(raw.get("report") or "") > max_report
+    report = TOO_LARGE if too_large else _report(raw)
+    status, value = _status(raw, mode, report), None
     if mode == "call" and status == "ok":
-        value, decoded = _value(_report(raw))
+        value, decoded = _value(report)
         status = status if decoded else "runtime_error"
     return ExecResult(
         status=status,
@@ -295,12 +336,16 @@ def _make_run_job(
 
 def run(code: str, stdin: str = "", *, sandbox: Sandbox | None = None, **limits) -> ExecResult:
     """Run a Python program on `stdin`. Limits: timeout (wall s), cpu_time (s), memory_mb, output_limit (bytes)."""
+    if sandbox is None and remote_backend() is not None:
+        return run_batch([{"code": code, "stdin": stdin, **limits}])[0]
     return _run_job(_make_run_job(code, stdin, **limits), sandbox)
 
 
 def run_batch(jobs: list[dict], *, sandbox: Sandbox | None = None) -> list[ExecResult]:
     """`run` for many jobs in parallel; each job is a dict of `run`'s arguments (`code`, `stdin`, limits)."""
     prepared = [_make_run_job(**job) for job in jobs]
+    if sandbox is None and (remote := remote_backend()) is not None:
+        return remote.run_batch(jobs)
     box = sandbox or default_sandbox()
     return box.map(lambda job: _run_job(job, box), prepared)
 
@@ -345,15 +390,29 @@ def _make_tests_job(
     if fn_name is not None:
         _check_text("fn_name", fn_name)
     job = {"mode": mode, "code": _check_code(code), "inputs": inputs, "fn_name": fn_name}
+    if mode == "call":  # the worker relays no reply longer than any that could encode an expected value
+        job["reply_limit"] = max(reply_cap(t["output"]) for t in tests) + 64
     job.update(_limits(timeout, memory_mb, cpu_time, output_limit))
     return job, secret, tests, stop_on_failure
 
 
 def _show(value) -> str:
+    """The first MAX_SHOWN characters of `value` as JSON, encoded only that far."""
+    shown, size = [], 0
     try:
-        return json.dumps(value, default=repr)[:2000]
+        for chunk in json.JSONEncoder(default=repr).iterencode(value):
+            shown.append(chunk[: MAX_SHOWN - size])
+            size += len(shown[-1])
+            if size >= MAX_SHOWN:
+                break
     except (ValueError, RecursionError):
         return repr(type(value))
+    return "".join(shown)
+
+
+def reply_cap(expected: str) -> int:
+    """The longest call-mode report (characters) that can still encode a value equal to `expected`."""
+    return REPLY_CAP_FACTOR * len(expected) + REPLY_CAP_SLACK
 
 
 def _judge(result: ExecResult, mode: str, expected: str) -> tuple[str, str]:
@@ -363,7 +422,19 @@ def _judge(result: ExecResult, mode: str, expected: str) -> tuple[str, str]:
         status = "wrong_answer"
     if status == "ok" and mode == "call" and not values_match(result.value, json.loads(expected)):
         status = "wrong_answer"
-    return status, result.stdout[:2000] if mode == "script" else _show(result.value)
+    if result.status == "wrong_answer" and result.value is None and mode == "call":
+        return status, "<a reply too long to be equal to the expected value>"
+    return status, result.stdout[:MAX_SHOWN] if mode == "script" else _show(result.value)
+
+
+def judge_raw(raw: dict | None, mode: str, expected: str) -> tuple[ExecResult, str, str]:
+    """(result, status, shown output) of one test from the worker's raw result; never raises."""
+    result = _exec_result(raw, mode, reply_cap(expected) if mode == "call" else None)
+    try:
+        status, got = _judge(result, mode, expected)
+    except Exception as err:  # whatever the job emitted, it ends in a status for this job only
+        status, got = "wrong_answer", f"<cannot be judged: {type(err).__name__}>"
+    return result, status, got
 
 
 def _run_tests_job(prepared, sandbox: Sandbox | None) -> TestsResult:
@@ -372,15 +443,11 @@ def _run_tests_job(prepared, sandbox: Sandbox | None) -> TestsResult:
     out = TestsResult(num_tests=len(tests) if mode != "test_code" else 1)
 
     def on_result(i: int, raw: dict | None) -> bool:
-        result = _exec_result(raw, mode)
         expected = tests[i]["output"] if tests and mode != "test_code" else ""
-        try:
-            status, got = _judge(result, mode, expected)
-        except Exception as err:  # whatever the job emitted, it ends in a status for this job only
-            status, got = "wrong_answer", f"<cannot be judged: {type(err).__name__}>"
+        result, status, got = judge_raw(raw, mode, expected)
         test_input = tests[i]["input"] if mode != "test_code" else ""
         out.results.append(
-            TestResult(status, test_input, expected, got, result.stderr[-2000:], result.wall_time)
+            TestResult(status, test_input, expected, got, result.stderr[-MAX_SHOWN:], result.wall_time)
         )
         return status == "ok" or not stop_on_failure
 
@@ -411,6 +478,9 @@ def run_tests(
       other objects, inspects the candidate object, or relies on the candidate mutating its arguments is
       not supported there (such a check fails); convert such suites to call-mode tests instead.
     """
+    if sandbox is None and remote_backend() is not None:
+        job = dict(code=code, tests=tests, fn_name=fn_name, test_code=test_code, test_setup=test_setup)
+        return run_tests_batch([{**job, "stop_on_failure": stop_on_failure, **limits}])[0]
     return _run_tests_job(
         _make_tests_job(
             code,
@@ -428,5 +498,7 @@ def run_tests(
 def run_tests_batch(jobs: list[dict], *, sandbox: Sandbox | None = None) -> list[TestsResult]:
     """`run_tests` for many (program, suite) jobs in parallel; each job is a dict of `run_tests`' arguments."""
     prepared = [_make_tests_job(**job) for job in jobs]
+    if sandbox is None and (remote := remote_backend()) is not None:
+        return remote.run_tests_batch(jobs)
     box = sandbox or default_sandbox()
     return box.map(lambda p: _run_tests_job(p, box), prepared)

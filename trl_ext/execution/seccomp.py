@@ -7,9 +7,19 @@ with a CLONE_NEW* flag — clone3 gets ENOSYS so that libc falls back to clone),
 request_key), tracing and other processes' memory (ptrace, process_vm_readv/writev, kcmp), bpf,
 perf_event_open, io_uring_*, userfaultfd, kexec_*, kernel modules, clocks (clock_settime, clock_adjtime,
 settimeofday, adjtimex), SysV IPC and POSIX message queues (so no IPC object outlives a job: the workers'
-equivalent of a per-job IPC namespace), raw, packet and netlink sockets, TIOCSTI/TIOCLINUX terminal
-injection, swap, reboot, acct, quotas, open_by_handle_at, the new mount API, syslog. Syscalls of another
-architecture (e.g. i386 from x86-64) kill the process.
+equivalent of a per-job IPC namespace), raw, packet, netlink and vsock sockets, TIOCSTI/TIOCLINUX terminal
+injection, swap, reboot, acct, quotas, open_by_handle_at, the new mount API, syslog, other processes' memory
+advice and descriptors (process_madvise, process_mrelease, pidfd_getfd). Syscalls of another architecture
+(e.g. i386 from x86-64) kill the process.
+
+Attributes of other processes (argument filters): every process in the box has the same uid, so without
+these a job could change the limits, priority, CPU affinity, scheduling or I/O priority of its job server or
+of the worker (pid 1), and so of every later job (issue 22: a job that lowered pid 1's RLIMIT_FSIZE failed
+every later job on that worker; the ignored soft limits of RLIMIT_RSS/RLIMIT_LOCKS carried ~63 bits from one
+job to the next). So `prlimit64` may set limits only of the caller (pid 0; reading others' stays allowed),
+`setpriority` and `ioprio_set` only for the caller itself (not its process group or user), and
+`sched_setaffinity`, `sched_setscheduler`, `sched_setparam`, `sched_setattr`, `migrate_pages`, `move_pages`
+only with pid 0. (glibc's setrlimit, nice, sched_* on self all pass pid 0.)
 """
 
 from __future__ import annotations
@@ -22,9 +32,15 @@ import tempfile
 from functools import cache
 
 SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_CMP_NE = 1
 SCMP_CMP_EQ = 4
 SCMP_CMP_MASKED_EQ = 7
-AF_NETLINK, AF_PACKET, SOCK_RAW, SOCK_TYPE_MASK = 16, 17, 3, 0xF
+AF_NETLINK, AF_PACKET, AF_VSOCK, SOCK_RAW, SOCK_TYPE_MASK = 16, 17, 40, 3, 0xF
+PRIO_PROCESS, IOPRIO_WHO_PROCESS = 0, 1
+# syscalls whose first argument is a pid: allowed only with 0 (the caller)
+SELF_ONLY = (
+    "sched_setaffinity sched_setscheduler sched_setparam sched_setattr migrate_pages move_pages".split()
+)
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
 CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
 
@@ -39,7 +55,7 @@ DENIED = (
     "mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr "
     "swapon swapoff reboot acct quotactl quotactl_fd open_by_handle_at name_to_handle_at "
     "fsopen fsconfig fsmount fspick move_mount open_tree mount_setattr syslog lookup_dcookie "
-    "nfsservctl vhangup iopl ioperm"
+    "nfsservctl vhangup iopl ioperm process_madvise process_mrelease pidfd_getfd"
 ).split()
 
 
@@ -94,7 +110,14 @@ def filter_bytes() -> bytes | None:
         _rule(lib, ctx, _errno(errno.ENOSYS), "clone3")
         for flag in CLONE_NEW_FLAGS:
             _rule(lib, ctx, eperm, "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
-        for family in (AF_NETLINK, AF_PACKET):
+        _rule(lib, ctx, eperm, "prlimit64", (0, SCMP_CMP_NE, 0, 0), (2, SCMP_CMP_NE, 0, 0))
+        _rule(lib, ctx, eperm, "setpriority", (0, SCMP_CMP_NE, PRIO_PROCESS, 0))
+        _rule(lib, ctx, eperm, "setpriority", (1, SCMP_CMP_NE, 0, 0))
+        _rule(lib, ctx, eperm, "ioprio_set", (0, SCMP_CMP_NE, IOPRIO_WHO_PROCESS, 0))
+        _rule(lib, ctx, eperm, "ioprio_set", (1, SCMP_CMP_NE, 0, 0))
+        for name in SELF_ONLY:
+            _rule(lib, ctx, eperm, name, (0, SCMP_CMP_NE, 0, 0))
+        for family in (AF_NETLINK, AF_PACKET, AF_VSOCK):
             _rule(lib, ctx, eperm, "socket", (0, SCMP_CMP_EQ, family, 0))
         _rule(lib, ctx, eperm, "socket", (1, SCMP_CMP_MASKED_EQ, SOCK_TYPE_MASK, SOCK_RAW))
         for request in (TIOCSTI, TIOCLINUX):

@@ -3,12 +3,17 @@
     trl-ext leaderboard --requests ./hub/leaderboard/requests --port 7860
 
 Data comes fresh from the requests and results datasets on every load and refresh. On a Space (SYSTEM=spaces,
-SPACE_ID set) submitting needs a Hub sign-in (`gr.LoginButton`): the submitter is that account, and the daily limit
-counts per account. Every event has a named API endpoint (`/leaderboard`, `/submit`, `/queue`, `/plot`).
+SPACE_ID set) a submission needs a Hub account: signed in with the page's button, or the user's own token sent by
+`trl-ext submit` (gradio_client's `oauth_token`, checked with the Hub's `whoami`, used for that one call and never
+stored or logged). The submitter is that account, and the daily limit counts per account. Every event has a named
+API endpoint (`/leaderboard`, `/submit`, `/queue`, `/plot`).
+
+Only results computed under the leaderboard's current benchmark settings are ranked; results of earlier
+settings are listed below them, unranked, marked with the settings that differ.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: gradio reads the OAuth parameters' annotations of the handlers
+# (gr.OAuthProfile, gr.OAuthToken) as real objects; as strings naming a local `gr` they would not resolve.
 import math
 import os
 
@@ -40,47 +45,120 @@ def _model_link(model: str) -> str:
     return f"[{model}](https://huggingface.co/{model})"
 
 
+SE = " SE"  # suffix of the standard-error columns in leaderboard_frame
+SETTINGS_COLUMN = "Settings"  # "" for the current benchmark settings, else what differs (unranked rows)
+RANKED_FIELDS = ("split", "samples", "ks", "max_new_tokens", "limit", "temperature")
+
+
+def settings_difference(settings: Settings, benchmark: str, used: dict | None) -> str:
+    """'' when a result of `benchmark` was computed under the leaderboard's current settings, else a short
+    description of what differs ('settings not recorded' for results that do not say)."""
+    try:
+        current = settings.benchmark(benchmark)
+    except ValueError:
+        return "benchmark no longer on the leaderboard"
+    if not used:
+        return "settings not recorded"
+    changed = [f"{k}={used.get(k)}" for k in RANKED_FIELDS if used.get(k) != getattr(current, k)]
+    return ", ".join(changed)
+
+
 def leaderboard_frame(settings: Settings, results: list[dict] | None = None) -> pd.DataFrame:
-    """One row per (model, revision, precision): info columns, then one column per benchmark metric."""
+    """One row per (model, revision, precision, settings): info columns, then per benchmark metric its score and
+    its standard error (`... SE`), in percent. Rows of the current settings are ranked by their average pass@1;
+    rows computed under other settings follow, unranked, with `Settings` saying what differs."""
     rows: dict[tuple, dict] = {}
     for item in results if results is not None else load_results(settings):
         config = item["config"]
-        key = (config["model"], config.get("revision"), config.get("precision"))
-        row = rows.setdefault(
-            key,
-            {
-                "Rank": None,
-                "Model": _model_link(config["model"]),
-                "Revision": config.get("revision") or "main",
-                "Precision": config.get("precision"),
-                "Type": config.get("model_type", "other"),
-                "Params (M)": round(config["params"] / 1e6, 3) if config.get("params") else None,
-                "Average pass@1": None,
-            },
-        )
         for benchmark, metrics in item["results"].items():
+            used = (item.get("benchmarks") or {}).get(benchmark)
+            differs = settings_difference(settings, benchmark, used)
+            key = (config["model"], config.get("revision"), config.get("precision"), differs)
+            row = rows.setdefault(
+                key,
+                {
+                    "Rank": None,
+                    "Model": _model_link(config["model"]),
+                    "Revision": config.get("revision") or "main",
+                    "Precision": config.get("precision"),
+                    "Type": config.get("model_type", "other"),
+                    "Params (M)": round(config["params"] / 1e6, 3) if config.get("params") else None,
+                    "Average pass@1": None,
+                    SETTINGS_COLUMN: differs,
+                },
+            )
+            errors = (item.get("stderr") or {}).get(benchmark, {})
             for metric, value in metrics.items():
                 row[f"{benchmark} {metric}"] = round(100 * value, 1)
+                if errors.get(metric) is not None:
+                    row[f"{benchmark} {metric}{SE}"] = round(100 * errors[metric], 1)
     frame = pd.DataFrame(list(rows.values()), columns=None)
     if frame.empty:
-        return pd.DataFrame(columns=INFO_COLUMNS)
-    metric_columns = sorted((c for c in frame.columns if c not in INFO_COLUMNS), key=_metric_order)
+        return pd.DataFrame(columns=[*INFO_COLUMNS, SETTINGS_COLUMN])
+    metric_columns = sorted(
+        (c for c in frame.columns if c not in INFO_COLUMNS and c != SETTINGS_COLUMN and not c.endswith(SE)),
+        key=_metric_order,
+    )
     pass1 = [c for c in metric_columns if c.endswith(" pass@1")]
-    # The mean pass@1 over the leaderboard's benchmarks (a model missing one has no average): the ranking.
+    # The mean pass@1 over the leaderboard's benchmarks (a model missing one has no average): the ranking. Its
+    # standard error treats the benchmarks as independent samples of problems: sqrt(sum SE_i^2) / m.
     frame["Average pass@1"] = frame[pass1].mean(axis=1, skipna=False).round(1) if pass1 else float("nan")
-    frame = frame.sort_values("Average pass@1", ascending=False, na_position="last", kind="stable")
+    pass1_se = [f"{c}{SE}" for c in pass1 if f"{c}{SE}" in frame.columns]
+    if pass1 and len(pass1_se) == len(pass1):
+        frame[f"Average pass@1{SE}"] = (
+            (frame[pass1_se] ** 2).sum(axis=1, min_count=len(pass1)) ** 0.5 / len(pass1)
+        ).round(1)
+    current = frame[SETTINGS_COLUMN] == ""
+    frame.loc[~current, "Average pass@1"] = float("nan")  # never ranked against the current settings
+    frame["_current"] = current
+    frame = frame.sort_values(
+        ["_current", "Average pass@1"], ascending=[False, False], na_position="last", kind="stable"
+    )
     frame["Rank"] = frame["Average pass@1"].rank(ascending=False, method="min").astype("Int64")
-    return frame[INFO_COLUMNS + metric_columns].reset_index(drop=True)
+    se_columns = [c for c in frame.columns if c.endswith(SE)]
+    ordered = INFO_COLUMNS + metric_columns + [SETTINGS_COLUMN] + se_columns
+    return frame[ordered].reset_index(drop=True)
 
 
 def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table as shown: metric columns carry their unit."""
-    return frame.rename(columns={c: f"{c} (%)" for c in frame.columns if c == "Average pass@1" or "@" in c})
+    """The table as shown: each score as `mean ± standard error` (percent), the unit in the header; the
+    Settings column only when some row was computed under other settings."""
+    shown = frame[[c for c in frame.columns if not c.endswith(SE)]].copy()
+    for column in shown.columns:
+        if _is_score(column):
+            se = frame.get(f"{column}{SE}")
+            shown[column] = [
+                _with_error(value, None if se is None else se.iloc[i])
+                for i, value in enumerate(frame[column])
+            ]
+    if SETTINGS_COLUMN in shown.columns and not shown[SETTINGS_COLUMN].astype(bool).any():
+        shown = shown.drop(columns=[SETTINGS_COLUMN])
+    return shown.rename(columns={c: f"{c} (% ± SE)" for c in shown.columns if _is_score(c)})
+
+
+def _is_score(column: str) -> bool:
+    """A metric column (percent): pass@k / maj@k / n@k, their average, compression rate, patch similarity."""
+    return (
+        column == "Average pass@1"
+        or "@" in column
+        or column.endswith((" compression_rate", " patch_similarity"))
+    )
+
+
+def _with_error(value, error) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if error is None or (isinstance(error, float) and math.isnan(error)):
+        return f"{value:.1f}"
+    return f"{value:.1f} ± {error:.1f}"
 
 
 def last_updated(results: list[dict]) -> str:
     dates = [r["config"].get("date") for r in results if r["config"].get("date")]
-    return f"Last updated: {max(dates)} (UTC) · {len(results)} evaluations" if dates else "No results yet."
+    if not dates:
+        return "No results yet."
+    count = len(results)
+    return f"Last updated: {max(dates)} (UTC) · {count} evaluation{'' if count == 1 else 's'}"
 
 
 def _metric_order(column: str) -> tuple:
@@ -153,6 +231,8 @@ def passk_figure(settings: Settings, benchmark: str, results: list[dict] | None 
             label = f"{item['config']['model']} ({item['config'].get('precision')})"
             ax.plot([k for k, _ in points], [100 * v for _, v in points], marker="o", label=label)
     ax.set_xscale("log", base=2)
+    top = max((max(line.get_ydata(), default=0) for line in ax.lines), default=0)
+    ax.set_ylim(0, min(100, max(5.0, 1.1 * top)))  # a percentage: never below 0 (all-zero scores included)
     ax.set_xlabel("k (samples)")
     ax.set_ylabel("pass@k (%)")
     ax.set_title(benchmark)
@@ -176,6 +256,11 @@ benchmark's problems; the results files also hold each score's standard error ov
   samples is correct (ties split evenly; samples without an answer never win), averaged exactly over all
   k-subsets of the N samples.
 - **1@k** (code benchmarks with public tests): one submission among k samples, chosen by the public tests.
+- **compression_rate** (Kolmogorov benchmarks, arXiv 2503.13992): total bits of the sampled programs over
+  total bits of the sequences, a failed program counting as the gzip encoding of its sequence; lower is better.
+  Accuracy is pass@1.
+- **patch_similarity** (`swe`, SWE-RL arXiv 2502.18449): the mean `difflib` similarity of the predicted patch
+  with the oracle patch, a completion that cannot be parsed or applied counting 0.
 - **Average pass@1**: the mean pass@1 over the benchmarks; it ranks the table.
 
 ## Evaluation settings
@@ -184,7 +269,7 @@ benchmark's problems; the results files also hold each score's standard error ov
 
 ## How to reproduce a score
 
-    pip install trl-ext
+    pip install -e .    # in a checkout of trl-ext (not on PyPI), or a wheel built there: python -m build --wheel
     trl-ext evaluate --model ORG/MODEL --dataset DATASET --dataset-config CONFIG --samples N --k 1,4,8
 
 The results JSON of every evaluation is stored in the results dataset, with its full configuration
@@ -219,18 +304,41 @@ def on_space() -> bool:
     return os.environ.get("SYSTEM") == "spaces" and bool(os.environ.get("SPACE_ID"))
 
 
+SIGN_IN = (
+    "Sign in with your Hugging Face account (the button above) to submit, or submit with "
+    "`trl-ext submit`, which sends your own Hugging Face token."
+)
+
+
 def submit_handler(
-    settings: Settings, model, revision, precision, model_type, benchmarks, submitter, profile=None
+    settings: Settings,
+    model,
+    revision,
+    precision,
+    model_type,
+    benchmarks,
+    submitter,
+    profile=None,
+    token=None,
 ):
     """The Submit tab's handler and the `/submit` API: a success message, or `gr.Error` with the reason
-    (so API clients get an error, not a success string). On a Space the submitter is the signed-in account."""
+    (so API clients get an error, not a success string). On a Space the submitter is the signed-in account
+    (`profile`) or the account the Hub's `whoami` gives for the caller's own token (`token`, a gr.OAuthToken);
+    the token serves that one check only."""
     import gradio as gr
 
     account = None
     if on_space():
-        if profile is None:
-            raise gr.Error("Sign in with your Hugging Face account (the button above) to submit.")
-        account = submitter = profile.username
+        if profile is not None:
+            account = profile.username
+        elif token is not None:
+            try:
+                account = hub.account_of(token.token)
+            except hub.HubError as err:
+                raise gr.Error(f"Rejected: {err}", print_exception=False) from None
+        else:
+            raise gr.Error(SIGN_IN, print_exception=False)
+        submitter = account
     try:
         request = submit(
             settings,
@@ -247,7 +355,11 @@ def submit_handler(
     return submitted_message(request)
 
 
-CSS = ".leaderboard-table table { font-size: 0.9em; }"
+# Headers break between words only (never "Ran k", "Averag e"): the column grows to its longest word instead.
+CSS = """
+.leaderboard-table table { font-size: 0.9em; }
+.leaderboard-table th, .leaderboard-table th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: none !important; }
+"""
 
 
 def build_app(settings: Settings):
@@ -295,17 +407,17 @@ def build_app(settings: Settings):
             with gr.Tab("Submit"):
                 if on_space():
                     gr.LoginButton()
-                model = gr.Textbox(label="Model id (org/name)")
+                model = gr.Textbox(label="Model id (org/name)", elem_id="model-id")
                 with gr.Row():
-                    revision = gr.Textbox(value="main", label="Revision")
+                    revision = gr.Textbox(value="main", label="Revision", elem_id="revision")
                     precision = gr.Dropdown(list(PRECISIONS), value=DEFAULT_PRECISION, label="Precision")
                     model_type = gr.Dropdown(list(MODEL_TYPES), value="fine-tuned", label="Model type")
                 benchmarks = gr.CheckboxGroup(bench_names, value=bench_names, label="Benchmarks")
                 submitter = gr.Textbox(
-                    value="anonymous", label="Your name", visible=not on_space()
+                    placeholder="anonymous", label="Your name", visible=not on_space(), elem_id="submitter"
                 )  # on a Space: the signed-in account
-                send = gr.Button("Submit", variant="primary")
-                message = gr.Markdown()
+                send = gr.Button("Submit", variant="primary", elem_id="submit-button")
+                message = gr.Markdown(elem_id="submit-message")
 
                 def submit_model(
                     model,
@@ -315,26 +427,36 @@ def build_app(settings: Settings):
                     benchmarks,
                     submitter,
                     profile: gr.OAuthProfile | None = None,
+                    token: gr.OAuthToken | None = None,
                 ):
                     return submit_handler(
-                        settings, model, revision, precision, model_type, benchmarks, submitter, profile
+                        settings,
+                        model,
+                        revision,
+                        precision,
+                        model_type,
+                        benchmarks,
+                        submitter,
+                        profile,
+                        token,
                     )
 
-                send.click(
-                    submit_model,
-                    [model, revision, precision, model_type, benchmarks, submitter],
-                    message,
-                    api_name="submit",
-                )
             with gr.Tab("Queue"):
                 queue = gr.Dataframe(interactive=False, elem_id="queue-table")
                 app.load(lambda: queue_frame(settings), None, queue, api_name="queue")
                 gr.Button("Refresh").click(lambda: queue_frame(settings), None, queue, api_name=False)
+            # the queue shows a new request as soon as it is accepted
+            send.click(
+                submit_model,
+                [model, revision, precision, model_type, benchmarks, submitter],
+                message,
+                api_name="submit",
+            ).success(lambda: queue_frame(settings), None, queue, api_name=False)
             with gr.Tab("Plots"):
                 chosen = gr.Dropdown(
                     bench_names, value=bench_names[0] if bench_names else None, label="Benchmark"
                 )
-                figure = gr.Plot()
+                figure = gr.Plot(elem_id="passk-plot")
                 app.load(plot, chosen, figure, api_name=False)
                 chosen.change(plot, chosen, figure, api_name="plot")
             with gr.Tab("About"):

@@ -5,6 +5,9 @@ Hub's leaderboard template.
 The Space gets light, installable requirements (gradio with OAuth, huggingface_hub, pandas, matplotlib,
 pyyaml) and the few pure-Python modules of trl-ext its front end imports (no torch, transformers or TRL).
 Benchmarks are Hub datasets chosen at deploy time and checked to exist (with the named config).
+
+Deploying again keeps the deployed settings: only the flags given change them (the benchmark list, samples, k,
+max new tokens), and deploy prints what changed.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ REQUIREMENTS = (
     "pyyaml>=6",
 )
 SECRET = "HF_TOKEN"
+FIRST_DEPLOY = {"samples": 8, "ks": [1, 4, 8], "max_new_tokens": 512}  # a new leaderboard's sampling budget
 
 
-def parse_benchmark(spec: str, *, samples: int = 8, ks=(1, 4, 8), max_new_tokens: int = 512) -> Benchmark:
-    """`DATASET[:CONFIG]` → a Benchmark; the dataset must be a Hub id (a Space cannot read local folders)."""
+def parse_benchmark(spec: str, **budget) -> Benchmark:
+    """`DATASET[:CONFIG]` → a Benchmark with the sampling `budget` (samples, ks, max_new_tokens; default: a
+    first deploy's); the dataset must be a Hub id (a Space cannot read local folders)."""
     dataset, _, config = spec.partition(":")
     if hub.is_local(dataset):
         raise ValueError(
@@ -45,8 +50,13 @@ def parse_benchmark(spec: str, *, samples: int = 8, ks=(1, 4, 8), max_new_tokens
         hub.check_repo_id(dataset)
     except hub.HubError as err:
         raise ValueError(f"--benchmark {spec}: {err}") from None
+    budget = {**FIRST_DEPLOY, **budget}
     return Benchmark(
-        dataset=dataset, config=config or None, samples=samples, ks=list(ks), max_new_tokens=max_new_tokens
+        dataset=dataset,
+        config=config or None,
+        samples=budget["samples"],
+        ks=list(budget["ks"]),
+        max_new_tokens=budget["max_new_tokens"],
     )
 
 
@@ -99,18 +109,64 @@ def space_folder(folder: Path, settings: Settings) -> Path:
     return folder
 
 
+def merge_settings(
+    deployed: Settings | None, space_id: str, specs: list[str] | None, changes: dict
+) -> Settings:
+    """The settings to deploy: the deployed ones (if any) with only what the flags change. `specs` (the
+    --benchmark flags) replace the benchmark list, a benchmark already deployed keeping its settings; `changes`
+    (samples, ks, max_new_tokens given on the command line) apply to every benchmark."""
+    if deployed is None and not specs:
+        raise ValueError("a first deploy needs at least one --benchmark DATASET[:CONFIG] (a Hub dataset id)")
+    benchmarks = list(deployed.benchmarks) if deployed else []
+    if specs:
+        kept = {(b.dataset, b.config): b for b in benchmarks}
+        benchmarks = []
+        for spec in specs:
+            bench = check_benchmark(parse_benchmark(spec))
+            benchmarks.append(kept.get((bench.dataset, bench.config), bench))
+    benchmarks = [Benchmark(**{**b.__dict__, **changes}) for b in benchmarks]
+    if deployed is not None:
+        return Settings(**{**deployed.__dict__, "benchmarks": benchmarks})
+    return Settings(requests=f"{space_id}-requests", results=f"{space_id}-results", benchmarks=benchmarks)
+
+
+def settings_difference(before: Settings | None, after: Settings) -> str:
+    """What a deploy changes, one benchmark setting per line ('' when nothing)."""
+    if before is None:
+        return "new leaderboard: " + "; ".join(
+            f"{b.name} (samples {b.samples}, k {','.join(map(str, b.ks))}, max_new_tokens {b.max_new_tokens})"
+            for b in after.benchmarks
+        )
+    old = {b.name: b for b in before.benchmarks}
+    new = {b.name: b for b in after.benchmarks}
+    lines = [f"  - {name}: removed" for name in old if name not in new]
+    for name, bench in new.items():
+        if name not in old:
+            lines.append(f"  + {name}: added (samples {bench.samples}, k {','.join(map(str, bench.ks))})")
+            continue
+        for key, value in bench.__dict__.items():
+            if getattr(old[name], key) != value:
+                lines.append(f"  ~ {name} {key}: {getattr(old[name], key)} -> {value}")
+    if not lines:
+        return "settings unchanged (flags such as --samples change them)"
+    return "settings changed (results of the earlier settings stay listed, unranked):\n" + "\n".join(lines)
+
+
 def deploy(
-    space_id: str, benchmarks: list[Benchmark], title: str = "trl-ext leaderboard", set_token: bool = False
-) -> tuple[Settings, str]:
+    space_id: str, specs: list[str] | None, changes: dict | None = None, set_token: bool = False
+) -> tuple[Settings, str, str]:
     """Create (or update) the Space `space_id` with datasets `{space_id}-requests` and `{space_id}-results`.
-    Returns the settings and what to do about the Space's write token (or that it was set)."""
+    A redeploy keeps the deployed settings but for `specs` (--benchmark) and `changes` (samples, ks,
+    max_new_tokens). Returns the settings, what to do about the Space's write token (or that it was set),
+    and the difference to the deployed settings."""
     hub.check_repo_id(space_id)
-    if not benchmarks:
-        raise ValueError("a leaderboard needs at least one benchmark")
-    benchmarks = [check_benchmark(b) for b in benchmarks]
-    settings = Settings(
-        requests=f"{space_id}-requests", results=f"{space_id}-results", benchmarks=benchmarks, title=title
-    )
+    requests = f"{space_id}-requests"
+    try:
+        deployed = settings_io.load(requests) if hub.exists(requests, repo_type="dataset") else None
+    except hub.HubError:
+        deployed = None  # the requests dataset holds no settings yet
+    settings = merge_settings(deployed, space_id, specs, changes or {})
+    difference = settings_difference(deployed, settings)
     hub.create(settings.results, repo_type="dataset")
     settings_io.save(settings)  # creates the requests dataset too
     hub.create(space_id, repo_type="space", space_sdk="gradio")
@@ -119,12 +175,14 @@ def deploy(
         hub.upload_folder(folder, space_id, repo_type="space", message="Deploy the trl-ext leaderboard")
     if set_token:
         hub.set_space_secret(space_id, SECRET)
-        return (
-            settings,
-            f"set the Space secret {SECRET} to your current token (it must write to {settings.requests})",
-        )
-    return settings, (
-        f"!!! the Space writes submissions with the secret {SECRET}: add it (a token with write access to "
-        f"{settings.requests}) at https://huggingface.co/spaces/{space_id}/settings, or deploy again with "
-        "--set-token to store your current token"
+        note = f"set the Space secret {SECRET} to your current token (it must write to {settings.requests})"
+        return settings, note, difference
+    return (
+        settings,
+        (
+            f"!!! the Space writes submissions with the secret {SECRET}: add it (a token with write access to "
+            f"{settings.requests}) at https://huggingface.co/spaces/{space_id}/settings, or deploy again with "
+            "--set-token to store your current token"
+        ),
+        difference,
     )

@@ -1,4 +1,8 @@
-"""Submitting to a leaderboard Space (or any URL serving the app) through its `/submit` API."""
+"""Submitting to a leaderboard Space (or any URL serving the app) through its `/submit` API.
+
+On a Space the submitter is a Hub account: the user's own token goes with the call as gradio_client's
+`oauth_token` (sent only to an endpoint whose function takes a `gr.OAuthToken`), and the Space checks it with
+the Hub's `whoami`. The token is never printed, logged or written anywhere."""
 
 from __future__ import annotations
 
@@ -7,15 +11,31 @@ class RemoteError(RuntimeError):
     """The leaderboard could not be reached, or refused the submission; the message says which."""
 
 
-def submit_remote(leaderboard: str, model, revision, precision, model_type, benchmarks, submitter) -> str:
-    """Submit through the app's `/submit` endpoint; returns its message. `benchmarks=None`: all of them."""
+def user_token() -> str:
+    """The user's Hugging Face token (`hf auth login` or HF_TOKEN); RemoteError when there is none."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        raise RemoteError(
+            "submitting to a Space needs your Hugging Face token (it identifies you): run `hf auth login` or "
+            "set HF_TOKEN"
+        )
+    return token
+
+
+def submit_remote(
+    leaderboard: str, model, revision, precision, model_type, benchmarks, submitter, token: str | None = None
+) -> str:
+    """Submit through the app's `/submit` endpoint; returns its message. `benchmarks=None`: all of them.
+    `token`: the user's own Hub token, for a Space to identify the submitter."""
     import httpx
     from gradio_client import Client
     from gradio_client.exceptions import AppError
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     try:
-        client = Client(leaderboard, verbose=False)
+        client = Client(leaderboard, verbose=False, oauth_token=token)
     except OfflineModeIsEnabled:
         raise RemoteError(f"cannot reach the Space {leaderboard!r}: HF_HUB_OFFLINE is set") from None
     except (httpx.HTTPError, HfHubHTTPError, OSError, ValueError) as err:

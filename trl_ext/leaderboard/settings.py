@@ -10,10 +10,10 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 
 from trl_ext import hub
+from trl_ext.hub import PRECISIONS  # noqa: F401  (its home: re-exported for app, submissions)
 
 SETTINGS_FILE = "leaderboard.json"
 MODEL_TYPES = ("pretrained", "fine-tuned", "rl-tuned", "merged", "other")
-PRECISIONS = ("float32", "bfloat16", "float16", "4bit")
 DEFAULT_PRECISION = "float32"  # the CLI's and the page's default: one model, one row
 
 

@@ -5,10 +5,11 @@ from trl_ext.rewards.common import completion_text, extract_code
 from trl_ext.rewards.format import format_reward, make_format_reward
 from trl_ext.rewards.patch import patch_similarity, patch_similarity_reward
 from trl_ext.rewards.pbe import pbe_similarity_reward
-from trl_ext.rewards.tasks import VERIFIERS, task_answers, task_reward
+from trl_ext.rewards.tasks import VERIFIERS, atask_reward, task_answers, task_reward
 
 __all__ = [
     "VERIFIERS",
+    "atask_reward",
     "pbe_similarity_reward",
     "task_answers",
     "task_reward",

@@ -87,15 +87,21 @@ def verify_job(program: str, row: dict[str, Any], which: str = "all", stop_on_fa
     raise ValueError(f"code problem has no {which} tests and no test_code: cannot verify it")
 
 
-def score(texts: list[str], rows: list[dict], *, tests: str = "all", mode: str = "all_pass") -> list[float]:
-    """1.0/0.0 for all tests passed (mode 'all_pass') or the fraction of tests passed (mode 'fraction')."""
+def score(
+    texts: list[str], rows: list[dict], *, tests: str = "all", mode: str = "all_pass"
+) -> list[float | None]:
+    """1.0/0.0 for all tests passed (mode 'all_pass') or the fraction of tests passed (mode 'fraction'); None
+    when no sandbox could run the program (status `sandbox_error`: unscorable, not wrong)."""
     if tests not in TEST_SETS or mode not in MODES:
         raise ValueError(f"tests must be one of {TEST_SETS} and mode one of {MODES}")
     programs = [build_program(t, r) for t, r in zip(texts, rows)]
     todo = [i for i, p in enumerate(programs) if p is not None]
     results = run_tests_batch([verify_job(programs[i], rows[i], tests, mode == "all_pass") for i in todo])
-    scores = [Score(0.0, "the completion holds no code")] * len(texts)
+    scores: list[float | None] = [Score(0.0, "the completion holds no code")] * len(texts)
     for i, result in zip(todo, results):
+        if any(r.status == "sandbox_error" for r in result.results):
+            scores[i] = None  # no sandbox could judge it: unscorable (advantage 0), not wrong
+            continue
         value = float(result.passed) if mode == "all_pass" else result.fraction
         failed = next((k for k, r in enumerate(result.results) if r.status != "ok"), None)
         scores[i] = Score(value, "" if failed is None else f"test {failed}: {result.results[failed].status}")

@@ -85,6 +85,9 @@ def _generate_scores(texts: list[str], rows: list[dict]) -> list[float]:
     passed = code_verifier.score(texts, rows)
     out = []
     for text, row, ok in zip(texts, rows, passed):
+        if ok is None:  # no sandbox could run its tests: unscorable
+            out.append(None)
+            continue
         if not ok:  # the code verifier's 0 and its reason
             out.append(ok)
             continue

@@ -9,14 +9,15 @@ The reward grades correct programs by compression against the gzip baseline, wit
 Test's compression rate (program bits for a correct program, `gzip_bits` of the sequence otherwise):
 
     reward = 0                              for a wrong program (or none)
-    reward = 1 - b / (2 (b + g))            for a correct one, b = 8 x UTF-8 bytes of the program (stripped),
+    reward = 1 - b / (2 (b + g))            for a correct one, b = 8 x UTF-8 bytes of the program,
                                             g = `gzip_bits(sequence)`
 
 so every correct program scores in (0.5, 1): 0.75 at gzip parity, above it when the program beats gzip, towards
 1 as it shrinks and towards 0.5 as it grows. Writing the sequence out literally costs about as much as gzip and
 scores near 0.75, never 1.0 (a little above on a few numbers, where gzip's ~20-byte header outweighs the list;
-below on long sequences: 0.64 for 100 numbers). `correct` is `reward > 0.5` (what the eval harness counts). Corpus
-metrics as the paper reports them: `accuracy` and `compression_rate` (Σ bits / Σ raw bits, gzip for failures).
+below on long sequences: 0.64 for 100 numbers). `correct` is `reward > 0.5` (what the eval harness counts). The
+corpus metrics as the paper reports them are the eval harness's: pass@1 (accuracy) and `compression_rate` (Σ bits /
+Σ raw bits, gzip for failures, from `compression_rates` below).
 
 The program's printed result is read by a strict linear parser (a JSON list of ints on the last stdout line,
 at most `MAX_OUTPUT_CHARS` characters): whatever else it prints or returns is a wrong program, never an error.
@@ -107,8 +108,8 @@ def gzip_bits(sequence: list[int]) -> int:
 
 
 def program_bits(code: str) -> int:
-    """The length of a program in bits: 8 x its UTF-8 bytes, surrounding whitespace stripped."""
-    return 8 * len(code.strip().encode())
+    """The length of a program in bits: 8 x its UTF-8 bytes (the extracted code, as the compression rate counts)."""
+    return 8 * len(code.encode())
 
 
 def compression_reward(bits: int, baseline_bits: int) -> float:
@@ -171,31 +172,14 @@ def answers(texts: list[str], rows: list[dict]) -> list[tuple | None]:
     return _outputs(texts)
 
 
-def _bits(texts: list[str], rows: list[dict]) -> list[tuple[bool, int, int]]:
-    """(correct, KoLMogorov-Test bits, raw bits) per completion: program bits when correct, gzip's otherwise."""
-    out = []
-    for text, row, reward in zip(texts, rows, score(texts, rows)):
-        correct = reward > 0.5
-        bits = program_bits(extract_code(text) or "") if correct else gzip_bits(row["sequence"])
-        out.append((correct, bits, 8 * len(sequence_text(row["sequence"]))))
-    return out
-
-
 def compression_rates(texts: list[str], rows: list[dict]) -> list[float]:
     """Per completion: program bits / raw sequence bits when correct; the gzip baseline's rate otherwise."""
-    return [bits / raw for _, bits, raw in _bits(texts, rows)]
-
-
-def accuracy(texts: list[str], rows: list[dict]) -> float:
-    """The KoLMogorov-Test's accuracy: the share of completions whose program outputs the sequence exactly."""
-    return sum(correct for correct, _, _ in _bits(texts, rows)) / len(texts)
-
-
-def compression_rate(texts: list[str], rows: list[dict]) -> float:
-    """The KoLMogorov-Test's compression rate over a corpus: Σ bits / Σ raw bits, where a completion's bits are
-    its program's when correct and the gzip baseline's otherwise (lower is better)."""
-    counted = _bits(texts, rows)
-    return sum(bits for _, bits, _ in counted) / sum(raw for _, _, raw in counted)
+    out = []
+    for text, row, reward in zip(texts, rows, score(texts, rows)):
+        correct = reward is not None and reward > 0.5
+        bits = program_bits(extract_code(text) or "") if correct else gzip_bits(row["sequence"])
+        out.append(bits / (8 * len(sequence_text(row["sequence"]))))
+    return out
 
 
 def feedbacks(texts: list[str], rows: list[dict]) -> list[str | None]:

@@ -31,7 +31,8 @@ from trl_ext.rewards.common import Score, completion_text, rows_from_columns
 FORMAT_ERROR = -1.0
 MAX_DIFF_CHARS = 200_000
 _SEARCH, _DIVIDER, _REPLACE = "<<<<<<< SEARCH\n", "=======\n", ">>>>>>> REPLACE"
-_FILE_HEADER = re.compile(r"^\+\+\+ (?:b/)?(\S+)", re.MULTILINE)
+_FILE_HEADER = re.compile(r"^\+\+\+ (?:b/)?(\S+)")
+_HUNK_HEADER = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 
 
 def parse_edits(text: str) -> list[tuple[str, str, str]]:
@@ -72,12 +73,27 @@ def _hunks(diff_text: str) -> str:
 
 
 def split_patch(patch: str) -> dict[str, str]:
-    """A multi-file unified diff → {path: hunks of that file}."""
-    headers = list(_FILE_HEADER.finditer(patch))
-    out = {}
-    for h, nxt in zip(headers, headers[1:] + [None]):
-        body = patch[h.end() : nxt.start() if nxt else len(patch)]
-        out[h.group(1)] = _hunks(body)
+    """A multi-file unified diff → {path: hunks of that file}. Each hunk takes exactly the lines its header
+    counts, so the next file's `diff --git`/`index`/`---` lines never end up in the previous file's hunks."""
+    lines = re.findall(r"[^\n]*\n|[^\n]+$", patch)  # split at newlines only (a form feed is file content)
+    out: dict[str, str] = {}
+    path, i = None, 0
+    while i < len(lines):
+        header, hunk = _FILE_HEADER.match(lines[i]), _HUNK_HEADER.match(lines[i])
+        if header and i > 0 and lines[i - 1].startswith("--- "):
+            path = header.group(1)
+            out.setdefault(path, "")
+        elif hunk and path is not None:
+            old = 1 if hunk.group(1) is None else int(hunk.group(1))
+            new = 1 if hunk.group(2) is None else int(hunk.group(2))
+            out[path] += lines[i]
+            while i + 1 < len(lines) and (old > 0 or new > 0 or lines[i + 1].startswith("\\")):
+                i += 1
+                kind = lines[i][:1]
+                old -= kind != "+" and kind != "\\"
+                new -= kind != "-" and kind != "\\"
+                out[path] += lines[i]
+        i += 1
     return out
 
 
@@ -85,7 +101,14 @@ def file_diff(path: str, old: str, new: str) -> str:
     diff = difflib.unified_diff(
         old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
     )
-    return _hunks("".join(diff))
+    # A last line without a newline gets one, so it does not run into the next diff line.
+    return _hunks("".join(line if line.endswith("\n") else line + "\n" for line in diff))
+
+
+def _similarity(predicted: str, oracle: str) -> float:
+    if predicted == oracle:  # the ratio of equal texts, without SequenceMatcher's quadratic time on long ones
+        return 1.0
+    return difflib.SequenceMatcher(None, predicted, oracle, autojunk=False).ratio()
 
 
 def patch_similarity(text: str, files: dict[str, str], oracle_patch: str) -> float:
@@ -106,7 +129,7 @@ def patch_similarity(text: str, files: dict[str, str], oracle_patch: str) -> flo
     if not paths:
         return Score(0.0, "the edits change nothing and the oracle patch is empty")
     ratios = [
-        difflib.SequenceMatcher(None, predicted[p], oracle[p], autojunk=False).ratio()
+        _similarity(predicted[p], oracle[p])
         if p in oracle and predicted.get(p) is not None and len(predicted[p]) <= MAX_DIFF_CHARS
         else 0.0
         for p in paths

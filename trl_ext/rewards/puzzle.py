@@ -39,21 +39,23 @@ def parse_answer(text: str) -> str | None:
         return None
 
 
-def check(sat_sources: list[str], answer_literals: list[str], timeout: float = 5.0) -> list[bool]:
-    """Run `sat(answer)` in the sandbox for each pair; True when it returned exactly True."""
+def check(sat_sources: list[str], answer_literals: list[str], timeout: float = 5.0) -> list[bool | None]:
+    """Run `sat(answer)` in the sandbox for each pair; True when it returned exactly True, None when no sandbox
+    could run it (status `sandbox_error`)."""
     jobs = [
         {"code": f"{PREAMBLE}{sat}\nprint(sat({answer}) is True)\n", "timeout": timeout}
         for sat, answer in zip(sat_sources, answer_literals)
     ]
-    return [r.ok and r.stdout.strip() == "True" for r in run_batch(jobs)] if jobs else []
+    results = run_batch(jobs) if jobs else []
+    return [None if r.status == "sandbox_error" else r.ok and r.stdout.strip() == "True" for r in results]
 
 
-def score(texts: list[str], rows: list[dict]) -> list[float]:
+def score(texts: list[str], rows: list[dict]) -> list[float | None]:
     literals = [parse_answer(t) for t in texts]
     todo = [i for i, lit in enumerate(literals) if lit is not None]
-    out = [Score(0.0, "no Python literal could be parsed as the answer")] * len(texts)
+    out: list[float | None] = [Score(0.0, "no Python literal could be parsed as the answer")] * len(texts)
     for i, ok in zip(todo, check([rows[i]["sat"] for i in todo], [literals[i] for i in todo])):
-        out[i] = Score(1.0) if ok else Score(0.0, "sat(answer) did not return True")
+        out[i] = None if ok is None else Score(1.0) if ok else Score(0.0, "sat(answer) did not return True")
     return out
 
 

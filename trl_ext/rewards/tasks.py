@@ -6,13 +6,15 @@ canonical answer of each completion for majority voting, or None).
 
 from __future__ import annotations
 
+import asyncio
 from types import ModuleType
 
-from trl_ext.rewards import code, complexity, kolmogorov, pbe, puzzle
+from trl_ext.rewards import code, complexity, kolmogorov, pbe, puzzle, swe
 from trl_ext.rewards.common import completion_text, rows_from_columns
 
 VERIFIERS: dict[str, ModuleType] = {"pbe": pbe, "kolmogorov": kolmogorov, "puzzle": puzzle, "code": code}
 VERIFIERS["complexity"] = complexity
+VERIFIERS["swe"] = swe  # SWE-RL: −1 for a format error, else patch similarity in [0, 1]
 
 
 def _dispatch(method: str, completions, task, columns) -> list:
@@ -40,6 +42,17 @@ def _dispatch(method: str, completions, task, columns) -> list:
 def task_reward(prompts, completions, task, **columns) -> list[float]:
     """TRL reward function for any dataset (or mixture) with a `task` column: 1.0/0.0 from the row's verifier."""
     return _dispatch("score", completions, task, columns)
+
+
+async def atask_reward(prompts, completions, task, **columns) -> list[float | None]:
+    """`task_reward` for TRL's async reward path (GRPOTrainer awaits async reward functions together with
+    `asyncio.gather`): it runs in a worker thread, so the trainer's event loop and other async rewards are not
+    blocked while the execution backend (`TRL_EXT_EXECUTION`) judges. None marks a completion no sandbox could
+    judge (unscorable: TRL gives it advantage 0)."""
+    return await asyncio.to_thread(task_reward, prompts, completions, task, **columns)
+
+
+atask_reward.__name__ = "task_reward"  # logged as the same reward on every backend
 
 
 def task_answers(completions, task, **columns) -> list:

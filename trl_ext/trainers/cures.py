@@ -55,6 +55,7 @@ from trl_ext.curriculum import (
     sigma_proxy,
     update_counts,
 )
+from trl_ext.execution.backends import ExecutionArguments
 
 logger = logging.getLogger(__name__)
 
@@ -332,7 +333,7 @@ class CurriculumMixin:
 
 
 @dataclass
-class CurESConfig(CurriculumArguments, GRPOConfig):
+class CurESConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`CurESTrainer`]: every [`trl.GRPOConfig`] parameter and the curriculum's
     ([`CurriculumArguments`]), with the curriculum on.

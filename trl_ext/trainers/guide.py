@@ -56,6 +56,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import pad
 
+from trl_ext.execution.backends import ExecutionArguments
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin, not_counted
 
 SHAPINGS = ("shape", "clip")
@@ -145,7 +146,7 @@ def prompt_key(prompt) -> str:
 
 
 @dataclass
-class GuideConfig(CurriculumArguments, GRPOConfig):
+class GuideConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`GuideTrainer`]. Inherits every [`trl.GRPOConfig`] parameter.
 

@@ -29,6 +29,7 @@ from transformers.utils import logging
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
+from trl_ext.execution.backends import ExecutionArguments
 from trl_ext.objectives import BASELINES, majority_advantages, majority_value, maxk_value, passk_advantages
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 
@@ -169,7 +170,7 @@ def exactness_departures(args: GRPOConfig) -> list[str]:
 
 
 @dataclass
-class PassAtKConfig(CurriculumArguments, GRPOConfig):
+class PassAtKConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`PassAtKTrainer`]. Inherits every [`trl.GRPOConfig`] parameter.
 

@@ -46,6 +46,7 @@ from trl_ext.episodes import (
     has_valid_answer,
     run_episodes,
 )
+from trl_ext.execution.backends import ExecutionArguments
 from trl_ext.rewards.common import completion_text, rows_from_columns
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 
@@ -63,7 +64,9 @@ def make_private_tests_reward(
         texts = [completion_text(c) for c in completions]
         rows = rows_from_columns(len(texts), columns)
         return [
-            (pass_reward if ok else fail_reward) - (0.0 if has_valid_answer(t, r) else invalid_penalty)
+            None  # no sandbox could judge it: unscorable, not failed
+            if ok is None
+            else (pass_reward if ok else fail_reward) - (0.0 if has_valid_answer(t, r) else invalid_penalty)
             for t, r, ok in zip(texts, rows, final_answer_scores(texts, rows))
         ]
 
@@ -71,7 +74,7 @@ def make_private_tests_reward(
 
 
 @dataclass
-class RLEFConfig(CurriculumArguments, GRPOConfig):
+class RLEFConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`RLEFTrainer`]. Inherits every [`trl.GRPOConfig`] parameter; `max_completion_length`
     bounds a whole episode (every answer and feedback turn), as TRL's tool loop counts it.

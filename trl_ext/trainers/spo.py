@@ -61,6 +61,7 @@ from trl.models import unwrap_model_for_generation
 from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import pad, use_adapter
 
+from trl_ext.execution.backends import ExecutionArguments
 from trl_ext.objectives import SPO_LOSSES, spo_loss, spo_soft_value, spo_terminal_q
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin, not_counted
 
@@ -72,7 +73,7 @@ _UNUSED_KEYS = {"advantages", "old_per_token_logps", "sampling_per_token_logps",
 
 
 @dataclass
-class SPOConfig(CurriculumArguments, GRPOConfig):
+class SPOConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
     r"""
     Configuration for [`SPOTrainer`]. Inherits every [`trl.GRPOConfig`] parameter; TRL's `beta` (a KL coefficient)
     must stay 0.
