@@ -157,7 +157,7 @@ def generate(config: KolmogorovConfig, n: int, n_test: int, seed: int) -> tuple[
     train, test = unique_splits(make, lambda r: tuple(r["sequence"]), n, n_test, seed, "kolmogorov")
     rows = train + test
     scores = verifier.score([f"```python\n{r['program']}```" for r in rows], rows)  # in the sandbox
-    bad = [r for r, s in zip(rows, scores) if s != 1.0]
+    bad = [r for r, s in zip(rows, scores) if s <= 0.5]  # a correct program scores in (0.5, 1)
     if bad:
         raise AssertionError(f"{len(bad)} generated Kolmogorov programs do not verify, e.g. {bad[0]}")
     return train, test
@@ -227,8 +227,13 @@ def build(config_name: str, config: KolmogorovConfig, n: int, n_test: int, seed:
             + "\n\nOperations used: "
             + ", ".join(f"{k} {v}" for k, v in ops.most_common()),
             "Verification": "`task_reward` runs the completion (its last ```python block) in the sandbox after the "
-            "DSL prelude; pass when `output` equals `sequence`. Compression rate = program bytes / raw bytes, "
-            "with the gzip rate for failed sequences (`trl_ext.rewards.kolmogorov.compression_rates`).",
+            "DSL prelude. It is correct when `output` equals `sequence` (the KoLMogorov-Test's accuracy). The reward "
+            "grades correct programs by compression against the gzip baseline: 0 for a wrong program; "
+            "1 − b / (2(b + g)) for a correct one, with b = 8 × the program's UTF-8 bytes and g = `gzip_bits`. So "
+            "every correct program scores in (0.5, 1): 0.75 at gzip parity, more when it beats gzip, towards 1 as "
+            "it shrinks. Writing the sequence out literally costs about what gzip does and never scores 1. Corpus "
+            "metrics as the paper reports them: `trl_ext.rewards.kolmogorov.accuracy` and `compression_rate` "
+            "(Σ program bits of correct programs and gzip bits of the rest, over Σ raw bits; lower is better).",
         },
     )
     return Built(DatasetDict(train=Dataset.from_list(train), test=Dataset.from_list(test)), meta, body)

@@ -3,7 +3,10 @@
 
 Generation: random inputs over an alphabet; rules drawn one at a time, mostly from substrings present in the
 current strings so that they apply; a rule that changes nothing (or empties/overgrows a string) is pruned and
-redrawn. Each instance is labelled with the rule interactions it contains — for rules A before B, on the
+redrawn; a cascade with a rule whose removal leaves every shown output unchanged is rejected, so every rule of
+the reference is needed. Held-out pairs: further random inputs, each changed by the same cascade, with its
+outputs; they are not shown in the prompt and the verifier decides on them too (a lookup table of one
+`input>output` rule per shown example fails them). Each instance is labelled with the rule interactions it contains — for rules A before B, on the
 strings before A: A *feeds* B (A creates occurrences of B's pattern), A *bleeds* B (A destroys them),
 *counter-feeding* (B would create occurrences of A's pattern, but comes too late), *counter-bleeding* (B would
 destroy A's, but comes too late) — and generation balances the four categories by rejection. Instances are
@@ -30,10 +33,13 @@ class PBEConfig:
     alphabet: str = "abcdefgh"
     window: tuple[int, int] = (1, 3)  # length of a rule's old and new strings
     interleave: bool = False  # prompt: input and output characters side by side (needs equal lengths)
+    held_out: int = 4  # input/output pairs made by the same cascade, not shown, checked by the verifier
 
     def validate(self) -> None:
         check_range("rules", self.rules, 1, 64)
         check_range("inputs", self.inputs, 1)
+        if self.held_out < 1:
+            raise ValueError("knob 'held_out' must be at least 1 (the reward decides on held-out pairs too)")
         check_range("length", self.length, 1)
         check_range("window", self.window, 1)
         if len(set(self.alphabet)) < 2 or any(c in self.alphabet for c in ">\n` "):
@@ -106,6 +112,33 @@ def _draw_rule(
     return old, new
 
 
+def redundant_rule(rules: list[tuple[str, str]], inputs: list[str]) -> int | None:
+    """The index of the first rule whose removal leaves every output unchanged (a no-op in the cascade), or
+    None when every rule is needed."""
+    outputs = [verifier.run_rules(rules, s) for s in inputs]
+    for i in range(len(rules)):
+        if [verifier.run_rules(rules[:i] + rules[i + 1 :], s) for s in inputs] == outputs:
+            return i
+    return None
+
+
+def _held_out(
+    rng: random.Random, config: PBEConfig, rules: list[tuple[str, str]], shown: list[str]
+) -> list[str] | None:
+    """`config.held_out` fresh inputs, each changed by the cascade and none shown; None when they cannot be
+    found quickly (the instance is then redrawn)."""
+    found: list[str] = []
+    for _ in range(50 * config.held_out):
+        candidate = _random_string(rng, config.alphabet, *config.length)
+        output = verifier.run_rules(rules, candidate)
+        if candidate in shown or candidate in found or output in (None, candidate) or not output:
+            continue
+        found.append(candidate)
+        if len(found) == config.held_out:
+            return found
+    return None
+
+
 def _instance(rng: random.Random, config: PBEConfig, want: str | None) -> dict | None:
     n_inputs = rng.randint(*config.inputs)
     inputs = [_random_string(rng, config.alphabet, *config.length) for _ in range(n_inputs)]
@@ -119,14 +152,19 @@ def _instance(rng: random.Random, config: PBEConfig, want: str | None) -> dict |
         if rule:
             rules.append(rule)
             strings = [s.replace(*rule) for s in strings]
-    if len(rules) != target or strings == inputs:
+    if len(rules) != target or strings == inputs or redundant_rule(rules, inputs) is not None:
         return None
     found = interactions(rules, inputs)
     if want is not None and want not in found:
         return None
+    held_out = _held_out(rng, config, rules, inputs)
+    if held_out is None:
+        return None
     return {
         "inputs": inputs,
         "outputs": strings,
+        "held_out_inputs": held_out,
+        "held_out_outputs": [verifier.run_rules(rules, s) for s in held_out],
         "rules": [list(r) for r in rules],
         "interactions": sorted(found),
     }
@@ -230,14 +268,17 @@ def build(config_name: str, config: PBEConfig, n: int, n_test: int, seed: int) -
         "that maps every input to its output. Generated, so contamination-free and unlimited; after PBEBench "
         "(arXiv 2505.23126).",
         sections={
-            "Fields": "`prompt` (conversational), `task` (`pbe`), `inputs`, `outputs` (lists of str), `rules` "
+            "Fields": "`prompt` (conversational), `task` (`pbe`), `inputs`, `outputs` (lists of str: the examples "
+            "the prompt shows), `held_out_inputs`, `held_out_outputs` (more pairs of the same cascade, not shown), `rules` "
             "(the reference cascade: `[old, new]` pairs applied in order with `str.replace`), `answer` (the "
             "reference in the answer format, one `old>new` per line), `num_rules`, `interactions` (rule "
             "interaction categories present), `hint` (the number of rules and the first rule's `old` only).",
             "Generation": __doc__.split("\n\n", 1)[1],
             "Difficulty knobs": difficulty + f"\n\nInteraction categories in this build: {shares}.",
-            "Verification": "`trl_ext.rewards.task_reward` (task `pbe`): pass when every output is exact; at most "
-            f"{verifier.MAX_RULES} rules are applied and unparsable lines are no-ops. "
+            "Verification": "`trl_ext.rewards.task_reward` (task `pbe`): pass when every output, shown and held-out, "
+            f"is exact; at most {verifier.MAX_RULES} rules are applied, unparsable lines are no-ops, a rule that "
+            f"grows a string past {verifier.MAX_LENGTH} characters fails the answer. RLEF feedback names shown "
+            "examples only. "
             "`trl_ext.rewards.pbe_similarity_reward` gives the dense edit-similarity shaping "
             "1 − ΣED(pred, out)/ΣED(in, out), clipped to [0, 1].",
         },

@@ -134,3 +134,67 @@ def test_format_reward():
         _messages("```\nok\n```"),
     ]
     assert format_reward(prompts=[None] * 4, completions=completions) == [1.0, 0.0, 0.0, 1.0]
+
+
+# ----------------------------------------------------------------- Kolmogorov: graded by compression
+
+
+def test_kolmogorov_reward_grades_compression_against_gzip():
+    from trl_ext.rewards import kolmogorov, task_reward
+
+    sequence = list(range(0, 300, 3))
+    row = {"sequence": sequence}
+    literal = f"```python\noutput = {sequence}\n```"
+    program = "```python\noutput = rng(0, 300, 3)\n```"
+    wrong = "```python\noutput = rng(0, 300, 4)\n```"
+    rewards = task_reward(None, [literal, program, wrong], "kolmogorov", sequence=[sequence] * 3)
+    g = kolmogorov.gzip_bits(sequence)
+    for text, value in zip([literal, program], rewards):
+        b = 8 * len(text.removeprefix("```python\n").removesuffix("\n```").encode())
+        assert value == pytest.approx(1 - b / (2 * (b + g)))  # the scale the README and the card state
+    assert 0.5 < rewards[0] < 0.75 < rewards[1] < 1.0 and rewards[2] == 0.0  # the literal is worse than gzip
+    assert "not the sequence" in rewards[2].reason
+    # the KoLMogorov-Test's corpus metrics: accuracy, and bits (program if correct, else gzip) over raw bits
+    raw = 8 * len(kolmogorov.sequence_text(sequence))
+    texts = [program, wrong]
+    assert kolmogorov.accuracy(texts, [row] * 2) == 0.5
+    expected = (8 * len("output = rng(0, 300, 3)") + g) / (2 * raw)
+    assert kolmogorov.compression_rate(texts, [row] * 2) == pytest.approx(expected)
+
+
+def test_kolmogorov_output_parser_is_strict():
+    from trl_ext.rewards.kolmogorov import parse_output
+
+    assert parse_output("noise\n[1, -2, 3]\n") == (1, -2, 3) and parse_output("[]") == ()
+    for bad in ["5", "[1.0, 2.0]", "[true]", "[[1]]", '["1"]', "[1, 2,]", "[" * 5000, "[" + "9" * 5000 + "]"]:
+        assert parse_output(bad) is None
+
+
+# ---------------------------------------------- item 5: the worst cases of scripts/bench_verifiers.py
+
+
+def test_worst_case_completions_get_the_right_verdict():
+    """The verdicts on the cases scripts/bench_verifiers.py times (their time is the script's business)."""
+    from trl_ext.episodes import has_valid_answer
+    from trl_ext.rewards import complexity, pbe, puzzle
+    from trl_ext.rewards.kolmogorov import parse_output
+
+    row = {"inputs": ["a1" * 4] * 8, "outputs": ["ax" * 4] * 8}
+    line = "replace(" + ",)" * 4_000 + "x"
+    assert pbe.score([line], [row]) == [0.0] and pbe.score([line + "\n1>x"], [row]) == [1.0]
+    growth = "a>" + "a" * 2_400 + "\na>" + "a" * 4_000  # 8 inputs x 38M chars before the length check
+    verdict = pbe.score([growth], [row])[0]
+    assert verdict == 0.0 and "past 10000 characters" in verdict.reason
+    assert pbe.feedback(growth, row).startswith("Your rules grow input")
+    assert pbe.similarity([growth], [row]) == [0.0]
+    assert extract_code("`" * 40_000) == "`" * 39_997 and puzzle.parse_answer("`" * 40_000) is None
+    assert extract_code("`" * 40_000 + "\nprint(1)\n```") == "print(1)\n"
+    assert complexity.parse_prediction("O(" + " " * 50_000 + "n)") is None  # past the label cap
+    assert complexity.parse_prediction("it is O(" + " " * 100 + "n  *   log n)") == "O(n log n)"
+    text = "### a.py\n<<<<<<< SEARCH\n" * 10_000
+    assert patch_similarity(text, {"a.py": "x = 1\n"}, "") == -1.0
+    assert (
+        parse_output("[" * 100_000) is None
+        and parse_output("[" + ", ".join(["7"] * 50_000) + "]") == (7,) * 50_000
+    )
+    assert has_valid_answer("x = " + "-" * 100_000 + "1", {"task": "code"}) is False

@@ -207,9 +207,9 @@ def has_valid_answer(text: str, row: dict) -> bool:
     program = code.build_program(text, row) if task == "code" else extract_code(text)
     if program is None:
         return False
-    try:
+    try:  # deep nesting makes the parser raise RecursionError or MemoryError: not valid Python either
         ast.parse(program)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
     return True
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from trl_ext.execution import run_tests_batch
-from trl_ext.rewards.common import as_list, completion_text, extract_code, rows_from_columns
+from trl_ext.rewards.common import Score, as_list, completion_text, extract_code, rows_from_columns
 
 TEST_SETS = ("all", "public", "private")
 MODES = ("all_pass", "fraction")
@@ -97,12 +97,14 @@ def score(
     programs = [build_program(t, r) for t, r in zip(texts, rows)]
     todo = [i for i, p in enumerate(programs) if p is not None]
     results = run_tests_batch([verify_job(programs[i], rows[i], tests, mode == "all_pass") for i in todo])
-    scores: list[float | None] = [0.0] * len(texts)
+    scores: list[Score | None] = [Score(0.0, "the completion holds no code")] * len(texts)
     for i, result in zip(todo, results):
         if any(r.status == "sandbox_error" for r in result.results):
             scores[i] = None  # no sandbox could judge it: unscorable (advantage 0), not wrong
-        else:
-            scores[i] = float(result.passed) if mode == "all_pass" else result.fraction
+            continue
+        value = float(result.passed) if mode == "all_pass" else result.fraction
+        failed = next((k for k, r in enumerate(result.results) if r.status != "ok"), None)
+        scores[i] = Score(value, "" if failed is None else f"test {failed}: {result.results[failed].status}")
     return scores
 
 

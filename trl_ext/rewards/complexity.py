@@ -9,7 +9,8 @@ Two subtasks (column `subtask`):
   (`answer`) on the same grown input (on the expansions in `checked_strategies`, all when the row has none):
   code that takes a fast wrong path for large inputs, or when it notices the harness, scores 0.
 Every completion is bounded (sandbox limits, an inference budget of `INFERENCE_BUDGET_S` CPU seconds) and
-nothing raises on bad code: a completion that cannot be measured scores 0.
+nothing raises on bad code: a completion that cannot be measured scores 0. The `predict` label is found in linear
+time (whitespace collapsed before any other normalisation); an `O(...)` longer than `MAX_LABEL_CHARS` is no label.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import re
 
 from trl_ext.complexity import ComplexityError, Settings, infer
 from trl_ext.rewards import code as code_verifier
-from trl_ext.rewards.common import extract_code
+from trl_ext.rewards.common import Score, extract_code
 
 logger = logging.getLogger(__name__)
 
 INFERENCE_BUDGET_S = 2.0
 INFERENCE_TIMEOUT_S = 20.0
 SUBTASKS = ("predict", "generate")
+MAX_LABEL_CHARS = 200  # a longer O(...) is no class label
+# One level of parentheses inside O(...); the classes are disjoint ([^()] vs '('), so matching is linear.
 _BIG_O = re.compile(r"O\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
 _SUPERSCRIPTS = {"²": "^2", "³": "^3", "¹": ""}
 
@@ -35,7 +38,7 @@ def normalize(label: str) -> str:
     inner = label.strip()
     if inner[:2] in ("O(", "o(") and inner.endswith(")"):
         inner = inner[2:-1]
-    inner = inner.lower()
+    inner = re.sub(r"\s+", " ", inner.lower())  # first: the patterns below then meet single spaces only
     for sup, plain in _SUPERSCRIPTS.items():
         inner = inner.replace(sup, plain)
     inner = inner.replace("**", "^").replace("\\log", "log").replace("lg", "log").replace("logn", "log n")
@@ -49,8 +52,12 @@ def normalize(label: str) -> str:
 
 def parse_prediction(text: str) -> str | None:
     """The last `O(...)` of the completion, normalised; None when there is none."""
-    found = _BIG_O.findall(text)
-    return normalize(f"O({found[-1]})") if found else None
+    last = None
+    for match in _BIG_O.finditer(text):
+        last = match
+    if last is None or len(last.group(1)) > MAX_LABEL_CHARS:
+        return None
+    return normalize(f"O({last.group(1)})")
 
 
 def inferred_time(code: str, row: dict, reference: str | None = None) -> str | None:
@@ -81,12 +88,13 @@ def _generate_scores(texts: list[str], rows: list[dict]) -> list[float]:
         if ok is None:  # no sandbox could run its tests: unscorable
             out.append(None)
             continue
-        program = code_verifier.build_program(text, row) if ok else None
-        if program is None:
-            out.append(0.0)
+        if not ok:  # the code verifier's 0 and its reason
+            out.append(ok)
             continue
+        program = code_verifier.build_program(text, row)
         reference = row.get("answer") or None
-        out.append(float(inferred_time(program, row, reference) == normalize(row["required_complexity"])))
+        inferred, required = inferred_time(program, row, reference), normalize(row["required_complexity"])
+        out.append(Score(1.0) if inferred == required else Score(0.0, f"measured {inferred}, not {required}"))
     return out
 
 
@@ -98,7 +106,12 @@ def score(texts: list[str], rows: list[dict]) -> list[float]:
         raise ValueError(f"complexity rows need subtask in {SUBTASKS}, got {bad[0]!r}")
     for i, (text, row) in enumerate(zip(texts, rows)):
         if row["subtask"] == "predict":
-            out[i] = float(parse_prediction(text) == normalize(row["answer"]))
+            predicted = parse_prediction(text)
+            out[i] = (
+                Score(1.0)
+                if predicted == normalize(row["answer"])
+                else Score(0.0, "no O(...) class" if predicted is None else f"predicted {predicted}")
+            )
     gen = [i for i, s in enumerate(subtasks) if s == "generate"]
     for i, value in zip(gen, _generate_scores([texts[i] for i in gen], [rows[i] for i in gen])):
         out[i] = value

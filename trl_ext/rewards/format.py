@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from trl_ext.rewards.common import completion_text
+from trl_ext.rewards.common import Score, completion_text
 
 CODE_BLOCK = r"```[A-Za-z0-9_+\-]*\n.*?```"
 
@@ -15,7 +15,13 @@ def make_format_reward(pattern: str = CODE_BLOCK, *, exactly_one: bool = True):
 
     def format_reward(prompts, completions, **columns) -> list[float]:
         counts = [len(regex.findall(completion_text(c))) for c in completions]
-        return [float(c == 1 if exactly_one else c >= 1) for c in counts]
+        want = "exactly one" if exactly_one else "at least one"
+        return [
+            Score(1.0)
+            if (c == 1 if exactly_one else c >= 1)
+            else Score(0.0, f"{c} matches of the format, want {want}")
+            for c in counts
+        ]
 
     return format_reward
 

@@ -2,19 +2,33 @@
 `task = "kolmogorov"`.
 
 The completion is a Python program (last fenced block, or the whole text) that assigns `output`, a list of
-ints, and may use the sequence DSL below (prepended to it). It runs in the sandbox; it passes when `output`
-equals the row's `sequence` exactly. Compression rate = bytes of the program / bytes of the sequence written
-as comma-separated decimals (so 8·len bits over 8·len bits); a failed sequence falls back to the gzip
-baseline, so the rate is always defined.
+ints, and may use the sequence DSL below (prepended to it, and not counted in its length). It runs in the
+sandbox; it is *correct* when `output` equals the row's `sequence` exactly (the KoLMogorov-Test's accuracy).
+
+The reward grades correct programs by compression against the gzip baseline, with the bits of the KoLMogorov-
+Test's compression rate (program bits for a correct program, `gzip_bits` of the sequence otherwise):
+
+    reward = 0                              for a wrong program (or none)
+    reward = 1 - b / (2 (b + g))            for a correct one, b = 8 x UTF-8 bytes of the program (stripped),
+                                            g = `gzip_bits(sequence)`
+
+so every correct program scores in (0.5, 1): 0.75 at gzip parity, above it when the program beats gzip, towards
+1 as it shrinks and towards 0.5 as it grows. Writing the sequence out literally costs about as much as gzip and
+scores near 0.75, never 1.0 (a little above on a few numbers, where gzip's ~20-byte header outweighs the list;
+below on long sequences: 0.64 for 100 numbers). `correct` is `reward > 0.5` (what the eval harness counts). Corpus
+metrics as the paper reports them: `accuracy` and `compression_rate` (Σ bits / Σ raw bits, gzip for failures).
+
+The program's printed result is read by a strict linear parser (a JSON list of ints on the last stdout line,
+at most `MAX_OUTPUT_CHARS` characters): whatever else it prints or returns is a wrong program, never an error.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
+import re
 
 from trl_ext.execution import run_batch
-from trl_ext.rewards.common import completion_text, extract_code
+from trl_ext.rewards.common import Score, completion_text, extract_code
 
 # The DSL: plain Python functions on lists of ints. Generators use the same source, so a program that
 # evaluates on the host evaluates identically in the sandbox.
@@ -80,6 +94,8 @@ DSL_FUNCTIONS = (
     "interleave",
 )
 _EPILOGUE = "\nimport json as _json\nprint(_json.dumps([int(v) for v in output]))\n"
+MAX_OUTPUT_CHARS = 1_000_000  # the printed list; a longer last line is a wrong output
+_INT = re.compile(r"-?[0-9]{1,4000}")  # below Python's int-from-str digit limit (4300)
 
 
 def sequence_text(sequence: list[int]) -> bytes:
@@ -90,11 +106,37 @@ def gzip_bits(sequence: list[int]) -> int:
     return 8 * len(gzip.compress(sequence_text(sequence), mtime=0))
 
 
+def program_bits(code: str) -> int:
+    """The length of a program in bits: 8 x its UTF-8 bytes, surrounding whitespace stripped."""
+    return 8 * len(code.strip().encode())
+
+
+def compression_reward(bits: int, baseline_bits: int) -> float:
+    """The reward of a correct program of `bits` bits against the gzip baseline (module docstring)."""
+    return 1.0 - bits / (2 * (bits + baseline_bits))
+
+
 def evaluate_program(program: str) -> list[int]:
     """Run a DSL program on the host (trusted, generator-made programs only) and return `output`."""
     namespace: dict = {}
     exec(DSL_SOURCE + program, namespace)
     return [int(v) for v in namespace["output"]]
+
+
+def parse_output(stdout: str) -> tuple[int, ...] | None:
+    """The list of ints on the last non-empty line of `stdout` (`[1, -2, 3]`), or None: linear time, no
+    recursion, ints only (a float, bool, string or nested value is no sequence)."""
+    lines = stdout.rstrip().rsplit("\n", 1)
+    line = lines[-1].strip() if lines else ""
+    if len(line) > MAX_OUTPUT_CHARS or not (line.startswith("[") and line.endswith("]")):
+        return None
+    inner = line[1:-1].strip()
+    if not inner:
+        return ()
+    items = inner.split(",")
+    if not all(_INT.fullmatch(item.strip()) for item in items):
+        return None
+    return tuple(int(item) for item in items)
 
 
 def _outputs(texts: list[str]) -> list[tuple[int, ...] | None]:
@@ -106,29 +148,54 @@ def _outputs(texts: list[str]) -> list[tuple[int, ...] | None]:
     out: list[tuple[int, ...] | None] = [None] * len(texts)
     for i, result in zip(todo, results):
         if result.ok:
-            try:
-                out[i] = tuple(json.loads(result.stdout.strip().splitlines()[-1]))
-            except (ValueError, IndexError):
-                pass
+            out[i] = parse_output(result.stdout)
     return out
 
 
 def score(texts: list[str], rows: list[dict]) -> list[float]:
-    return [float(o == tuple(r["sequence"])) for o, r in zip(_outputs(texts), rows)]
+    """0 for a wrong program; for a correct one the compression reward in (0.5, 1) (module docstring)."""
+    out = []
+    for text, row, produced in zip(texts, rows, _outputs(texts)):
+        target = tuple(row["sequence"])
+        if produced is None:
+            out.append(Score(0.0, "the program did not run to the end or printed no list of ints"))
+        elif produced != target:
+            out.append(Score(0.0, "the program's output is not the sequence"))
+        else:
+            bits = program_bits(extract_code(text) or "")
+            out.append(Score(compression_reward(bits, gzip_bits(row["sequence"]))))
+    return out
 
 
 def answers(texts: list[str], rows: list[dict]) -> list[tuple | None]:
     return _outputs(texts)
 
 
-def compression_rates(texts: list[str], rows: list[dict]) -> list[float]:
-    """Program bytes / raw sequence bytes for exact programs; the gzip baseline's rate otherwise."""
+def _bits(texts: list[str], rows: list[dict]) -> list[tuple[bool, int, int]]:
+    """(correct, KoLMogorov-Test bits, raw bits) per completion: program bits when correct, gzip's otherwise."""
     out = []
-    for text, row, ok in zip(texts, rows, score(texts, rows)):
-        raw_bits = 8 * len(sequence_text(row["sequence"]))
-        bits = 8 * len((extract_code(text) or "").encode()) if ok else gzip_bits(row["sequence"])
-        out.append(bits / raw_bits)
+    for text, row, reward in zip(texts, rows, score(texts, rows)):
+        correct = reward > 0.5
+        bits = program_bits(extract_code(text) or "") if correct else gzip_bits(row["sequence"])
+        out.append((correct, bits, 8 * len(sequence_text(row["sequence"]))))
     return out
+
+
+def compression_rates(texts: list[str], rows: list[dict]) -> list[float]:
+    """Per completion: program bits / raw sequence bits when correct; the gzip baseline's rate otherwise."""
+    return [bits / raw for _, bits, raw in _bits(texts, rows)]
+
+
+def accuracy(texts: list[str], rows: list[dict]) -> float:
+    """The KoLMogorov-Test's accuracy: the share of completions whose program outputs the sequence exactly."""
+    return sum(correct for correct, _, _ in _bits(texts, rows)) / len(texts)
+
+
+def compression_rate(texts: list[str], rows: list[dict]) -> float:
+    """The KoLMogorov-Test's compression rate over a corpus: Σ bits / Σ raw bits, where a completion's bits are
+    its program's when correct and the gzip baseline's otherwise (lower is better)."""
+    counted = _bits(texts, rows)
+    return sum(bits for _, bits, _ in counted) / sum(raw for _, _, raw in counted)
 
 
 def feedbacks(texts: list[str], rows: list[dict]) -> list[str | None]:

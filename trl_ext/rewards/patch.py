@@ -15,6 +15,9 @@ gets a unified diff, compared with the oracle patch's diff of that file (`oracle
 by `difflib.SequenceMatcher(None, pred, oracle, autojunk=False).ratio()`, averaged over the union of files
 (a file on one side only scores 0). Diff headers are dropped before comparing, so `a/`/`b/` prefixes and
 index lines do not matter; hunks are compared as text, as SWE-RL does.
+
+Caps: the blocks are found in one linear scan; `SequenceMatcher` is quadratic in the diffs it compares, so a
+predicted file diff longer than `MAX_DIFF_CHARS` scores 0 for that file (no real edit comes near it).
 """
 
 from __future__ import annotations
@@ -23,19 +26,32 @@ import difflib
 import json
 import re
 
-from trl_ext.rewards.common import completion_text, rows_from_columns
+from trl_ext.rewards.common import Score, completion_text, rows_from_columns
 
 FORMAT_ERROR = -1.0
-_BLOCK = re.compile(
-    r"###\s*(?P<path>\S+)\s*\n<<<<<<< SEARCH\n(?P<search>.*?)\n?=======\n(?P<replace>.*?)\n?>>>>>>> REPLACE",
-    re.DOTALL,
-)
+MAX_DIFF_CHARS = 200_000
+_SEARCH, _DIVIDER, _REPLACE = "<<<<<<< SEARCH\n", "=======\n", ">>>>>>> REPLACE"
 _FILE_HEADER = re.compile(r"^\+\+\+ (?:b/)?(\S+)")
 _HUNK_HEADER = re.compile(r"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 
 
 def parse_edits(text: str) -> list[tuple[str, str, str]]:
-    return [(m["path"], m["search"], m["replace"]) for m in _BLOCK.finditer(text)]
+    """The (path, search, replace) blocks: a `### path` line, then SEARCH / ======= / REPLACE markers. One
+    linear scan with `str.find` (a regex with lazy bodies rescans the text for every unclosed block)."""
+    edits, pos = [], 0
+    while (start := text.find(_SEARCH, pos)) >= 0:
+        divider = text.find(_DIVIDER, start + len(_SEARCH))
+        end = text.find(_REPLACE, divider + len(_DIVIDER)) if divider >= 0 else -1
+        if end < 0:
+            break
+        before = text[pos:start].rstrip()  # the header: the last non-blank line before SEARCH
+        header = before[before.rfind("\n") + 1 :].strip()
+        path = header[3:].strip() if header.startswith("###") else ""
+        if path and not any(c.isspace() for c in path):
+            search, replace = text[start + len(_SEARCH) : divider], text[divider + len(_DIVIDER) : end]
+            edits.append((path, search.removesuffix("\n"), replace.removesuffix("\n")))
+        pos = end + len(_REPLACE)
+    return edits
 
 
 def apply_edits(files: dict[str, str], edits: list[tuple[str, str, str]]) -> dict[str, str] | None:
@@ -98,16 +114,26 @@ def _similarity(predicted: str, oracle: str) -> float:
 def patch_similarity(text: str, files: dict[str, str], oracle_patch: str) -> float:
     edits = parse_edits(text)
     if not edits:
-        return FORMAT_ERROR
+        return Score(FORMAT_ERROR, "no SEARCH/REPLACE block")
     new = apply_edits(files, edits)
     if new is None:
-        return FORMAT_ERROR
-    predicted = {p: file_diff(p, files[p], c) for p, c in new.items() if c != files[p]}
+        return Score(FORMAT_ERROR, "an edit names an unknown file or a SEARCH text that is not there")
+    # A file grown by more than the cap has a diff past the cap: it is not diffed (difflib is quadratic).
+    predicted = {
+        p: file_diff(p, files[p], c) if len(c) <= len(files[p]) + MAX_DIFF_CHARS else None
+        for p, c in new.items()
+        if c != files[p]
+    }
     oracle = split_patch(oracle_patch)
     paths = set(predicted) | set(oracle)
     if not paths:
-        return 0.0
-    ratios = [_similarity(predicted[p], oracle[p]) if p in predicted and p in oracle else 0.0 for p in paths]
+        return Score(0.0, "the edits change nothing and the oracle patch is empty")
+    ratios = [
+        _similarity(predicted[p], oracle[p])
+        if p in oracle and predicted.get(p) is not None and len(predicted[p]) <= MAX_DIFF_CHARS
+        else 0.0
+        for p in paths
+    ]
     return sum(ratios) / len(ratios)
 
 
