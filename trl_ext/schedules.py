@@ -123,9 +123,8 @@ def rex_scheduler(
     scheduler = REXScheduler(
         optimizer, total_steps=num_training_steps, max_lr=peak, min_lr=min_lr_ratio * peak
     )
-    for (
-        group
-    ) in optimizer.param_groups:  # REXScheduler leaves the first step at min_lr: start at the peak instead
+    # REXScheduler leaves the first step at min_lr: start at the peak instead
+    for group in optimizer.param_groups:
         group["lr"] = peak
     scheduler.last_lr = scheduler._last_lr = [peak] * len(optimizer.param_groups)
     return scheduler

@@ -97,7 +97,7 @@ def score(
     programs = [build_program(t, r) for t, r in zip(texts, rows)]
     todo = [i for i, p in enumerate(programs) if p is not None]
     results = run_tests_batch([verify_job(programs[i], rows[i], tests, mode == "all_pass") for i in todo])
-    scores: list[float | None] = [Score(0.0, "the completion holds no code")] * len(texts)
+    scores: list[Score | None] = [Score(0.0, "the completion holds no code")] * len(texts)
     for i, result in zip(todo, results):
         if any(r.status == "sandbox_error" for r in result.results):
             scores[i] = None  # no sandbox could judge it: unscorable (advantage 0), not wrong

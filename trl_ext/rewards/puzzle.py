@@ -53,9 +53,12 @@ def check(sat_sources: list[str], answer_literals: list[str], timeout: float = 5
 def score(texts: list[str], rows: list[dict]) -> list[float | None]:
     literals = [parse_answer(t) for t in texts]
     todo = [i for i, lit in enumerate(literals) if lit is not None]
-    out: list[float | None] = [Score(0.0, "no Python literal could be parsed as the answer")] * len(texts)
+    out: list[Score | None] = [Score(0.0, "no Python literal could be parsed as the answer")] * len(texts)
     for i, ok in zip(todo, check([rows[i]["sat"] for i in todo], [literals[i] for i in todo])):
-        out[i] = None if ok is None else Score(1.0) if ok else Score(0.0, "sat(answer) did not return True")
+        if ok is None:
+            out[i] = None  # no sandbox could run it: unscorable, not wrong
+        else:
+            out[i] = Score(1.0) if ok else Score(0.0, "sat(answer) did not return True")
     return out
 
 
