@@ -20,6 +20,8 @@ LAYERS = [
         "trl_ext.curriculum",
         "trl_ext.models",
         "trl_ext.schedules",
+        "trl_ext.trainer_registry",
+        "trl_ext.recipe_fields",
     ],
 ]
 PACKAGES = ("trl_ext", "hub_datasets")
