@@ -57,6 +57,7 @@ def test_knobs_and_errors():
 
 def test_compression_rate_and_accuracy_in_the_harness_and_leaderboard():
     from trl_ext.leaderboard.app import display_frame, leaderboard_frame
+    from trl_ext.leaderboard.settings import Benchmark, Settings
 
     rows = hub_datasets.build("kolmogorov-real", "dna", n=0, n_test=2, seed=1).dataset["test"].to_list()
     literal = [f"```python\n{r['program']}```" for r in rows]
@@ -69,9 +70,12 @@ def test_compression_rate_and_accuracy_in_the_harness_and_leaderboard():
     bits = [8 * len(r["program"].encode()) + r["gzip_bits"] for r in rows]
     assert metrics["compression_rate"] == pytest.approx(sum(bits) / (2 * sum(raw)))
     assert compression_rate([literal[0]], rows[:1]) > 1  # a literal list is longer than the sequence text
+    benchmark = Benchmark(dataset="org/kt", config="dna", samples=2, ks=[1])
     results = {
         "config": {"model": "org/m", "revision": "main", "precision": "float32"},
-        "results": {"kt/dna": metrics},
+        "results": {benchmark.name: metrics},
+        "benchmarks": {benchmark.name: vars(benchmark)},
     }
-    shown = display_frame(leaderboard_frame(None, [results]))
-    assert {"kt/dna pass@1 (%)", "kt/dna compression_rate (%)"} <= set(shown.columns)
+    settings = Settings(requests="./requests", results="./results", benchmarks=[benchmark])
+    shown = display_frame(leaderboard_frame(settings, [results]))
+    assert {"org/kt/dna pass@1 (% ± SE)", "org/kt/dna compression_rate (% ± SE)"} <= set(shown.columns)
