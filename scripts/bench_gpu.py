@@ -106,7 +106,7 @@ def trainer_config(name: str, precision: str, output_dir: Path, args: argparse.N
         output_dir=str(output_dir),
         use_cpu=not cuda,
         bf16=cuda,
-        gradient_checkpointing=True,
+        **checkpointing(),
         learning_rate=1e-5,
         per_device_train_batch_size=args.batch,
         num_generations=args.generations,
@@ -122,6 +122,21 @@ def trainer_config(name: str, precision: str, output_dir: Path, args: argparse.N
         model_init_kwargs={"dtype": "bfloat16" if cuda else "float32"},
         **vllm,
         **extra,
+    )
+
+
+def checkpointing() -> dict:
+    """Activation checkpointing on, by the name this transformers knows: `activation_checkpointing` (5.2x;
+    `gradient_checkpointing` is its deprecated alias there) or `gradient_checkpointing` (the device image's 5.17)."""
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in fields(TrainingArguments)}
+    return (
+        {"activation_checkpointing": True}
+        if "activation_checkpointing" in names
+        else {"gradient_checkpointing": True}
     )
 
 

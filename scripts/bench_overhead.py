@@ -106,7 +106,7 @@ def run_worker(name: str, root: Path, args: argparse.Namespace) -> dict:
         output_dir=str(root / "runs" / name),
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         learning_rate=1e-4,
         per_device_train_batch_size=args.batch,
         num_generations=args.generations,

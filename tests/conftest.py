@@ -73,7 +73,7 @@ def cpu_grpo_args(output_dir, **overrides) -> dict:
         output_dir=str(output_dir),
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         learning_rate=1e-2,
         per_device_train_batch_size=4,
         num_generations=4,
