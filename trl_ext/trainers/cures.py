@@ -17,7 +17,7 @@ Implemented variant (what differs from the paper and its code): σ is the proxy 
 from gradient norms; τ is a constant on σ (see `trl_ext.curriculum`); the posterior is kept over the whole run
 (optionally with forgetting, `curriculum_decay`) instead of re-initialised by 4 fresh rollouts per prompt and
 outer iteration; prompts whose allocation rounds to 0 sit one batch out instead of being dropped. Whether this
-reproduces the paper's gains is not verified here (see scripts/evidence_cures.py for what a tiny run shows).
+reproduces the paper's gains is not verified at scale (`python scripts/evidence.py cures`: what a tiny run shows).
 
 The contract the mixin needs from a trainer, so that it composes with trainers that override
 `_generate_and_score_completions` or add rows to a batch:
