@@ -32,6 +32,7 @@ import string
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,7 @@ LETTERS = "abcdef"
 HINT_TEMPLATE = "{prompt}\nhint: {hint}"
 GUESS_WEIGHTS = {"a": 0.5, **dict.fromkeys("bcdef", 0.1)}
 HIDDEN = "Print the hidden number."
+SECRET = "cab"  # the SPO and Guide experiments' code
 
 
 # ------------------------------------------------------------------------------------------------------ the tasks
@@ -216,15 +218,12 @@ EXPERIMENTS = {
     ),
     "spo": Experiment(
         family="codes",
-        arms={
-            "grpo": ("grpo", {}),
-            "spo-offline": ("spo", {"off_policy_ratio": 0.5}),
-            "spo-replay": ("spo", {"off_policy_ratio": 0.5, "replay_buffer_size": 512}),
-        },
+        arms={"grpo": ("grpo", {}), "spo-offline": ("spo", {"off_policy_ratio": 0.5})},
         budget=64 * 50,
         evals=5,
         metrics=("pass@1", "pass@8"),
         curve="pass@1",
+        lr=3e-4,
         comparisons=[
             Comparison(
                 "spo-offline",
@@ -233,12 +232,10 @@ EXPERIMENTS = {
                 +1,
                 "half-online SPO learns from offline solutions the policy cannot produce",
             ),
-            Comparison(
-                "spo-replay", "grpo", "pass@1", +1, "replaying the policy's own (failed) samples does too"
-            ),
         ],
-        description="64 `code len 3` prompts (1 in 216 by chance: GRPO's groups almost never have a success), "
-        "their reference codes as SPO's offline pairs (half of each batch); evaluated on the same prompts × 8.",
+        description="64 `code KEY len 3` train prompts whose code is `cab` for every key (the warm start samples it 1 "
+        "time in 216: GRPO's groups almost never have a success), their solutions as SPO's offline pairs (half of each "
+        "batch, β 0.1, K 4); evaluated on 64 held-out keys × 8.",
         extra={"spo_beta": 0.1, "value_samples": 4},
     ),
     "guide": Experiment(
@@ -248,6 +245,7 @@ EXPERIMENTS = {
         evals=4,
         metrics=("pass@1", "pass@8"),
         curve="pass@1",
+        lr=3e-4,
         comparisons=[
             Comparison(
                 "guide",
@@ -257,16 +255,18 @@ EXPERIMENTS = {
                 "Guide teaches the unhinted policy prompts it fails; GRPO cannot",
             )
         ],
-        description="64 `code len 3` prompts with the hint `starts XY` (the warm start solves 1 in 216 without it, "
-        "1 in 6 with it); evaluated without hints on the same prompts × 8. Guide's hinted regenerations count.",
+        description="64 `code KEY len 3` train prompts whose code is `cab` for every key, with the hint `starts ca` (the "
+        "warm start solves 1 in 216 without it, about 1 in 8 with it); evaluated without hints on 64 held-out keys × 8. "
+        "Guide's hinted regenerations count as generated samples.",
     ),
     "cures": Experiment(
         family="codes",
         arms={"grpo": ("grpo", {}), "cures": ("cures", {})},
         budget=64 * 80,
-        evals=8,
+        evals=5,
         metrics=("pass@1",),
         curve="pass@1",
+        lr=3e-4,
         comparisons=[
             Comparison(
                 "cures",
@@ -298,6 +298,9 @@ EXPERIMENTS = {
         "the same ±1 reward) at equal generated answers; 30 held-out problems × 3 episodes.",
     ),
 }
+
+
+ALL = ["passk", "rlef", "spo", "guide", "cures"]  # the order `all` runs them in
 
 
 @dataclass
@@ -364,9 +367,15 @@ def experiment_data(name: str, quick: bool) -> tuple[list[dict], list[dict]]:
     small = 8 if quick else 1
     if name == "passk":
         return codes_rows("guess", 256 // small, 1), codes_rows("guess", 64 // small, 2)
-    if name in ("spo", "guide"):
-        rows = codes_rows("code3", 64 // small, {"spo": 3, "guide": 4}[name])
-        return rows, rows
+    if name in (
+        "spo",
+        "guide",
+    ):  # one secret code for every key: data the warm start cannot produce (1 in 216)
+        secret = [
+            {**r, "answer": SECRET, "hint": f"starts {SECRET[:2]}"}
+            for r in codes_rows("code3", 128 // small, 3)
+        ]
+        return secret[: 64 // small], secret[64 // small :]
     rows = (
         codes_rows("copy", 32 // small, 5)
         + codes_rows("code3", 96 // small, 5)
@@ -643,6 +652,7 @@ def run_job(name: str, arm: str, seed: int, settings: Settings) -> None:
 
     hf_logging.set_verbosity_error()
     path = run_path(settings, name, arm, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
     progress = path.with_suffix(".progress")
     if name == "rlef":
         record = run_rlef(arm, seed, settings, progress)
@@ -689,11 +699,9 @@ def run_parallel(tasks: list[Task], settings: Settings, desc: str) -> list[str]:
         for task in todo:
             try:
                 main(task.argv[2:])
-            except (
-                Exception
-            ) as err:  # a failed run is reported and the others still run, as with subprocesses
+            except Exception:  # reported, and the other runs still run, as with subprocesses
                 failed.append(task.label)
-                print(f"FAILED {task.label}: {err!r}", file=sys.stderr)
+                print(f"FAILED {task.label}:\n{traceback.format_exc()}", file=sys.stderr)
         return failed
     env = {
         **os.environ,
@@ -752,9 +760,9 @@ def run_experiments(names: list[str], settings: Settings) -> list[str]:
     failed = run_parallel(warm, settings, "warm starts")
     if failed:
         return failed
-    runs = []
-    for seed in settings.seeds:
-        for n in names:
+    runs = []  # experiment by experiment: an interrupted command leaves whole experiments, not one seed of each
+    for n in names:
+        for seed in settings.seeds:
             for arm in EXPERIMENTS[n].arms:
                 done = run_path(settings, n, arm, seed)
                 argv = [*script, "_run", n, arm, str(seed), *common]
@@ -827,8 +835,10 @@ def summarise(name: str, runs: dict, settings: Settings) -> dict:
         ):
             if key in rs[0]:
                 summary["arms"][arm][key] = mean_sd([r.get(key) or 0.0 for r in rs])[0]
-    start = next(iter(runs.values()))[0]["curve"][0] if runs else None
-    summary["warm_start"] = {m: start[m] for m in exp.metrics if m in start} if start else {}
+    starts = [
+        r["curve"][0] for rs in runs.values() for r in rs
+    ]  # step 0: the warm start (per-seed eval sampling)
+    summary["warm_start"] = {m: mean_sd([p[m] for p in starts])[0] for m in exp.metrics if m in starts[0]}
     for c in exp.comparisons:
         if c.arm in values and c.baseline in values and len(values[c.arm][c.metric]) > 1:
             delta, se = effect(values[c.arm][c.metric], values[c.baseline][c.metric])
@@ -878,13 +888,18 @@ def markdown(name: str, summary: dict) -> str:
             f"Target: GRPO's final mean pool pass@1, {summary['target_pass@1']:.3f}; runs that never "
             f"reached it (counted as the whole budget): {summary['not_reached']}.",
         ]
-    lines += ["", "| prediction | comparison | metric | effect ± SE | verdict |", "|---|---|---|---:|---|"]
+    lines += [
+        "",
+        "| prediction | comparison | metric | seeds | effect ± SE | detectable (2 SE) | verdict |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
     for c in summary["comparisons"]:
         scale = 1 if c["metric"] == "samples_to_target" else 100
         unit = "" if scale == 1 else " pts"
         lines.append(
-            f"| {c['claim']} | {c['arm']} − {c['baseline']} | {c['metric']} | "
-            f"{scale * c['effect']:+.1f} ± {scale * c['se']:.1f}{unit} | {c['verdict']} |"
+            f"| {c['claim']} | {c['arm']} − {c['baseline']} | {c['metric']} | {c['seeds']} | "
+            f"{scale * c['effect']:+.1f} ± {scale * c['se']:.1f}{unit} | {2 * scale * c['se']:.1f}{unit} | "
+            f"{c['verdict']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -970,7 +985,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run_job(args.what[1], args.what[2], int(args.what[3]), settings)
         return 0
-    names = list(EXPERIMENTS) if args.what == ["all"] or args.what == ["report"] else args.what
+    names = ALL if args.what == ["all"] or args.what == ["report"] else args.what
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         p.error(f"unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}, all, report")
