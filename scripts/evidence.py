@@ -865,7 +865,7 @@ def markdown(name: str, summary: dict) -> str:
         f"#### {name}: {summary['description']}",
         "",
         f"Budget: {summary['budget']} generated {'answers' if name == 'rlef' else 'samples'} per run. "
-        + "Warm start: "
+        + "Warm start (step 0, mean over runs): "
         + ", ".join(f"{m} {v:.3f}" for m, v in summary["warm_start"].items())
         + ".",
         "",
