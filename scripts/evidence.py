@@ -722,6 +722,9 @@ def run_parallel(tasks: list[Task], settings: Settings, desc: str) -> list[str]:
         while todo or running:
             while todo and len(running) < settings.jobs:
                 task = todo.pop(0)
+                if task.done.exists():  # finished meanwhile by another command on the same output
+                    bar.update(1)
+                    continue
                 task.log.parent.mkdir(parents=True, exist_ok=True)
                 handle = task.log.open("w")
                 process = subprocess.Popen(task.argv, stdout=handle, stderr=subprocess.STDOUT, env=env)
@@ -796,11 +799,13 @@ def load_runs(settings: Settings, name: str) -> dict:
 
 
 def samples_to_target(curve: list[dict], metric: str, target: float) -> float | None:
-    """Generated samples at which the curve first reaches `target` (linear interpolation); None if never."""
-    for before, after in zip(curve, curve[1:]):
-        if after[metric] >= target:
-            if before[metric] >= target:
-                return float(before["samples"])
+    """Generated samples at which the trained policy first reaches `target` (the evaluations after the warm start's,
+    linear interpolation from the previous one when that was below); None if never."""
+    for i in range(1, len(curve)):
+        if curve[i][metric] >= target:
+            before, after = curve[i - 1], curve[i]
+            if i == 1 or before[metric] >= target:
+                return float(after["samples"])
             t = (target - before[metric]) / (after[metric] - before[metric])
             return before["samples"] + t * (after["samples"] - before["samples"])
     return None

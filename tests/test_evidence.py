@@ -21,11 +21,16 @@ def test_statistics_by_hand():
     assert verdict(2.0, 0.5, +1).startswith("as predicted (4.0 SE)")
     assert verdict(2.0, 0.5, -1).startswith("opposite of the prediction (4.0 SE)")
     assert verdict(0.5, 0.5, +1) == "inconclusive (+1.0 SE)"
-    # samples to target: linear interpolation between evaluations; None when never reached
+    # samples to target: the first evaluation after the warm start's (step 0) that reaches it, interpolated from the
+    # one before when that was a trained policy below it; None when never reached
     curve = [{"samples": 0, "m": 0.1}, {"samples": 100, "m": 0.3}, {"samples": 200, "m": 0.5}]
     assert evidence.samples_to_target(curve, "m", 0.4) == pytest.approx(150.0)
-    assert evidence.samples_to_target(curve, "m", 0.1) == 0.0
+    assert evidence.samples_to_target(curve, "m", 0.2) == 100.0
     assert evidence.samples_to_target(curve, "m", 0.6) is None
+    dip = [{"samples": 0, "m": 0.5}, {"samples": 100, "m": 0.1}, {"samples": 200, "m": 0.3}]
+    assert evidence.samples_to_target(dip, "m", 0.2) == pytest.approx(
+        150.0
+    )  # the warm start's 0.5 does not count
 
 
 def test_k_sample_metrics_by_hand():
