@@ -140,9 +140,11 @@ def effect(arm: list[float], base: list[float]) -> tuple[float, float]:
 
 def verdict(delta: float, se: float, sign: int) -> str:
     """From the numbers: the predicted sign beyond 2 standard errors, the opposite beyond 2, or neither."""
-    if se == 0:
+    if se == 0:  # every seed gave the same value in both arms
+        if delta == 0:
+            return "no difference (no spread over seeds)"
         return (
-            "no spread: not testable" if delta == 0 else ("as predicted" if sign * delta > 0 else "opposite")
+            "as predicted (no spread over seeds)" if sign * delta > 0 else "opposite (no spread over seeds)"
         )
     z = sign * delta / se
     if z > 2:

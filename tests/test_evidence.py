@@ -21,6 +21,7 @@ def test_statistics_by_hand():
     assert verdict(2.0, 0.5, +1).startswith("as predicted (4.0 SE)")
     assert verdict(2.0, 0.5, -1).startswith("opposite of the prediction (4.0 SE)")
     assert verdict(0.5, 0.5, +1) == "inconclusive (+1.0 SE)"
+    assert verdict(0.0, 0.0, +1) == "no difference (no spread over seeds)"
     # samples to target: the first evaluation after the warm start's (step 0) that reaches it, interpolated from the
     # one before when that was a trained policy below it; None when never reached
     curve = [{"samples": 0, "m": 0.1}, {"samples": 100, "m": 0.3}, {"samples": 200, "m": 0.5}]
