@@ -1,10 +1,13 @@
-"""Pieces shared by the evidence and benchmark scripts (imported as `from experiments import ...`: the scripts run
-from scripts/): CPU training arguments, the SFT warm start of a tiny model, sampled held-out rewards and atomic
-writes."""
+"""Pieces the evidence script shares between its experiments (imported as `from experiments import ...`: the script
+runs from scripts/): CPU training arguments, the SFT warm start of a tiny model, sampling held-out completions,
+k-sample metrics, summary statistics and atomic writes."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import statistics
 from pathlib import Path
 
 
@@ -14,7 +17,7 @@ def cpu_args(output_dir: Path, seed: int) -> dict:
         output_dir=str(output_dir),
         use_cpu=True,
         bf16=False,
-        gradient_checkpointing=False,
+        activation_checkpointing=False,
         save_strategy="no",
         report_to="none",
         seed=seed,
@@ -25,26 +28,15 @@ def cpu_args(output_dir: Path, seed: int) -> dict:
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file and a rename: readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
 
-def answer_rows(rows, hint_template: str | None = None) -> list[dict]:
-    """Prompt-completion rows whose completion is each row's reference answer; with `hint_template`, each row
-    also once with its hinted prompt (Guide's hint, same answer)."""
-    pairs = []
-    for r in rows:
-        completion = [{"role": "assistant", "content": r["answer"]}]
-        pairs.append({"prompt": r["prompt"], "completion": completion})
-        if hint_template is not None:
-            from trl_ext.trainers.guide import hinted_prompt
-
-            pairs.append(
-                {"prompt": hinted_prompt(r["prompt"], r["hint"], hint_template), "completion": completion}
-            )
-    return pairs
+def write_json(path: Path, data) -> None:
+    write_atomic(path, json.dumps(data, indent=1))
 
 
 def sft_train(
@@ -81,56 +73,82 @@ def sft_train(
     trainer.save_model(str(save_to))
 
 
-def pbe_warm_start(rows: list[dict], out: Path, save_to: Path, steps: int) -> str:
-    """The PBE evidence warm start: a 4-layer tiny model on the rows' text, then `steps` of SFT on their answers."""
-    from trl_ext.models import build_tiny_model
-
-    pairs = answer_rows(rows)
-    corpus = [r["prompt"][0]["content"] + r["completion"][0]["content"] for r in pairs]
-    base = build_tiny_model(
-        out / "tiny-init",
-        corpus,
-        hidden_size=64,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=256,
-        seed=0,
-    )
-    sft_train(base, pairs, out / "sft", save_to, max_steps=steps, warmup_steps=20)
-    return str(save_to)
-
-
-def sampled_rewards(model, tokenizer, test: list[dict], samples: int, seed: int) -> list:
-    """`task_reward` of `samples` completions per held-out row (sampled at temperature 1, 16 new tokens, torch
-    seeded with `seed`), row-major; the model's train/eval mode is restored."""
+def sample_texts(
+    model, tokenizer, prompts: list, samples: int, seed: int, max_new_tokens: int
+) -> list[list[str]]:
+    """`samples` completions per prompt (conversational prompts), sampled at temperature 1 with no top-k/top-p
+    from the model itself, torch seeded with `seed`; the global RNG and the model's train/eval mode are restored."""
     import torch
 
-    from trl_ext.rewards import task_reward
-
-    was_training = model.training
+    was_training, rng = model.training, torch.get_rng_state()
     model.eval()
-    texts = tokenizer.apply_chat_template(
-        [r["prompt"] for r in test], add_generation_prompt=True, tokenize=False
-    )
     tokenizer.padding_side = "left"
-    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    texts = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=False)
     torch.manual_seed(seed)
-    with torch.no_grad():
-        out = model.generate(
-            **batch.to(model.device),
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
-            max_new_tokens=16,
-            num_return_sequences=samples,
-            pad_token_id=tokenizer.pad_token_id,
+    out = []
+    chunk = max(1, 512 // samples)
+    for start in range(0, len(texts), chunk):
+        batch = tokenizer(
+            texts[start : start + chunk], return_tensors="pt", padding=True, add_special_tokens=False
         )
-    completions = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    rows = [r for r in test for _ in range(samples)]
-    columns = {key: [r[key] for r in rows] for key in rows[0] if key != "prompt"}
-    rewards = task_reward(
-        [r["prompt"] for r in rows], [[{"role": "assistant", "content": c}] for c in completions], **columns
-    )
+        with torch.no_grad():
+            ids = model.generate(
+                **batch.to(model.device),
+                do_sample=True,
+                temperature=1.0,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                num_return_sequences=samples,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+        decoded = tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        out += [decoded[i : i + samples] for i in range(0, len(decoded), samples)]
     model.train(was_training)
-    return rewards
+    torch.set_rng_state(rng)
+    return out
+
+
+def k_sample_metrics(answers: list[list[str]], targets: list[str], ks: tuple[int, ...]) -> dict:
+    """pass@1, pass@k and maj@k (unbiased estimates from the n samples of each prompt), averaged over prompts; a
+    sample is correct when its stripped text equals the prompt's target."""
+    from trl_ext.objectives import majority_value, pass_at_k
+
+    result = {}
+    correct = [[float(a.strip() == t) for a in group] for group, t in zip(answers, targets)]
+    n = len(answers[0])
+    for k in ks:
+        result[f"pass@{k}"] = statistics.mean(pass_at_k(n, round(sum(c)), k) for c in correct)
+    for k in ks:
+        if k > 1:
+            result[f"maj@{k}"] = statistics.mean(
+                majority_value([a.strip() or None for a in group], c, k) for group, c in zip(answers, correct)
+            )
+    return result
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def effect(arm: list[float], base: list[float]) -> tuple[float, float]:
+    """Difference of means and its standard error (Welch: sqrt(sd_a²/n_a + sd_b²/n_b))."""
+    (ma, sa), (mb, sb) = mean_sd(arm), mean_sd(base)
+    return ma - mb, math.sqrt(sa**2 / len(arm) + sb**2 / len(base))
+
+
+def verdict(delta: float, se: float, sign: int) -> str:
+    """From the numbers: the predicted sign beyond 2 standard errors, the opposite beyond 2, or neither."""
+    if se == 0:  # every seed gave the same value in both arms
+        if delta == 0:
+            return "no difference (no spread over seeds)"
+        return (
+            "as predicted (no spread over seeds)" if sign * delta > 0 else "opposite (no spread over seeds)"
+        )
+    z = sign * delta / se
+    if z > 2:
+        return f"as predicted ({z:.1f} SE)"
+    if z < -2:
+        return f"opposite of the prediction ({-z:.1f} SE)"
+    return f"inconclusive ({z:+.1f} SE)"

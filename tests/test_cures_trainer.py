@@ -38,6 +38,12 @@ COMBINATIONS = [
 ]
 
 
+def dataset_for(trainer_cls, n: int = 64):
+    """The toy prompts; with a (never used) hint column for Guide, which refuses a dataset without one."""
+    data = toy_dataset(n)
+    return data.add_column("hint", [None] * n) if trainer_cls is GuideTrainer else data
+
+
 def config(config_cls, tmp_path, **kwargs):
     base = cpu_grpo_args(tmp_path, per_device_train_batch_size=GROUP * GROUPS, num_generations=GROUP)
     base.update({k: kwargs.pop(k) for k in list(kwargs) if k in base or k in ("save_strategy", "save_steps")})
@@ -102,7 +108,7 @@ def test_inert_when_off(tiny_model, tmp_path, config_cls, trainer_cls, extra):
         model=tiny_model,
         reward_funcs=contains_a_reward,
         args=config(config_cls, tmp_path, curriculum=False, **extra),
-        train_dataset=toy_dataset(),
+        train_dataset=dataset_for(trainer_cls),
     )
     assert trainer.curriculum_posterior is None and INDEX_COLUMN not in trainer.train_dataset.column_names
     assert isinstance(trainer._get_train_sampler(), RepeatSampler)
@@ -123,7 +129,7 @@ def test_composes_trains_and_counts_the_scored_rollouts(
 
     args = config(config_cls, tmp_path, curriculum=True, max_steps=3, **extra)
     trainer = Recording(
-        model=tiny_model, reward_funcs=contains_a_reward, args=args, train_dataset=toy_dataset()
+        model=tiny_model, reward_funcs=contains_a_reward, args=args, train_dataset=dataset_for(trainer_cls)
     )
     assert isinstance(trainer._get_train_sampler(), CurriculumSampler)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
@@ -206,6 +212,38 @@ def test_guided_regeneration_is_not_counted_as_the_prompts_own_rollouts(tiny_mod
     posterior = trainer.curriculum_posterior
     assert posterior.rollouts.sum().item() == 2 * GROUPS * GROUP
     assert posterior.successes.sum().item() == 0 and posterior.failures.sum().item() == 2 * GROUPS * GROUP
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        pytest.param({"num_iterations": 2}, id="num_iterations=2"),
+        pytest.param({"steps_per_generation": 2}, id="steps_per_generation=2"),
+        pytest.param({"steps_per_generation": 2, "gradient_accumulation_steps": 2}, id="accumulation=2"),
+    ],
+)
+def test_cold_start_counts_every_drawn_rollout_once(tiny_model, tmp_path, monkeypatch, pipeline):
+    """Whether the previous batch was scored when the next is drawn depends on the pipeline; the cold start must see
+    each earlier draw's rollouts exactly once (observed, or drawn and not scored yet), never twice."""
+    seen = []
+
+    def recording(sigma, rollouts, *args, **kwargs):
+        seen.append(rollouts.clone())
+        groups = cures_draw(sigma, rollouts, *args, **kwargs)
+        draws.append(groups.tolist())
+        return groups
+
+    draws, cures_draw = [], cures.draw_groups
+    monkeypatch.setattr(cures, "draw_groups", recording)
+    args = config(CurESConfig, tmp_path, max_steps=4, curriculum_cold_start=2 * GROUP, **pipeline)
+    trainer = CurESTrainer(
+        model=tiny_model, reward_funcs=contains_a_reward, args=args, train_dataset=toy_dataset(16)
+    )
+    trainer.train()
+    assert len(seen) >= 2
+    for j, rollouts in enumerate(seen):
+        earlier = torch.tensor([i for draw in draws[:j] for i in draw], dtype=torch.long)
+        assert torch.equal(rollouts, torch.bincount(earlier, minlength=16) * GROUP), j
 
 
 def test_resume_restores_the_posterior(tiny_model, tmp_path):

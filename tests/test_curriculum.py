@@ -127,11 +127,30 @@ def test_draw_groups_frequencies_follow_rho_and_floor_keeps_everyone():
     # one draw: the probability of each prompt is exactly ρ (binomial standard error < 0.008)
     assert np.allclose(hits / trials, rho.numpy(), atol=0.03)
     assert hits[2] > 0 and hits[3] > 0  # solved/hopeless prompts are still drawn
-    # allocation with the floor: σ = 0 prompts still get rollouts, in expectation floor / n of the slots
+    # allocation with the floor: σ = 0 prompts still get rollouts, in expectation floor · slots / N groups (the
+    # allocation ∝ σ gives them none); the σ > 0 prompts share the rest, the larger σ more
     total = np.zeros(4)
     for _ in range(2000):
         total += np.bincount(draw_groups(sigma, torch.zeros(4), 4, rng, tau=math.inf, floor=0.2), minlength=4)
-    assert np.allclose(total / 2000, (allocation_shares(sigma, 0.2) * 4).numpy(), atol=0.05)
+    assert np.allclose(total[2:] / 2000, [0.2, 0.2], atol=0.03)
+    assert total[0] > total[1] and total[:2].sum() / 2000 == pytest.approx(3.6, abs=0.06)
+
+
+@pytest.mark.parametrize("allocation", [True, False])
+def test_floor_means_the_same_end_to_end_with_or_without_allocation(allocation):
+    """A solved prompt among high-variance ones gets floor · slots / N groups per batch in expectation (the
+    floor applied once, not to the sampling weights and again to the allocation: that gave about floor² / N)."""
+    sigma = torch.tensor([0.0] + [0.5] * 9, dtype=torch.float64)
+    rng = np.random.default_rng(2)
+    trials, slots, floor = 4000, 5, 0.2
+    solved = sum(
+        (
+            draw_groups(sigma, torch.zeros(10), slots, rng, tau=0.1, floor=floor, allocation=allocation) == 0
+        ).sum()
+        for _ in range(trials)
+    )
+    # floor · 5 / 10 = 0.1 from the floor, plus the curriculum's exp(0)/(exp(0) + 9 exp(5)) ≈ 0.0007 per slot
+    assert solved / trials == pytest.approx(floor * slots / 10, abs=0.015)
 
 
 def test_draw_groups_is_deterministic_given_the_generator():

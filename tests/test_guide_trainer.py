@@ -117,6 +117,22 @@ def test_hint_containing_the_answer_is_refused_at_start(tiny_model, tmp_path):
         )
 
 
+def test_dataset_without_hints_is_refused_or_warned(tiny_model, tmp_path, caplog):
+    with pytest.raises(ValueError, match="no `hint` column .* would be GRPOTrainer's"):
+        GuideTrainer(
+            model=tiny_model,
+            reward_funcs=contains_a_reward,
+            args=config(tmp_path),
+            train_dataset=toy_dataset(8),
+        )
+    empty = toy_dataset(8).add_column("hint", [""] * 4 + [None] * 4)
+    with caplog.at_level("WARNING", logger="trl_ext.trainers.guide"):
+        GuideTrainer(
+            model=tiny_model, reward_funcs=contains_a_reward, args=config(tmp_path), train_dataset=empty
+        )
+    assert "every `hint` of the train dataset is empty" in caplog.text
+
+
 def completion_logps(model, prompt_ids: list[int], completion_ids: list[int]) -> torch.Tensor:
     """Independent recomputation: log π(completion | prompt), token by token, one unpadded sequence."""
     ids = torch.tensor([prompt_ids + completion_ids])

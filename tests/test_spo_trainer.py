@@ -41,8 +41,10 @@ def test_config_errors(tmp_path, tiny_model):
         config(tmp_path, spo_beta=0.0)
     with pytest.raises(ValueError, match="off_policy_ratio and offline_share must be in"):
         config(tmp_path, off_policy_ratio=1.5)
-    with pytest.raises(ValueError, match="value_samples must be at least 1"):
-        config(tmp_path, value_samples=0)
+    with pytest.raises(ValueError, match="value_samples must be >= 0"):
+        config(tmp_path, value_samples=-1)
+    with pytest.raises(ValueError, match="supported on-policy only"):
+        config(tmp_path, value_samples=0, off_policy_ratio=0.5, replay_buffer_size=8)
     with pytest.raises(ValueError, match="spo_loss_type must be one of"):
         config(tmp_path, spo_loss_type="ce")
     with pytest.raises(ValueError, match="needs a replay buffer"):
@@ -136,6 +138,57 @@ def test_offline_only_measures_fresh_rows(tiny_model, tmp_path):
     out, _ = Recording.batches[0]
     assert out["spo_in_loss"].tolist() == [0.0] * 4 + [1.0] * 4 and out["spo_fresh"].sum() == 4
     assert trainer.state.log_history[0]["spo/off_policy_share"] == 1.0
+
+
+def test_reference_samples_ignore_the_checkpoints_generation_config(tiny_model, tmp_path, monkeypatch):
+    """transformers fills every sampling field left unset from the checkpoint's generation_config.json: π_ref's
+    samples must not get its repetition penalty, n-gram ban, min-p, suppressed tokens or top-k."""
+    import shutil
+
+    from transformers import GenerationConfig
+    from transformers.generation.utils import GenerationMixin
+
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_model, checkpoint)
+    GenerationConfig(  # as Qwen2.5 instruct checkpoints do (repetition_penalty 1.05, top_k 20, ...), but more
+        do_sample=True,
+        repetition_penalty=5.0,
+        no_repeat_ngram_size=1,
+        min_p=0.5,
+        top_k=3,
+        typical_p=0.5,
+        suppress_tokens=[5],
+    ).save_pretrained(checkpoint)
+    trainer = SPOTrainer(str(checkpoint), contains_a_reward, config(tmp_path), toy_dataset())
+    assert trainer.ref_model.generation_config.repetition_penalty == 5.0  # the checkpoint's config is loaded
+    used = []
+    original = GenerationMixin._get_logits_processor
+
+    def recording(self, generation_config, *args, **kwargs):
+        processors = original(self, generation_config, *args, **kwargs)
+        used.append([type(p).__name__ for p in processors])
+        return processors
+
+    monkeypatch.setattr(GenerationMixin, "_get_logits_processor", recording)
+    prompt_ids = trainer._tokenize_prompts([toy_dataset(1)[0]["prompt"]])[0]
+    completions = trainer._sample_reference(prompt_ids * 4)
+    assert len(completions) == 4 and used
+    # temperature 1 (the config's): no processor may reshape π_ref's distribution
+    assert all(names == [] for names in used), used
+    assert trainer.ref_model.generation_config.repetition_penalty == 5.0  # restored after sampling
+
+
+def test_on_policy_without_reference_samples(tiny_model, tmp_path):
+    """value_samples 0: V̂₀ = 0 for every prompt, π_ref never sampled, and the loss is SPO's with that baseline."""
+    Recording.batches = []
+    trainer = Recording(tiny_model, contains_a_reward, config(tmp_path, value_samples=0), toy_dataset())
+    trainer._sample_reference = lambda prompt_ids: pytest.fail("π_ref sampled with value_samples 0")
+    trainer.train()
+    assert trainer._values == {} and len(Recording.batches) == 2
+    for out, _ in Recording.batches:
+        assert out["spo_v0"].tolist() == [0.0] * 4
+    logs = [e for e in trainer.state.log_history if "spo/v0" in e]
+    assert logs and all(e["spo/v0"] == 0.0 and "spo/reference_reward" not in e for e in logs)
 
 
 def test_value_refresh_pools_reference_samples(tiny_model, tmp_path):

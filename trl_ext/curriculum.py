@@ -8,9 +8,10 @@ Paper: "CurES: From Gradient Analysis to Efficient Curriculum Learning for Reaso
   optional forgetting factor so that p̂ follows a policy that changes;
 - σ_i = sqrt(p̂_i (1 − p̂_i)) (`sigma_proxy`), the paper's cheap proxy for the per-prompt gradient scale (the
   paper also estimates σ from gradient norms; not done here: every function takes σ as given);
-- prompts are sampled with ρ_i ∝ exp(σ_i / τ) (`sampling_weights`), mixed with a uniform floor;
+- prompts are sampled with ρ_i ∝ exp(σ_i / τ) (`sampling_weights`);
 - the rollouts of a batch are shared ∝ σ_i under a fixed budget (`allocation_shares`, `systematic_round`);
-- `draw_groups` puts these together for one batch of TRL groups (cold start first, then ρ, then allocation).
+- `draw_groups` puts these together for one batch of TRL groups (cold start first, then the floor's uniform
+  groups, then ρ and the allocation for the rest).
 
 What τ means here. σ lies in [0, ½], so ρ_max / ρ_min = exp(1 / (2τ)) at most: a prompt at p̂ = ½ is exp(1/(2τ))
 times as likely as a solved or hopeless one (σ → 0); e.g. τ = 0.1 gives ×148, τ = 1 gives ×1.65. τ is a plain
@@ -18,10 +19,14 @@ constant on σ itself. The official sampler divides by t = (α + 1) / 0.01 ≥ 1
 within exp(0.5 / 100) ≈ 0.5 % of uniform: it samples almost uniformly. `normalised_entropy` (1 = uniform) is
 logged by the trainer so that the effect of τ is visible.
 
-The floor: ρ = (1 − floor) · softmax(σ / τ) + floor / N and the allocation shares (1 − floor) · σ / Σσ +
-floor / n, so every prompt keeps at least floor / N of the sampling probability and every drawn prompt at least
-floor / n of the batch's rollouts in expectation: solved and hopeless prompts are revisited (and their p̂ can
-move) instead of silently vanishing, as they do in the official code when their rounded budget is 0.
+The floor is applied once, to the whole pipeline: a share `floor` of a batch's groups (after the cold start) goes to
+prompts drawn uniformly, one group each, and the rest to the curriculum (ρ without a floor, then the allocation
+without a floor). So every prompt gets, in expectation, at least floor / N of those groups, i.e. of the batch's
+rollouts, with or without allocation: solved and hopeless prompts are revisited (and their p̂ can move) instead of
+silently vanishing, as they do in the official code when their rounded budget is 0. (Mixing the floor into both ρ
+and the allocation shares would multiply it: a solved prompt would get about floor² / N.) For one group without
+allocation the law of the drawn prompt is exactly `sampling_weights(σ, τ, floor)` = (1 − floor)·softmax(σ/τ) +
+floor / N.
 """
 
 from __future__ import annotations
@@ -144,26 +149,34 @@ def draw_groups(
 
     1. Cold start: prompts with fewer than `cold_start` observed rollouts (`rollouts`, (N,)) come first, chosen
        uniformly without replacement, one group each.
-    2. The other slots: distinct prompts drawn without replacement with probability ∝ ρ (`sampling_weights`), by
-       Gumbel top-k on log ρ (exact successive sampling, stable when ρ underflows).
-    3. Allocation (optional): the slots of step 2 are redistributed over the prompts drawn there ∝ their
-       `allocation_shares` (`systematic_round`): high-σ prompts get several groups, a prompt rounded to 0 sits
-       this batch out. Without allocation each drawn prompt gets one group, as in GRPO.
-    The groups are returned in random order."""
+    2. The floor: of the S other slots, ⌊S·floor + u⌋ (u ~ U[0, 1): S·floor in expectation) go to distinct prompts
+       chosen uniformly among the other (warm) prompts, one group each.
+    3. The curriculum: the remaining slots go to distinct warm prompts drawn without replacement with probability
+       ∝ exp(σ/τ) (no floor), by Gumbel top-k on the log-weights (exact successive sampling, stable when they
+       underflow). With `allocation` they are then redistributed over those prompts ∝ σ (`allocation_shares`
+       without a floor, `systematic_round`): high-σ prompts get several groups, a prompt rounded to 0 sits out.
+       Without allocation each drawn prompt gets one group, as in GRPO.
+    A prompt may be drawn by both steps 2 and 3 (two groups). Every warm prompt gets, in expectation, at least
+    floor · S / N_warm groups (module docstring). The groups are returned in random order."""
     n = sigma.numel()
     if num_groups < 1 or num_groups > n:
         raise ValueError(f"a batch of {num_groups} groups needs 1 <= groups <= the number of prompts ({n})")
+    _check_floor(floor)
     cold = np.flatnonzero(rollouts.numpy() < cold_start)
     picked_cold = rng.choice(cold, size=min(len(cold), num_groups), replace=False)
     warm = np.setdiff1d(np.arange(n), picked_cold)
     slots = num_groups - len(picked_cold)
     groups = [picked_cold]
-    if slots:
+    uniform_slots = min(slots, math.floor(slots * floor + rng.random()))
+    if uniform_slots:
+        groups.append(rng.choice(warm, size=uniform_slots, replace=False))
+    if slots > uniform_slots:
+        slots -= uniform_slots
         warm_sigma = sigma[torch.from_numpy(warm)]
-        keys = sampling_log_weights(warm_sigma, tau, floor).numpy() + rng.gumbel(size=len(warm))
+        keys = sampling_log_weights(warm_sigma, tau).numpy() + rng.gumbel(size=len(warm))
         chosen = warm[np.argsort(-keys, kind="stable")[:slots]]
         if allocation:
-            shares = allocation_shares(sigma[torch.from_numpy(chosen)], floor)
+            shares = allocation_shares(sigma[torch.from_numpy(chosen)])
             counts = systematic_round(shares, slots, float(rng.random())).numpy()
             chosen = np.repeat(chosen, counts)
         groups.append(chosen)

@@ -17,7 +17,7 @@ Implemented variant (what differs from the paper and its code): σ is the proxy 
 from gradient norms; τ is a constant on σ (see `trl_ext.curriculum`); the posterior is kept over the whole run
 (optionally with forgetting, `curriculum_decay`) instead of re-initialised by 4 fresh rollouts per prompt and
 outer iteration; prompts whose allocation rounds to 0 sit one batch out instead of being dropped. Whether this
-reproduces the paper's gains is not verified here (see scripts/evidence_cures.py for what a tiny run shows).
+reproduces the paper's gains is not verified at scale (`python scripts/evidence.py cures`: what a tiny run shows).
 
 The contract the mixin needs from a trainer, so that it composes with trainers that override
 `_generate_and_score_completions` or add rows to a batch:
@@ -76,8 +76,11 @@ class CurriculumArguments:
             Temperature τ of the sampling weights ρ_i ∝ exp(σ_i / τ), σ_i = sqrt(p̂_i(1 − p̂_i)) ∈ [0, ½]: a prompt at
             p̂ = ½ is exp(1 / (2τ)) times as likely as a solved or hopeless one (τ = 0.1: ×148; `inf`: uniform).
         curriculum_floor (`float`, defaults to `0.05`):
-            Share of the sampling probability spread uniformly over all prompts, and of each batch's rollouts spread
-            uniformly over its drawn prompts: solved and hopeless prompts keep at least this much weight.
+            Share of each batch's groups (after the cold start) given to prompts drawn uniformly, one group each; the
+            curriculum (ρ, then the allocation) shares the rest. End to end, every prompt gets in expectation at
+            least `floor / N` of those groups (N prompts), with or without allocation: solved and hopeless prompts
+            keep being revisited. Without allocation, one group's prompt is drawn with probability
+            (1 − floor)·softmax(σ/τ) + floor/N.
         curriculum_allocation (`bool`, defaults to `True`):
             Share each batch's groups among its drawn prompts ∝ σ (high-σ prompts get several groups of
             `num_generations`, each with its own baseline; the total number of rollouts is unchanged). False: one
@@ -104,7 +107,8 @@ class CurriculumArguments:
         metadata={"help": "Temperature of rho ∝ exp(sigma / tau), sigma in [0, 1/2]; inf = uniform."},
     )
     curriculum_floor: float = field(
-        default=0.05, metadata={"help": "Uniform share of sampling probability and of each batch's rollouts."}
+        default=0.05,
+        metadata={"help": "Share of each batch's groups drawn uniformly (every prompt keeps >= floor/N)."},
     )
     curriculum_allocation: bool = field(
         default=True, metadata={"help": "Share each batch's groups among its prompts in proportion to sigma."}
@@ -142,13 +146,28 @@ class CurriculumArguments:
 
 
 class PromptPosterior:
-    """Per-prompt success/failure counts (float64, decayed) and observed rollouts; identical on every process."""
+    """Per-prompt success/failure counts (float64, decayed), observed rollouts, and rollouts drawn but not scored yet
+    (`pending`: in flight between the sampler and the scoring, not saved); identical on every process."""
 
     def __init__(self, num_prompts: int, args: CurriculumArguments):
         self.args = args
         self.successes = torch.zeros(num_prompts, dtype=torch.float64)
         self.failures = torch.zeros(num_prompts, dtype=torch.float64)
         self.rollouts = torch.zeros(num_prompts, dtype=torch.long)
+        self.pending = torch.zeros(num_prompts, dtype=torch.long)
+        self.replayed_draws = 0  # draws to come that re-draw batches scored before a resume (not in flight)
+
+    def drawn(self, prompts: list[int], num_generations: int) -> None:
+        """The sampler drew `prompts` (one group of `num_generations` rollouts each): in flight until scored."""
+        if self.replayed_draws:
+            self.replayed_draws -= 1
+            return
+        self.pending += torch.bincount(torch.tensor(prompts), minlength=len(self)) * num_generations
+
+    def scored(self, index: torch.Tensor) -> None:
+        """Rollouts of prompts `index` (one entry per rollout, scorable or not) were scored: no longer in flight."""
+        done = torch.bincount(index, minlength=len(self))
+        self.pending = (self.pending - done).clamp_min(0)
 
     def __len__(self) -> int:
         return len(self.rollouts)
@@ -184,7 +203,14 @@ class CurriculumSampler(Sampler[int]):
     """Drop-in for TRL's `RepeatSampler` on the train set: per generation batch it draws `groups` prompts (a prompt
     may appear several times) from the current posterior and yields each `num_generations` times, the whole
     batch `repeat_count` times (GRPO reuses one generation for `steps_per_generation × num_iterations` steps).
-    Draws are seeded by (seed, epoch, batch), so every process draws the same batch from the same posterior."""
+    Draws are seeded by (seed, epoch, batch), so every process draws the same batch from the same posterior.
+
+    When a batch is drawn depends on the data pipeline: the trainer fetches `gradient_accumulation_steps` dataloader
+    items at a time and accelerate prefetches one more, and each batch is fetched `repeat_count` times. So the
+    previous batch may or may not have been scored yet (not yet with repeat_count == gradient_accumulation_steps;
+    already with `num_iterations > 1` or `steps_per_generation > gradient_accumulation_steps`). The cold start counts
+    every drawn rollout exactly once whatever the timing: observed rollouts plus those drawn and not yet scored
+    (`PromptPosterior.pending`, settled by the mixin when it scores them)."""
 
     def __init__(
         self, posterior: PromptPosterior, num_generations: int, groups: int, repeat_count: int, seed: int
@@ -207,12 +233,11 @@ class CurriculumSampler(Sampler[int]):
 
     def __iter__(self):
         a = self.posterior.args
-        pending = torch.zeros(len(self.posterior), dtype=torch.long)
         for batch in range(self._batches_per_epoch()):
             rng = np.random.default_rng([self.seed, self.epoch, batch])
             prompts = draw_groups(
                 self.posterior.sigma(),
-                self.posterior.rollouts + pending,
+                self.posterior.rollouts + self.posterior.pending,
                 self.groups,
                 rng,
                 tau=a.curriculum_tau,
@@ -220,10 +245,7 @@ class CurriculumSampler(Sampler[int]):
                 allocation=a.curriculum_allocation,
                 cold_start=a.curriculum_cold_start,
             ).tolist()
-            # The dataloader draws one batch ahead: count the previous draw as seen for the cold start.
-            pending = (
-                torch.bincount(torch.tensor(prompts), minlength=len(self.posterior)) * self.num_generations
-            )
+            self.posterior.drawn(prompts, self.num_generations)
             for _ in range(self.repeat_count):
                 for index in prompts:
                     yield from [index] * self.num_generations
@@ -273,6 +295,14 @@ class CurriculumMixin:
             self.args.seed,
         )
 
+    def get_resumed_dataloader(self, dataloader, num_batches: int):
+        # Resuming mid-epoch, the trainer skips `num_batches` dataloader items by drawing them again: the batches they
+        # belong to (each fetched `repeat_count` times) were scored before the checkpoint, so they are not in flight.
+        if self.curriculum_posterior is not None:
+            repeat = self.num_iterations * self.args.steps_per_generation
+            self.curriculum_posterior.replayed_draws = -(-num_batches // repeat)
+        return super().get_resumed_dataloader(dataloader, num_batches)
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         if self.curriculum_posterior is not None and self.model.training:
@@ -284,6 +314,7 @@ class CurriculumMixin:
         and log the curriculum's metrics."""
         local = [x.get(INDEX_COLUMN) for x in inputs]
         index = torch.tensor([-1 if i is None else int(i) for i in gather_object(local)], dtype=torch.long)
+        self.curriculum_posterior.scored(index[index >= 0])
         rewards_per_func = rewards_per_func.detach().cpu()
         weights = self.reward_weights.detach().cpu().to(rewards_per_func.dtype)
         total = (rewards_per_func * weights).nansum(dim=1)

@@ -12,12 +12,20 @@ ALGORITHMS.md §3:
    replacement. The behaviour log-probs of a guided sample are its log-probs under the hinted prompt, so its
    token ratio is ρ = π_θ(o_t | q, o_<t) / π_old(o_t | q ⊕ h, o_<t).
 4. Off-policy ratios are shaped, not clipped (`off_policy_shaping="shape"`): the guided token's objective is
-   A·ρ/(ρ+γ), γ the `shaping_percentile` of the micro-batch's off-policy ratios on this process; on-policy tokens
-   keep GRPO's clipped surrogate. `"clip"` gives guided tokens the plain clipped surrogate instead.
+   A·ρ/(ρ+γ); on-policy tokens keep GRPO's clipped surrogate. `"clip"` gives guided tokens the plain clipped
+   surrogate instead.
 
-Unverified: the hint template text; whether γ is taken per micro-batch (here) or per mini-batch; the authors
-re-roll a guided group in full (`guided_share=1`, the default) and filter groups DAPO-style, which is not done
-here (a guided group that fails again keeps zero advantages, as in GRPO).
+γ, exactly: the `shaping_percentile` (90th) of ρ over the completion tokens of the guided rows of one micro-batch
+(`per_device_train_batch_size` rows) on this process, padding excluded, recomputed at every loss call from the
+current log-probs and detached; no clamp. The authors' code (ALGORITHMS.md §3, §7) takes it over all positions of
+the off-policy rows of a micro-batch of one sequence per GPU — so in effect per guided sequence — padding included,
+clamped at ≥ 1e-4. The differences: here γ pools the guided tokens of several sequences (a sequence's tokens are
+shaped relative to its micro-batch neighbours, not only to itself), and padding positions (ratio exp(0) = 1 there)
+do not pull γ towards 1. With `per_device_train_batch_size: 1` the scope matches theirs except for the padding.
+
+Unverified: the hint template text. The authors re-roll a guided group in full (`guided_share=1`, the default) and
+filter groups DAPO-style, which is not done here (a guided group that fails again keeps zero advantages, as in
+GRPO).
 
 How it differs from TRL's `trl/experimental/sdpo` (self-distillation with a privileged context): SDPO never
 samples from the privileged context; its teacher is the model itself conditioned on a successful rollout of the
@@ -53,6 +61,7 @@ from dataclasses import dataclass, field
 import torch
 from accelerate.utils import gather_object
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.utils import logging
 from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import pad
 
@@ -62,6 +71,8 @@ from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin, not_cou
 SHAPINGS = ("shape", "clip")
 SHAPED_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 STATE_FILE = "guide_state.json"
+
+logger = logging.get_logger(__name__)
 
 
 def shape_ratio(ratio: torch.Tensor, gamma: float | torch.Tensor) -> torch.Tensor:
@@ -155,7 +166,8 @@ class GuideConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
             A sample succeeds when its total reward exceeds this; a group with no success is guided (if its row has a
             hint).
         hint_column (`str`, defaults to `"hint"`):
-            Dataset column holding each row's hint; rows whose hint is missing or empty are trained as in GRPO.
+            Dataset column holding each row's hint; rows whose hint is missing or empty are trained as in GRPO. A train
+            dataset without this column is refused (the run would be GRPO's), one whose hints are all empty warned.
         hint_template (`str`, defaults to `"{prompt}\n\nHint: {hint}"`):
             The guided prompt, from `{prompt}` (the last message's text) and `{hint}`.
         guided_share (`float`, defaults to `1.0`):
@@ -165,7 +177,8 @@ class GuideConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
             `"shape"`: guided tokens get the unclipped objective A·ρ/(ρ+γ) (the authors'); `"clip"`: GRPO's clipped
             surrogate with the hinted behaviour log-probs.
         shaping_percentile (`float`, defaults to `90.0`):
-            γ is this percentile of the micro-batch's guided-token ratios ρ.
+            γ is this percentile of ρ over the guided rows' completion tokens (padding excluded) of the micro-batch on
+            this process, at every loss call (module docstring: how this differs from the authors' per-sequence γ).
         answer_columns (`list[str]`, defaults to `["answer", "program", "solutions"]`):
             Columns holding a row's reference answer(s); a hint containing one verbatim is refused at start.
     """
@@ -243,10 +256,22 @@ class GuideTrainer(CurriculumMixin, GRPOTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        columns = getattr(self.train_dataset, "column_names", None) or []
-        if self.args.hint_column in columns:
+        columns = getattr(self.train_dataset, "column_names", None)
+        if columns is not None and self.args.hint_column not in columns:
+            raise ValueError(
+                f"GuideTrainer: the train dataset has no `{self.args.hint_column}` column (columns: {columns}), so no "
+                "group could be guided and the run would be GRPOTrainer's. Add hints, set `hint_column`, or use "
+                "GRPOTrainer"
+            )
+        if columns is not None:
+            hints = list(self.train_dataset[self.args.hint_column])
+            if not any(hints):
+                logger.warning(
+                    f"GuideTrainer: every `{self.args.hint_column}` of the train dataset is empty: no group can be "
+                    "guided, this run trains exactly as GRPOTrainer"
+                )
             answers = {c: list(self.train_dataset[c]) for c in self.args.answer_columns if c in columns}
-            check_hints(list(self.train_dataset[self.args.hint_column]), answers)
+            check_hints(hints, answers)
         self._guide_batch = None  # the rows of the generation batch, for the first `_generate` call
         self._guide_step: _GuidedStep | None = None
         self._guide_cached_rewards = None

@@ -32,8 +32,9 @@ regresses β₂·log π/π_ref onto r − V* on one fresh on-policy sample per p
 estimated lazily for the prompts a batch meets (`value_samples` reference samples, sharded over the processes and
 shared), cached, and refreshed every `value_refresh_steps` by pooling more samples (π_ref is fixed, so pooling lowers
 both the variance and the Jensen bias of the log-mean-exp); one β; and any sequence is a training sample. Reference
-samples are drawn with transformers' `generate` at the training temperature with no top-p/top-k (the distribution
-the log-probs score), also when vLLM generates the fresh samples.
+samples are drawn with transformers' `generate` at the training temperature with every other sampling field neutral
+(no top-p/top-k/min-p/typical-p, no repetition penalty or n-gram ban, nothing filled in from the checkpoint's
+`generation_config.json`): the distribution the log-probs score, also when vLLM generates the fresh samples.
 
 The replay buffer, the V̂₀ cache, the offline rewards and the sampling generator are identical on every process
 (built from gathered data, drawn with one seeded generator, each process using its slice) and saved in
@@ -85,7 +86,12 @@ class SPOConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
         spo_loss_type (`str`, defaults to `"mse"`):
             Terminal loss: `"mse"`, ½(Q_T − r)².
         value_samples (`int`, defaults to `8`):
-            K, the reference samples per prompt for V̂₀ = β·log mean exp(r/β).
+            K, the reference samples per prompt for V̂₀ = β·log mean exp(r/β). What they buy depends on the rows trained
+            on. On fresh samples (on-policy) E_π[∇log π] = 0, so V̂₀ only acts as a baseline: a wrong V̂₀ does not move
+            the fixed point, and the K samples buy variance reduction only. On replayed or offline rows V̂₀ enters the
+            fixed point (the optimum with V̂₀ ≠ V* is not π*): there the K samples buy correctness, and more of them
+            (or `value_refresh_steps`) lower the log-mean-exp's downward (Jensen) bias. `0`: no reference samples,
+            V̂₀ = 0 (a zero baseline); allowed only on-policy (`off_policy_ratio: 0`).
         value_refresh_steps (`int`, defaults to `0`):
             When > 0, a prompt met again at least this many steps after its last estimate gets K more reference
             samples, pooled with the earlier ones. 0: estimate once.
@@ -136,8 +142,13 @@ class SPOConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
             raise ValueError(f"spo_beta must be positive, got {self.spo_beta}")
         if self.spo_loss_type not in SPO_LOSSES:
             raise ValueError(f"spo_loss_type must be one of {SPO_LOSSES}, got {self.spo_loss_type!r}")
-        if self.value_samples < 1:
-            raise ValueError(f"value_samples must be at least 1, got {self.value_samples}")
+        if self.value_samples < 0:
+            raise ValueError(f"value_samples must be >= 0, got {self.value_samples}")
+        if self.value_samples == 0 and self.off_policy_ratio > 0:
+            raise ValueError(
+                "value_samples 0 (V̂₀ = 0) is supported on-policy only: on off-policy rows V̂₀ moves the fixed point, "
+                f"so off_policy_ratio {self.off_policy_ratio} needs value_samples >= 1"
+            )
         if self.value_refresh_steps < 0 or self.replay_buffer_size < 0:
             raise ValueError("value_refresh_steps and replay_buffer_size must be >= 0")
         if not 0.0 <= self.off_policy_ratio <= 1.0 or not 0.0 <= self.offline_share <= 1.0:
@@ -145,6 +156,48 @@ class SPOConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
                 f"off_policy_ratio and offline_share must be in [0, 1], got {self.off_policy_ratio}, "
                 f"{self.offline_share}"
             )
+
+
+def reference_generation_config(
+    max_new_tokens: int, temperature: float, pad_token_id: int, eos_token_id
+) -> GenerationConfig:
+    """Sampling from π_ref itself at `temperature`: every field that could reshape the distribution is set to its
+    neutral value. (transformers fills each field left unset from the checkpoint's `generation_config.json`, e.g.
+    Qwen2.5 instruct's `repetition_penalty: 1.05`; V̂₀ would then be estimated from a distribution π_ref's
+    log-probs do not describe. `checkpoint_generation_defaults_ignored` covers the fields whose only neutral value
+    is None (= unset), such as `min_p` and `min_new_tokens`.)"""
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        min_length=0,
+        do_sample=True,
+        num_beams=1,
+        temperature=temperature,
+        top_p=1.0,
+        top_k=0,
+        typical_p=1.0,
+        epsilon_cutoff=0.0,
+        eta_cutoff=0.0,
+        repetition_penalty=1.0,
+        encoder_repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        encoder_no_repeat_ngram_size=0,
+        guidance_scale=1.0,
+        pad_token_id=pad_token_id,
+        eos_token_id=eos_token_id,
+    )
+
+
+@contextlib.contextmanager
+def checkpoint_generation_defaults_ignored(model):
+    """While sampling π_ref: the model's own generation config (loaded from the checkpoint) replaced by a blank one,
+    so that fields with no neutral value (`bad_words_ids`, `suppress_tokens`, `sequence_bias`, `forced_*_token_id`,
+    `exponential_decay_length_penalty`, `top_h`, watermarking, ...) are not filled in from it either."""
+    saved = model.generation_config
+    model.generation_config = GenerationConfig()
+    try:
+        yield model
+    finally:
+        model.generation_config = saved
 
 
 def prompt_key(prompt) -> str:
@@ -216,14 +269,8 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
             raise ValueError(
                 "off_policy_ratio > 0 needs a replay buffer (replay_buffer_size) or offline pairs"
             )
-        self._reference_generation = GenerationConfig(
-            max_new_tokens=self.max_completion_length,
-            do_sample=True,
-            temperature=self.temperature,
-            top_p=1.0,
-            top_k=0,
-            pad_token_id=self._tokenizer.pad_token_id,
-            eos_token_id=self.eos_token_ids,
+        self._reference_generation = reference_generation_config(
+            self.max_completion_length, self.temperature, self._tokenizer.pad_token_id, self.eos_token_ids
         )
         self._rewards_per_func = None
 
@@ -281,7 +328,11 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
                 device
             )
             attention_mask = pad([torch.ones_like(p) for p in prompts], padding_value=0, padding_side="left")
-            with self._reference_model(for_generation=True) as ref, torch.no_grad():
+            with (
+                self._reference_model(for_generation=True) as ref,
+                checkpoint_generation_defaults_ignored(ref),
+                torch.no_grad(),
+            ):
                 out = ref.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask.to(device),
@@ -344,6 +395,8 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
 
     def _ensure_values(self, examples: list[dict]) -> None:
         """Estimate V̂₀ for the prompts of `examples` (all processes' together) that have none or a stale one."""
+        if self.args.value_samples == 0:  # on-policy with V̂₀ = 0: no reference samples
+            return
         step, refresh = self.state.global_step, self.args.value_refresh_steps
         wanted = {}
         for example in gather_object([{**x} for x in examples]):
@@ -375,6 +428,8 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
         return self._soft_value_of_key(prompt_key(prompt))
 
     def _soft_value_of_key(self, key: str) -> float:
+        if self.args.value_samples == 0:
+            return 0.0
         rewards = torch.tensor([self._values[key]["rewards"]], dtype=torch.float64)
         return spo_soft_value(rewards, self.args.spo_beta).item()
 
@@ -528,8 +583,9 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
         ).tolist()
         metrics["spo/off_policy_share"].append(totals[0] / max(totals[1], 1.0))
         metrics["spo/v0"].append(totals[2] / totals[3])
-        reference = [r for key in set(gather_object(keys)) for r in self._values[key]["rewards"]]
-        metrics["spo/reference_reward"].append(sum(reference) / len(reference))
+        if self.args.value_samples:
+            reference = [r for key in set(gather_object(keys)) for r in self._values[key]["rewards"]]
+            metrics["spo/reference_reward"].append(sum(reference) / len(reference))
         metrics["spo/value_cache_size"].append(float(len(self._values)))
         metrics["spo/replay_size"].append(float(len(self._replay)))
         return out
