@@ -157,7 +157,9 @@ def read_python_file(path: str | Path) -> str:
 
 def _require_space_extra(verb: str) -> None:
     if importlib.util.find_spec("gradio") is None or importlib.util.find_spec("gradio_client") is None:
-        raise CliError(f"`trl-ext {verb}` needs the Gradio app: pip install 'trl-ext[space]'")
+        raise CliError(
+            f"`trl-ext {verb}` needs the Gradio app: pip install -e '.[space]' in a trl-ext checkout"
+        )
 
 
 # ------------------------------------------------------------------------------------------ build-dataset
@@ -995,7 +997,9 @@ def _sandbox_serve(args: argparse.Namespace) -> None:
     try:
         from trl_ext.execution.server import serve
     except ImportError as err:
-        raise CliError(f"sandbox serve needs the serve extra ({err}): pip install 'trl-ext[serve]'") from None
+        raise CliError(
+            f"sandbox serve needs the serve extra ({err}): pip install -e '.[serve]' in a trl-ext checkout"
+        ) from None
 
     serve(
         args.host,

@@ -111,7 +111,9 @@ def _make(spec: ExecutionSpec):
     try:
         import ray  # noqa: F401
     except ImportError:
-        raise RuntimeError("the ray execution backend needs Ray: pip install 'trl-ext[ray]'") from None
+        raise RuntimeError(
+            "the ray execution backend needs Ray: pip install -e '.[ray]' in a trl-ext checkout"
+        ) from None
     from trl_ext.execution.ray_backend import RayBackend
 
     return RayBackend(spec.address)

@@ -18,7 +18,7 @@ from trl_ext.execution import run_batch
 from trl_ext.rewards.common import Score, clean_text, fenced_blocks
 
 PREAMBLE = "from typing import List\n"
-MAX_ANSWER_CHARS = 100_000  # a longer answer literal is no answer (P3's answers are a few hundred chars)
+MAX_ANSWER_CHARS = 1_000_000  # a longer answer literal is no answer (P3 has reference answers of 280 KB)
 
 
 def parse_answer(text: str) -> str | None:
