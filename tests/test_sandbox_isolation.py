@@ -469,11 +469,12 @@ for _ in range(3):  # each child stays under the per-process limit; together the
     if pid == 0:
         block = b"\\x01" * (100 << 20)
         os.write(1, b"held\\n")
-        time.sleep(0.3)
+        time.sleep(2)  # long enough that the three overlap on a loaded machine too
         os._exit(0)
     children.append(pid)
 for pid in children:
-    os.waitpid(pid, 0)
+    _, status = os.waitpid(pid, 0)
+    print("killed" if os.WIFSIGNALED(status) else "exited", flush=True)
 """
 
 
@@ -483,8 +484,9 @@ def test_the_memory_limit_holds_for_the_whole_job():
             pytest.skip("no writable memory cgroup")
         split = run(SPLIT_MEMORY, sandbox=box, memory_mb=160, timeout=60)
         control = run(SPLIT_MEMORY.replace("100 << 20", "10 << 20"), sandbox=box, memory_mb=160, timeout=60)
-    assert control.status == "ok" and control.stdout.count("held") == 3, control
-    assert split.stdout.count("held") < 3 or split.status == "memory_limit", split
+    assert control.status == "ok" and control.stdout.count("exited") == 3, control
+    # the job's cgroup cannot hold 300 MB: the kernel kills a process of the job (or the whole job) for it
+    assert "killed" in split.stdout or split.status == "memory_limit", split
 
 
 def _memory_cgroup(box: Sandbox) -> bool:
