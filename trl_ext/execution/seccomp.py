@@ -1,6 +1,8 @@
 """The seccomp filter of the sandbox: a deny-list of what a program under test never needs, compiled to a BPF
 program by libseccomp (the maintained library systemd, Docker and Flatpak use; called through ctypes, as no
-maintained Python binding of it is on PyPI) and handed to bubblewrap with `--seccomp FD`.
+maintained Python binding of it is on PyPI). Two filters: the job's (below), which the worker installs on
+every job's server and processes, and the worker's, handed to bubblewrap with `--seccomp FD`, which differs
+only in letting the worker make each job's namespaces (see `filter_bytes`).
 
 Denied (EPERM unless said): mounts and namespaces (mount, umount2, pivot_root, unshare, setns, clone/clone3
 with a CLONE_NEW* flag — clone3 gets ENOSYS so that libc falls back to clone), keyrings (keyctl, add_key,
@@ -43,6 +45,7 @@ SELF_ONLY = (
 )
 TIOCSTI, TIOCLINUX = 0x5412, 0x541C
 CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
+JOB_NAMESPACES = 0x20000000 | 0x00020000  # CLONE_NEWPID | CLONE_NEWNS: what the worker makes for each job
 
 DENIED = (
     "mount umount umount2 pivot_root chroot unshare setns "
@@ -95,8 +98,12 @@ def _rule(lib, ctx, action: int, syscall: str, *conditions: tuple[int, int, int,
 
 
 @cache
-def filter_bytes() -> bytes | None:
-    """The compiled BPF filter, or None where libseccomp is not installed."""
+def filter_bytes(job: bool = True) -> bytes | None:
+    """The compiled BPF filter, or None where libseccomp is not installed. `job`: the filter of the job's
+    processes (everything above); else the worker's, which bubblewrap installs on the whole sandbox: the
+    same, except that it allows `mount` and `unshare(CLONE_NEWPID | CLONE_NEWNS)`, with which the worker
+    gives each job fresh namespaces (`_worker.enter_job_namespaces`) before it drops its capabilities and
+    installs the job's filter on top (filters stack: the stricter answer wins)."""
     lib = _libseccomp()
     if lib is None:
         return None
@@ -105,8 +112,10 @@ def filter_bytes() -> bytes | None:
         raise OSError("seccomp_init failed")
     try:
         eperm = _errno(errno.EPERM)
-        for name in DENIED:
+        for name in DENIED if job else [n for n in DENIED if n not in ("mount", "unshare")]:
             _rule(lib, ctx, eperm, name)
+        if not job:
+            _rule(lib, ctx, eperm, "unshare", (0, SCMP_CMP_NE, JOB_NAMESPACES, 0))
         _rule(lib, ctx, _errno(errno.ENOSYS), "clone3")
         for flag in CLONE_NEW_FLAGS:
             _rule(lib, ctx, eperm, "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
@@ -132,9 +141,9 @@ def filter_bytes() -> bytes | None:
         lib.seccomp_release(ctx)
 
 
-def filter_fd() -> int | None:
-    """A fresh readable fd holding the filter (bubblewrap reads it to the end), or None without libseccomp."""
-    data = filter_bytes()
+def filter_fd(job: bool = True) -> int | None:
+    """A fresh readable fd holding a filter (bubblewrap reads it to the end), or None without libseccomp."""
+    data = filter_bytes(job)
     if data is None:
         return None
     read_end, write_end = os.pipe()
