@@ -51,6 +51,7 @@ def test_trained_model_is_accepted_by_our_leaderboard(tmp_path, capsys):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "'passk/objective'" in done.stdout + done.stderr
+    assert "FutureWarning" not in done.stderr, done.stderr[-3000:]  # issue 23, item 12: no deprecation noise
 
     pushed = root / "models/passk-tiny"
     meta, body = hub.split_card((pushed / "README.md").read_text())

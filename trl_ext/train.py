@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import string
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,7 +176,11 @@ def train(name: str, script_args: TrainScriptArguments, training_args, model_arg
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    with warnings.catch_warnings():
+        # TRL 1.16 reads transformers' deprecated `is_gradient_checkpointing` whenever it generates, whatever
+        # the recipe sets (issue 23, item 12): that one message is silenced, nothing else.
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model(training_args.output_dir)
     trainer.save_state()  # trainer_state.json: the log history (grad_norm per step feeds scripts/refine_schedule.py)
     if trainer.is_world_process_zero():

@@ -867,15 +867,13 @@ def enter_job_namespaces(libc, tmp_root, job_filter):
     Nothing of the namespaces a job saw survives it, so the next job on this worker starts from state no
     earlier job touched: process ids start at 1 again (the PID counter of a worker's namespace carried bits
     from job to job), inode numbers of /tmp and /dev/shm start afresh (per tmpfs), and when the job server
-    exits the kernel kills every process left in its namespace. The caller forks; the parent waits and
-    exits with the job server's status (it is outside the job's PID namespace, so no job process can see or
-    signal it). Costs ~1 ms a job: one more fork, two namespaces and a few mounts."""
+    exits the kernel kills every process left in its namespace. The calling process forks the job server
+    and exits at once: the job server is reparented to the worker (their subreaper), which waits for it
+    (`_wait_job_server`). Costs one more fork, two namespaces and a few mounts a job."""
     if libc.unshare(CLONE_NEWPID | CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "cannot make the job's namespaces")
-    pid = os.fork()
-    if pid:
-        _, status = os.waitpid(pid, 0)
-        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    if os.fork():
+        os._exit(0)
     os.setsid()  # its own session and group (1): no job process signals it through a group either
     signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 gets no signal from its namespace it does not handle
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
@@ -890,6 +888,15 @@ def enter_job_namespaces(libc, tmp_root, job_filter):
     _drop_capabilities(libc)
     if job_filter is not None:
         _install_filter(job_filter, "job")
+
+
+def _wait_job_server(pid):
+    """The wait status of the job server forked as `pid`: in a sandboxed worker, `pid` only made the job's
+    namespaces and exited; the job server it forked is the worker's only other child."""
+    _, status = os.waitpid(pid, 0)
+    if _SANDBOXED and status == 0:
+        _, status = os.waitpid(-1, 0)
+    return status
 
 
 END_OF_INPUT = 3  # exit status of a job server that found the host's pipe closed
@@ -953,8 +960,7 @@ def _probe(libc, job_filter):
             code = 0 if os.getpid() == 1 and not os.listdir("/tmp") else 1
         finally:
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    print("ok" if status == 0 else "no")
+    print("ok" if _wait_job_server(pid) == 0 else "no")
 
 
 def main():
@@ -974,10 +980,12 @@ def main():
     pristine = attributes(libc)
     _results.append(json.dumps({"ready": True}).encode() + b"\n")
     flush_results()
-    while True:
+
+    def fork_job_server():
         # Each job is read and served by a fresh fork of this process, which never holds a job's code,
         # inputs, test code or outputs: the processes of later jobs (forked from it) cannot find another
-        # job's program or answers in the memory they inherit.
+        # job's program or answers in the memory they inherit. It is forked before the host is told that
+        # the last job ended, so it makes its namespaces while the host reads that and sends the next job.
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -989,8 +997,13 @@ def main():
                 code = 0
             finally:
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
+        return pid
+
+    pid = fork_job_server()
+    while True:
+        status = _wait_job_server(pid)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == SKIPPED:
+            pid = fork_job_server()
             continue
         if status != 0:  # end of input, or a job server that failed: its protocol state is in doubt
             kill_all()
@@ -998,6 +1011,8 @@ def main():
         # The server killed every process of the job (it was their subreaper) and wiped its files. If the
         # job changed what the next jobs would inherit from this process, the host replaces this worker.
         changed = attributes(libc) != pristine
+        if not changed:
+            pid = fork_job_server()
         write_all(1, json.dumps({"end": True, "retire": changed}).encode() + b"\n")
         if changed:
             kill_all()
