@@ -1,12 +1,23 @@
 """The evaluation backend: takes PENDING requests oldest first, marks them RUNNING, evaluates every requested
 benchmark with the harness, writes one results file and marks FINISHED — or FAILED with the reason.
 
-A RUNNING request whose worker died (killed, machine lost) is requeued once it is older than the settings'
-`running_timeout_s`, up to `max_attempts`. Results are written in one atomic write after the whole
-evaluation, so a backend killed mid-evaluation leaves no partial result and loses no request. When one benchmark
-of a request fails, the others' results are kept: the request is FINISHED with the failed benchmarks named in its
-reason (FAILED when every benchmark failed). Each results file records the benchmark settings it was computed
-under, so the page never ranks results of different settings together.
+Several backends may poll one queue (e.g. one per GPU machine). Every change of a request's status is one atomic
+read-then-write of the queue (`submissions.atomically`: a file lock locally, `parent_commit` on the Hub), so:
+- a request is claimed (PENDING → RUNNING) by exactly one backend; a backend that lost the race takes the next
+  PENDING request. A claim is the request's `worker` and `attempts` (each claim counts one more attempt).
+- A RUNNING request whose worker died (killed, machine lost) is requeued once it is older than the settings'
+  `running_timeout_s`, up to `max_attempts`; a request finished in the meantime is left alone.
+- The final FINISHED/FAILED write is checked against the claim. What a submitter wants is one result per
+  request, as early as possible, never an evaluation thrown away for nothing: so a backend that was slower than the
+  timeout still records its result when no other backend took the request over (it is PENDING again, or FAILED
+  as abandoned under this claim); when another backend has re-claimed it (or finished it), this backend logs one
+  line and drops its results and its status write, and the request is that backend's.
+
+Results are written in one atomic write after the whole evaluation, so a backend killed mid-evaluation leaves no
+partial result and loses no request. When one benchmark of a request fails, the others' results are kept: the
+request is FINISHED with the failed benchmarks named in its reason (FAILED when every benchmark failed). Each
+results file records the benchmark settings it was computed under, so the page never ranks results of different
+settings together.
 
     trl-ext backend --requests ORG/NAME-requests --loop      # where the GPU is
     python -m trl_ext.leaderboard.backend --requests ./hub/leaderboard/requests --once
@@ -27,31 +38,101 @@ from trl_ext import hub
 from trl_ext.eval.harness import EvalRequest, GenerationSettings, evaluate
 from trl_ext.leaderboard import settings as settings_io
 from trl_ext.leaderboard.settings import Settings
-from trl_ext.leaderboard.submissions import Request, list_requests, now, save_request
+from trl_ext.leaderboard.submissions import Request, atomically, list_requests, now, save_request
 
 logger = logging.getLogger(__name__)
 
 
+def worker_name() -> str:
+    """This backend in a request's `worker` field."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def claim_next(settings: Settings, worker: str | None = None) -> Request | None:
+    """Claim the oldest PENDING request for `worker` (default: this process): RUNNING, one more attempt. One atomic
+    step, so two backends never claim the same request: the one that lost the race reads the queue again and
+    claims the next PENDING request. None when nothing is PENDING."""
+
+    def claim(head: str | None) -> Request | None:
+        pending = [r for r in list_requests(settings.requests, revision=head) if r.status == "PENDING"]
+        if not pending:
+            return None
+        request = replace(
+            pending[0],
+            status="RUNNING",
+            started_time=now(),
+            attempts=pending[0].attempts + 1,
+            worker=worker or worker_name(),
+        )
+        save_request(settings.requests, request, parent_commit=head)
+        return request
+
+    return atomically(settings.requests, claim)
+
+
 def requeue_stale(settings: Settings) -> list[Request]:
-    """RUNNING requests older than the timeout go back to PENDING (or FAILED after max_attempts)."""
+    """RUNNING requests older than the timeout go back to PENDING (or FAILED after max_attempts), each in one
+    atomic step with the read that found it stale: a request finished in between is left as it is."""
     cutoff = (datetime.now(timezone.utc) - timedelta(seconds=settings.running_timeout_s)).isoformat(
         timespec="seconds"
     )
+
+    def requeue_one(head: str | None) -> Request | None:
+        for request in list_requests(settings.requests, revision=head):
+            if request.status == "RUNNING" and (request.started_time or "") <= cutoff:
+                if request.attempts >= settings.max_attempts:
+                    request = replace(
+                        request,
+                        status="FAILED",
+                        failure_reason=f"abandoned {request.attempts} times (worker died or timed out)",
+                        finished_time=now(),
+                    )
+                else:
+                    request = replace(request, status="PENDING", worker=None)
+                save_request(settings.requests, request, parent_commit=head)
+                return request
+        return None
+
     changed = []
-    for request in list_requests(settings.requests):
-        if request.status == "RUNNING" and (request.started_time or "") <= cutoff:
-            if request.attempts >= settings.max_attempts:
-                request = replace(
-                    request,
-                    status="FAILED",
-                    failure_reason=f"abandoned {request.attempts} times (worker died or timed out)",
-                    finished_time=now(),
-                )
-            else:
-                request = replace(request, status="PENDING", worker=None)
-            save_request(settings.requests, request)
-            changed.append(request)
+    while (request := atomically(settings.requests, requeue_one)) is not None:
+        changed.append(request)
     return changed
+
+
+def read_request(settings: Settings, request: Request, revision: str | None = None) -> Request:
+    """The request as it stands in the queue (on the Hub: at commit `revision`, default the latest)."""
+    return Request(**hub.read_json(settings.requests, request.path, revision=revision))
+
+
+def still_claimed(current: Request, claim: Request) -> bool:
+    """Whether the backend holding `claim` may write the request's final state (see the module docstring): it
+    is still RUNNING under that claim, or nobody took it over (PENDING again, or FAILED as abandoned under it)."""
+    if current.status == "PENDING":
+        return True
+    same_claim = (current.worker, current.attempts) == (claim.worker, claim.attempts)
+    return same_claim and current.status in ("RUNNING", "FAILED")
+
+
+def finish(settings: Settings, claim: Request, final: Request) -> Request:
+    """Write `final` (FINISHED or FAILED) for the request `claim` holds, in one atomic step with the check that
+    the claim still holds (`still_claimed`); returns the request as it now stands in the queue."""
+
+    def write(head: str | None) -> Request:
+        current = read_request(settings, claim, revision=head)
+        if not still_claimed(current, claim):
+            return current
+        save_request(settings.requests, final, parent_commit=head)
+        return final
+
+    return atomically(settings.requests, write)
+
+
+def _log_taken_over(current: Request, claim: Request) -> None:
+    logger.warning(
+        "%s (%s) was taken over while this backend evaluated it (attempt %d): now %s by %s at attempt %d; "
+        "this evaluation's result is dropped",
+        claim.model, claim.id, claim.attempts, current.status, current.worker, current.attempts,
+    )  # fmt: skip
 
 
 def results_path(request: Request) -> str:
@@ -120,33 +201,30 @@ def _evaluate_benchmark(settings: Settings, request: Request, bench) -> dict:
 
 
 def process_once(settings: Settings) -> Request | None:
-    """Handle the oldest PENDING request, if any; returns it in its final state."""
+    """Handle the oldest PENDING request, if any; returns it as it then stands in the queue (its final state,
+    or another backend's state when that one took it over meanwhile)."""
     requeue_stale(settings)
-    pending = [r for r in list_requests(settings.requests) if r.status == "PENDING"]
-    if not pending:
+    claim = claim_next(settings)
+    if claim is None:
         return None
-    request = replace(
-        pending[0],
-        status="RUNNING",
-        started_time=now(),
-        attempts=pending[0].attempts + 1,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
-    )
-    save_request(settings.requests, request)
-    logger.info("evaluating %s (%s)", request.model, request.id)
+    logger.info("evaluating %s (%s)", claim.model, claim.id)
     try:
-        results, failed = evaluate_request(settings, request)
-        hub.write_json(
-            settings.results, results_path(request), results, message=f"Results of {request.model}"
-        )
+        results, failed = evaluate_request(settings, claim)
+        current = read_request(settings, claim)
+        if not still_claimed(current, claim):  # no results file for a request another backend evaluates
+            _log_taken_over(current, claim)
+            return current
+        hub.write_json(settings.results, results_path(claim), results, message=f"Results of {claim.model}")
         reason = "; ".join(f"{name} failed: {error}" for name, error in failed.items()) or None
-        request = replace(request, status="FINISHED", finished_time=now(), failure_reason=reason)
+        final = replace(claim, status="FINISHED", finished_time=now(), failure_reason=reason)
     except Exception as err:  # any failure of one evaluation is recorded, and the queue goes on
         reason = str(err) if isinstance(err, EvaluationFailed) else _one_line(err)
-        logger.warning("evaluation of %s failed: %s", request.model, reason)
-        request = replace(request, status="FAILED", finished_time=now(), failure_reason=reason[:500])
-    save_request(settings.requests, request)
-    return request
+        logger.warning("evaluation of %s failed: %s", claim.model, reason)
+        final = replace(claim, status="FAILED", finished_time=now(), failure_reason=reason[:500])
+    done = finish(settings, claim, final)
+    if done is not final:
+        _log_taken_over(done, claim)
+    return done
 
 
 def configure_logging() -> None:

@@ -3,9 +3,10 @@
 One request file per submission (`{org}/{name}_{precision}_{id}.json`), written atomically, so concurrent
 submissions never overwrite each other. Status: PENDING → RUNNING → FINISHED | FAILED (with a reason).
 
-The duplicate check and the daily limit read the queue, then write one request: that is atomic under a file lock
-for a local queue, and optimistic on the Hub (the request is committed with `parent_commit` = the commit the
-checks read; when another submission committed first the Hub refuses it, and the checks run again).
+Every read-then-write of the queue is one atomic step (`atomically`): the duplicate check and the daily limit
+here, and the backend's claim, requeue and final write. A local queue takes a file lock; on the Hub the write is
+committed with `parent_commit` = the commit the read saw, the Hub refuses it (412) when another write went in
+first, and the step runs again on the new state.
 
 A local model (a folder, or `local/NAME` in the leaderboard's models folder) has no revisions: its revision is
 the hash of its weights, so the same weights are one model whatever they are called.
@@ -22,9 +23,11 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from trl_ext import hub
 from trl_ext.leaderboard.settings import MODEL_TYPES, PRECISIONS, Settings
@@ -238,21 +241,29 @@ def check_queue(settings: Settings, request: Request, existing: list[Request], a
         raise SubmissionError(f"{who} reached its limit of {settings.daily_limit} submissions per day")
 
 
-HUB_ATTEMPTS = 20  # optimistic commits before giving up (each lost race means another submission went in)
+HUB_ATTEMPTS = 20  # optimistic commits before giving up (each lost race means another write went in)
+T = TypeVar("T")
 
 
-def _enqueue_on_hub(settings: Settings, request: Request, account: str | None) -> None:
-    """Check and commit on the commit the checks read; the Hub refuses the commit (412) when the queue moved
-    on in between, and the checks run again on the new state."""
+class QueueBusy(hub.HubError):
+    """Every optimistic commit of one step to a Hub queue lost its race."""
+
+
+def atomically(requests: str, step: Callable[[str | None], T]) -> T:
+    """Run `step(head)` as one atomic read-then-write of the queue: `step` reads at commit `head` and writes with
+    `parent_commit=head`. A local queue: under its file lock (`head` is None). On the Hub, a write refused because
+    the queue moved on since `head` (HubConflict) runs `step` again on the new head, after a jittered backoff;
+    QueueBusy after HUB_ATTEMPTS lost races."""
+    if hub.is_local(requests):
+        with _local_queue_lock(requests):
+            return step(None)
     for attempt in range(HUB_ATTEMPTS):
-        head = hub.head_commit(settings.requests)
-        check_queue(settings, request, list_requests(settings.requests, revision=head), account)
+        head = hub.head_commit(requests)
         try:
-            save_request(settings.requests, request, parent_commit=head)
-            return
+            return step(head)
         except hub.HubConflict:
-            time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))  # jittered backoff
-    raise SubmissionError(f"the queue {settings.requests} is too busy right now: submit again in a minute")
+            time.sleep(random.uniform(0, 0.05 * 2 ** min(attempt, 5)))
+    raise QueueBusy(f"the queue {requests} is too busy right now: {HUB_ATTEMPTS} writes in a row lost a race")
 
 
 def submit(
@@ -273,14 +284,19 @@ def submit(
     request = validate(
         settings, model, revision, precision, model_type, benchmarks, submitter, allow_folders=allow_folders
     )
-    if not hub.is_local(settings.requests):
-        _enqueue_on_hub(settings, request, account)
-        return request
-    with _local_queue_lock(settings.requests):
-        check_queue(settings, request, list_requests(settings.requests), account)
-        if allow_folders and hub.is_local(model.strip()):
+
+    def enqueue(head: str | None) -> None:
+        check_queue(settings, request, list_requests(settings.requests, revision=head), account)
+        if allow_folders and hub.is_local(model.strip()) and hub.is_local(settings.requests):
             _store_local_model(settings, hub.local_path(model.strip()), request)
-        save_request(settings.requests, request)
+        save_request(settings.requests, request, parent_commit=head)
+
+    try:
+        atomically(settings.requests, enqueue)
+    except QueueBusy:
+        raise SubmissionError(
+            f"the queue {settings.requests} is too busy right now: submit again in a minute"
+        ) from None
     return request
 
 
