@@ -20,7 +20,7 @@ from trl_ext.leaderboard.submissions import Request, list_requests, save_request
 TARGETS = ["local", pytest.param("hub", marks=pytest.mark.hub)]
 # How long a claimer waits for the others to have read the queue too. Under a file lock they never can (the
 # wait runs out once per test, with the lock held); on the Hub and in unguarded code they all arrive at once.
-GATE_S = {"local": 1.0, "hub": 10.0}
+GATE_S = {"local": 0.5, "hub": 10.0}
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_stale_requeue_never_undoes_a_request_finished_meanwhile(queue, monkeypa
     backend.requeue_stale(settings)
     other[0].join(60)
     (stored,) = list_requests(settings.requests)
-    assert (stored.status, stored.worker, stored.finished_time) == ("FINISHED", "backend-A", finished.finished_time)
+    assert stored == finished
 
 
 @pytest.mark.parametrize("queue", TARGETS, indirect=True)
@@ -176,7 +176,8 @@ def test_process_once_drops_the_results_of_a_request_taken_over(tmp_path, monkey
     monkeypatch.setattr(backend, "evaluate_request", evaluation_outlives_the_timeout)
     with caplog.at_level(logging.INFO, logger="trl_ext.leaderboard.backend"):
         stands = backend.process_once(settings)
-    assert (stands.id, stands.status, stands.worker, stands.attempts) == (request.id, "RUNNING", "backend-B", 2)
+    assert stands.id == request.id
+    assert (stands.status, stands.worker, stands.attempts) == ("RUNNING", "backend-B", 2)
     assert hub.list_files(settings.results) == []
     assert list_requests(settings.requests) == [stands]
     dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
