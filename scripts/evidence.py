@@ -1173,6 +1173,10 @@ def power_markdown(estimate: dict) -> str:
                 f"{scale * r['pilot_sd_arm']:.1f} / {scale * r['pilot_sd_baseline']:.1f}{unit} | {plausible} | "
                 f"{r['seeds_needed']} | {e['seeds']}{' (capped)' if e['capped'] else ''} | {e['cpu_minutes_full']} |"
             )
+    lines += ["", "Why each effect is plausible (written before the pilot, in `EXPERIMENTS`):", ""]
+    for name, e in estimate["experiments"].items():
+        for r in e["comparisons"]:
+            lines.append(f"- {name}, {r['arm']} − {r['baseline']}, {r['metric']}: {r['why_plausible']}.")
     return "\n".join(lines) + "\n"
 
 
