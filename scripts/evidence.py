@@ -314,7 +314,8 @@ EXPERIMENTS = {
             )
         ],
         description="64 `code KEY len 5` train prompts whose code is `cabed` for every key, with the hint `starts cabe` "
-        "(the warm start solves 1 in 7776 without it, about 1 in 6 with it); evaluated without hints on 64 held-out "
+        "(the warm start solves 1 in 7776 without it, about 1 in 25 with it: it follows the whole hint a quarter of the "
+        "time, then the last letter is 1 in 6); evaluated without hints on 64 held-out "
         "keys × 8. Guide's hinted regenerations count as generated samples.",
     ),
     "cures": Experiment(
@@ -347,7 +348,7 @@ EXPERIMENTS = {
                 "reference",
             ),
         ],
-        description="A pool of 96 prompts: 40 `copy L` (solved by the warm start), 40 `code len 5` (hopeless: 1 in 7776), "
+        description="A pool of 96 prompts: 40 `copy L` (the warm start: 0.90), 40 `code len 5` (hopeless: 1 in 7776), "
         "16 `code len 1` (borderline: 1 in 6 by chance, learnable); pool pass@1 over all of them × 8.",
     ),
     "rlef": Experiment(
