@@ -5,11 +5,13 @@ equal budget of generated samples, each designed so that the paper's mechanism p
     python scripts/evidence.py passk spo           # some of them
     python scripts/evidence.py all --quick         # smoke run: tiny sizes, one seed, a few steps
     python scripts/evidence.py report              # tables and plots from the runs cached so far
-    python scripts/evidence.py power all           # pilot (seeds 0 1 2) → OUTPUT/power.json: the seeds each needs
+    python scripts/evidence.py power all --max-seeds 14   # pilot (seeds 0 1 2) → OUTPUT/power.json: seeds needed
     python scripts/evidence.py all --seeds-from-power   # the full runs at those seeds
 
 Runs are resumable: each (experiment, arm, seed) is one subprocess with one torch thread (`--jobs` at a time) that
-writes `OUTPUT/runs/<experiment>/<arm>-seed<s>.json` when it finishes; a run whose file exists is not run again.
+writes `OUTPUT/runs/<experiment>/<arm>-seed<s>-<hash>.json` when it finishes (the hash: the experiment's definition
+and its warm start's, whose folder `OUTPUT/warm/<family>-<hash>` is named by its SFT data and recipe); a run whose
+file exists is not run again.
 Writes `OUTPUT/results.json`, `OUTPUT/results.md` (per experiment: mean ± sd over seeds, each predicted effect ± its
 standard error, and a verdict computed from them) and `OUTPUT/<experiment>.png` (a curve per arm, mean ± sd).
 
@@ -17,12 +19,12 @@ The tasks are synthetic, on a tiny character-level model (trl_ext.models) warm-s
 so that each mechanism has something large to show (what each arm is predicted to do is in EXPERIMENTS):
 - `codes`: "code KEY len N" → a secret code of N letters from "abcdef", a fixed random function of the prompt that
   the warm start has never seen (it only learnt the format: a random code, 1/6^N correct); "copy L" → the letter L
-  (solved); "guess KEY" → one letter, "a" for half the prompts and b–f for a tenth each (the warm start samples that
+  (0.90 right); "guess KEY" → one letter, "a" for half the prompts and b–f for a tenth each (the warm start samples that
   mix). Guide's hint "starts WXYZ" gives the first four letters of a 5-letter code (the warm start learnt to follow
-  it: 1 in 6 right with it, 1 in 7776 without).
+  such hints, partly: 1 in 25 right with it, 1 in 7776 without).
 - `hidden`: RLEF's "hidden number" code task: print the hidden digit; only a failed public test's feedback
-  ("Expected: 7") tells it. The warm start copies the feedback's digit in a minority of its second answers (a
-  partly feedback-resistant model), so that multi-turn training has a behaviour to reinforce.
+  ("Expected: 7") tells it. 40% of the warm start's post-feedback SFT answers copy the feedback's digit, meant as a
+  partly feedback-resistant model for multi-turn training to improve; this model learns no copying at all (README).
 
 `power` runs a pilot (`--seeds`, at the full budget) and writes `OUTPUT/power.json`: per comparison the pilot's sd
 per arm, the plausible effect stated in EXPERIMENTS, and the seeds that put it beyond 2 standard errors;
