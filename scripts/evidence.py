@@ -5,27 +5,38 @@ equal budget of generated samples, each designed so that the paper's mechanism p
     python scripts/evidence.py passk spo           # some of them
     python scripts/evidence.py all --quick         # smoke run: tiny sizes, one seed, a few steps
     python scripts/evidence.py report              # tables and plots from the runs cached so far
+    python scripts/evidence.py power all --max-seeds 14   # pilot (seeds 0 1 2) → OUTPUT/power.json: seeds needed
+    python scripts/evidence.py all --seeds-from-power   # the full runs at those seeds
 
 Runs are resumable: each (experiment, arm, seed) is one subprocess with one torch thread (`--jobs` at a time) that
-writes `OUTPUT/runs/<experiment>/<arm>-seed<s>.json` when it finishes; a run whose file exists is not run again.
+writes `OUTPUT/runs/<experiment>/<arm>-seed<s>-<hash>.json` when it finishes (the hash: the experiment's definition
+and its warm start's, whose folder `OUTPUT/warm/<family>-<hash>` is named by its SFT data and recipe); a run whose
+file exists is not run again.
 Writes `OUTPUT/results.json`, `OUTPUT/results.md` (per experiment: mean ± sd over seeds, each predicted effect ± its
 standard error, and a verdict computed from them) and `OUTPUT/<experiment>.png` (a curve per arm, mean ± sd).
 
 The tasks are synthetic, on a tiny character-level model (trl_ext.models) warm-started by TRL's SFTTrainer, chosen
 so that each mechanism has something large to show (what each arm is predicted to do is in EXPERIMENTS):
 - `codes`: "code KEY len N" → a secret code of N letters from "abcdef", a fixed random function of the prompt that
-  the warm start has never seen (it only learnt the format: a random code, 1/6^N correct); "copy S" → S (solved);
-  "guess KEY" → one letter, "a" for half the prompts and b–f for a tenth each (the warm start samples that mix).
-  Guide's hint "starts XY" gives the first two letters of a 3-letter code (the warm start learnt to follow it).
+  the warm start has never seen (it only learnt the format: a random code, 1/6^N correct); "copy L" → the letter L
+  (0.90 right); "guess KEY" → one letter, "a" for half the prompts and b–f for a tenth each (the warm start samples that
+  mix). Guide's hint "starts WXYZ" gives the first four letters of a 5-letter code (the warm start learnt to follow
+  such hints, partly: 1 in 25 right with it, 1 in 7776 without).
 - `hidden`: RLEF's "hidden number" code task: print the hidden digit; only a failed public test's feedback
-  ("Expected: 7") tells it. The warm start uses the feedback in 30% of its second answers, as a partly
-  feedback-resistant model would.
+  ("Expected: 7") tells it. 40% of the warm start's post-feedback SFT answers copy the feedback's digit, meant as a
+  partly feedback-resistant model for multi-turn training to improve; this model learns no copying at all (README).
+
+`power` runs a pilot (`--seeds`, at the full budget) and writes `OUTPUT/power.json`: per comparison the pilot's sd
+per arm, the plausible effect stated in EXPERIMENTS, and the seeds that put it beyond 2 standard errors;
+`--seeds-from-power` then runs each experiment with the seeds chosen there (the pilot's runs are reused as its first
+seeds: same definition, same budget).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import string
@@ -52,7 +63,7 @@ LETTERS = "abcdef"
 HINT_TEMPLATE = "{prompt}\nhint: {hint}"
 GUESS_WEIGHTS = {"a": 0.5, **dict.fromkeys("bcdef", 0.1)}
 HIDDEN = "Print the hidden number."
-SECRET = "cab"  # the SPO and Guide experiments' code
+SECRET = "cabed"  # the SPO and Guide experiments' code: 1 in 6^5 = 7776 for the warm start
 
 
 # ------------------------------------------------------------------------------------------------------ the tasks
@@ -67,12 +78,14 @@ def code_row(rng: random.Random, length: int) -> dict:
     return {
         "prompt": [{"role": "user", "content": f"code {key} len {length}"}],
         "answer": answer,
-        "hint": f"starts {answer[:2]}" if length >= 3 else None,
+        "hint": f"starts {answer[:-1]}" if length >= 3 else None,
     }
 
 
 def copy_row(rng: random.Random) -> dict:
-    text = "".join(rng.choice(LETTERS) for _ in range(3))
+    text = rng.choice(
+        LETTERS
+    )  # one letter: the warm start solves it (three were a third right: not "solved")
     return {"prompt": [{"role": "user", "content": f"copy {text}"}], "answer": text, "hint": None}
 
 
@@ -82,11 +95,11 @@ def guess_row(rng: random.Random) -> dict:
 
 
 def codes_rows(kind: str, n: int, seed: int) -> list[dict]:
-    """`n` rows of one prompt kind (`code1`, `code3`, `copy`, `guess`), reproducible from `seed`."""
+    """`n` rows of one prompt kind (`code1`, `code5`, `copy`, `guess`), reproducible from `seed`."""
     rng = random.Random(f"{kind}-{seed}")
     make = {
         "code1": lambda: code_row(rng, 1),
-        "code3": lambda: code_row(rng, 3),
+        "code5": lambda: code_row(rng, 5),
         "copy": lambda: copy_row(rng),
         "guess": lambda: guess_row(rng),
     }[kind]
@@ -103,12 +116,11 @@ def text_answer(completions, **kwargs) -> list:
     return [c[-1]["content"].strip() or None for c in completions]
 
 
-def codes_sft_rows(quick: bool) -> list[dict]:
+def codes_sft_rows(n: int) -> list[dict]:
     """The warm start's data (seed 10_000: no RL or evaluation prompt): the answer formats, following a hint, copying,
     and the guess mix. Its code answers are random: it cannot know any experiment's secret codes."""
-    n = 60 if quick else 1500
     pairs = []
-    for kind, count in (("code3", n), ("code1", n // 3), ("copy", n // 3), ("guess", n)):
+    for kind, count in (("code5", n), ("code1", n // 3), ("copy", n), ("guess", n)):
         for r in codes_rows(kind, count, 10_000):
             pairs.append(
                 {"prompt": r["prompt"], "completion": [{"role": "assistant", "content": r["answer"]}]}
@@ -143,7 +155,7 @@ def hidden_problems(n: int, seed: int) -> list[dict]:
     return rows
 
 
-def hidden_sft_rows(n: int, seed: int, copy_share: float = 0.3) -> list[dict]:
+def hidden_sft_rows(n: int, seed: int, copy_share: float) -> list[dict]:
     """The answer format after the problem and after a real feedback turn; after feedback the answer copies the
     expected digit with probability `copy_share`, else it is a random digit."""
     from trl_ext.episodes import EpisodeSettings, feedback_message, public_verdicts
@@ -176,6 +188,10 @@ class Comparison:
     metric: str
     sign: int  # +1: the paper's mechanism predicts arm > baseline; -1: arm < baseline
     claim: str
+    # the effect (metric units, signed as predicted) that the power estimate sizes the seeds for, and why it is
+    # plausible, written before the pilot; None: no effect is plausible on this task (3 seeds, the minimum)
+    plausible: float | None = None
+    why: str = ""
 
 
 @dataclass
@@ -201,16 +217,40 @@ EXPERIMENTS = {
             "passk": ("passk", {"objective": "pass@k", "k": 4}),
             "majk": ("passk", {"objective": "maj@k", "k": 4}),
         },
-        budget=64 * 80,
-        evals=4,
+        budget=64 * 120,
+        evals=6,
         metrics=("pass@1", "pass@4", "maj@4"),
         curve="pass@4",
         comparisons=[
             Comparison(
-                "passk", "grpo", "pass@4", +1, "training for pass@4 keeps pass@4 where GRPO trades it"
+                "passk",
+                "grpo",
+                "pass@4",
+                +1,
+                "training for pass@4 keeps pass@4 where GRPO trades it",
+                plausible=0.10,
+                why="GRPO's optimum answers `a` everywhere (pass@4 = the share of `a`, ≈ 0.45); pass@4's keeps "
+                "the warm start's spread (≈ 0.6): half of that gap",
             ),
-            Comparison("passk", "grpo", "pass@1", -1, "... at a cost in pass@1"),
-            Comparison("majk", "grpo", "maj@4", +1, "training for maj@4 raises maj@4 over GRPO"),
+            Comparison(
+                "passk",
+                "grpo",
+                "pass@1",
+                -1,
+                "... at a cost in pass@1",
+                plausible=0.10,
+                why="the same trade seen from pass@1: GRPO ≈ 0.45, the warm start's spread ≈ 0.3",
+            ),
+            Comparison(
+                "majk",
+                "grpo",
+                "maj@4",
+                +1,
+                "training for maj@4 raises maj@4 over GRPO",
+                plausible=None,
+                why="none on this task: every optimum of GRPO's pass@1 is also a maj@4 optimum (README), so the "
+                "mechanism predicts a tie; the arm checks that maj@k training reaches it too",
+            ),
         ],
         description="256 `guess` train prompts, 64 held-out ones × 8 samples. The answer is `a` for half the prompts, "
         "b–f for a tenth each, and nothing in the prompt tells which: pass@1's optimum always answers `a` (pass@1 = "
@@ -218,8 +258,12 @@ EXPERIMENTS = {
     ),
     "spo": Experiment(
         family="codes",
-        arms={"grpo": ("grpo", {}), "spo-offline": ("spo", {"off_policy_ratio": 0.5})},
-        budget=64 * 50,
+        arms={
+            "grpo": ("grpo", {}),
+            "spo-offline": ("spo", {"off_policy_ratio": 0.5}),
+            "spo-replay": ("spo", {"off_policy_ratio": 0.5, "replay_buffer_size": 512}),
+        },
+        budget=64 * 100,
         evals=5,
         metrics=("pass@1", "pass@8"),
         curve="pass@1",
@@ -231,18 +275,31 @@ EXPERIMENTS = {
                 "pass@1",
                 +1,
                 "half-online SPO learns from offline solutions the policy cannot produce",
+                plausible=0.30,
+                why="GRPO ≈ 0 (about 0.8 successes in the whole run); with the 3-letter code SPO reached 0.8 in 50 steps: "
+                "a 5-letter one may take longer, so less than half of that",
+            ),
+            Comparison(
+                "spo-offline",
+                "spo-replay",
+                "pass@1",
+                +1,
+                "... from the offline data, not from replaying its own (failed) samples",
+                plausible=0.30,
+                why="replayed samples all failed (reward 0), so replay has nothing to teach: as GRPO",
             ),
         ],
-        description="64 `code KEY len 3` train prompts whose code is `cab` for every key (the warm start samples it 1 "
-        "time in 216: GRPO's groups almost never have a success), their solutions as SPO's offline pairs (half of each "
-        "batch, β 0.1, K 4); evaluated on 64 held-out keys × 8.",
+        description="64 `code KEY len 5` train prompts whose code is `cabed` for every key (the warm start samples it 1 "
+        "time in 7776: GRPO's 512 samples a step hold a success every ~15 steps), their solutions as SPO's offline pairs "
+        "(half of each batch, β 0.1, K 4); the replay arm replays its own earlier samples instead (buffer 512); "
+        "evaluated on 64 held-out keys × 8.",
         extra={"spo_beta": 0.1, "value_samples": 4},
     ),
     "guide": Experiment(
         family="codes",
         arms={"grpo": ("grpo", {}), "guide": ("guide", {"hint_template": HINT_TEMPLATE})},
-        budget=64 * 60,
-        evals=4,
+        budget=64 * 200,  # the pilot at 64 × 100: Guide took off after ~5,000 samples in 1 seed of 3
+        evals=5,
         metrics=("pass@1", "pass@8"),
         curve="pass@1",
         lr=3e-4,
@@ -253,18 +310,22 @@ EXPERIMENTS = {
                 "pass@1",
                 +1,
                 "Guide teaches the unhinted policy prompts it fails; GRPO cannot",
+                plausible=0.30,
+                why="GRPO ≈ 0; the hinted warm start succeeds 1 time in 6, so Guide gets ~10 successes a step, "
+                "as many as taught the 3-letter code to 0.8; half of that after the importance shaping",
             )
         ],
-        description="64 `code KEY len 3` train prompts whose code is `cab` for every key, with the hint `starts ca` (the "
-        "warm start solves 1 in 216 without it, about 1 in 8 with it); evaluated without hints on 64 held-out keys × 8. "
-        "Guide's hinted regenerations count as generated samples.",
+        description="64 `code KEY len 5` train prompts whose code is `cabed` for every key, with the hint `starts cabe` "
+        "(the warm start solves 1 in 7776 without it, about 1 in 25 with it: it follows the whole hint a quarter of the "
+        "time, then the last letter is 1 in 6); evaluated without hints on 64 held-out "
+        "keys × 8. Guide's hinted regenerations count as generated samples.",
     ),
     "cures": Experiment(
         family="codes",
         arms={"grpo": ("grpo", {}), "cures": ("cures", {})},
-        budget=64 * 80,
-        evals=5,
-        metrics=("pass@1",),
+        budget=64 * 150,
+        evals=10,
+        metrics=("pass@1", "pass@1/code1"),
         curve="pass@1",
         lr=3e-4,
         comparisons=[
@@ -274,28 +335,57 @@ EXPERIMENTS = {
                 "samples_to_target",
                 -1,
                 "CurES reaches GRPO's final pool accuracy with fewer generated samples",
-            )
+                plausible=64 * 150 * 0.3,
+                why="5/6 of GRPO's samples land on solved or hopeless prompts (zero gradient); CurES puts most on "
+                "the borderline sixth, so even a third of that saving (30% of the budget) is plausible",
+            ),
+            Comparison(
+                "cures",
+                "grpo",
+                "pass@1/code1",
+                +1,
+                "... because it learns the borderline prompts faster",
+                plausible=0.15,
+                why="the borderline prompts get several times GRPO's samples; GRPO's final pass@1 on them is the "
+                "reference",
+            ),
         ],
-        description="A pool of 160 prompts: 32 `copy` (the warm start gets a third right), 32 `code len 1` (1 in 6 by "
-        "chance, learnable), 96 `code len 3` (hopeless: 1 in 216); pool pass@1 over all of them × 8.",
+        description="A pool of 96 prompts: 40 `copy L` (the warm start: 0.90), 40 `code len 5` (hopeless: 1 in 7776), "
+        "16 `code len 1` (borderline: 1 in 6 by chance, learnable); pool pass@1 over all of them × 8.",
     ),
     "rlef": Experiment(
         family="hidden",
         arms={"grpo": ("rlef", {"max_turns": 1}), "rlef": ("rlef", {"max_turns": 3})},
-        budget=1200,
-        evals=3,
+        budget=1600,
+        evals=4,
         metrics=("multi_turn_1@3", "independent_1@3", "feedback_uptake"),
         curve="multi_turn_1@3",
-        lr=5e-4,
+        lr=3e-4,
         prompts_per_step=2,
         comparisons=[
             Comparison(
-                "rlef", "grpo", "multi_turn_1@3", +1, "RLEF raises multi-turn 1@3 over single-turn GRPO"
+                "rlef",
+                "grpo",
+                "multi_turn_1@3",
+                +1,
+                "RLEF raises multi-turn 1@3 over single-turn GRPO",
+                plausible=0.15,
+                why="the warm start copies the feedback's digit in a minority of second answers; rewarding the "
+                "episodes that do should push uptake toward 1, worth tens of points of 1@3 over a single-turn "
+                "policy that never sees feedback",
             ),
-            Comparison("rlef", "grpo", "feedback_uptake", +1, "... and the feedback uptake"),
+            Comparison(
+                "rlef",
+                "grpo",
+                "feedback_uptake",
+                +1,
+                "... and the feedback uptake",
+                plausible=0.15,
+                why="as above",
+            ),
         ],
         description="The hidden-number task, 3-turn episodes vs single-turn (RLEFTrainer with max_turns 1: GRPO on "
-        "the same ±1 reward) at equal generated answers; 30 held-out problems × 3 episodes.",
+        "the same ±1 reward) at equal generated answers; 60 held-out problems × 3 episodes.",
     ),
 }
 
@@ -309,6 +399,10 @@ class Settings:
     quick: bool
     seeds: list
     jobs: int
+    chosen_seeds: dict | None = None  # experiment → its seeds, from OUTPUT/power.json (`--seeds-from-power`)
+
+    def seeds_for(self, name: str) -> list:
+        return self.chosen_seeds[name] if self.chosen_seeds and name in self.chosen_seeds else self.seeds
 
     def scale(self, exp: Experiment) -> Experiment:
         """The quick mode's sizes: a few steps, same shapes."""
@@ -323,8 +417,44 @@ class Settings:
 # ------------------------------------------------------------------------------------------------- warm starts
 
 
+@dataclass(frozen=True)
+class WarmStart:
+    """How a task family's warm start is made: SFT rows, steps and batch (the quick mode's are smaller)."""
+
+    rows: int  # codes: rows per code5/copy/guess kind (a third as many code1); hidden: rows
+    steps: int
+    batch: int = 32
+    copy_share: float = 0.0  # hidden: share of post-feedback answers that copy the feedback's digit
+
+
+WARM_STARTS = {
+    "codes": WarmStart(rows=1500, steps=600),  # copy: 500 rows and 500 steps left it at 0.81 (not "solved")
+    # no copying is learnt by this model (README, RLEF): P(copy) stays at chance, 0.10, also with 100% copy rows
+    "hidden": WarmStart(rows=3000, steps=600, copy_share=0.4),
+}
+QUICK_WARM_STARTS = {
+    "codes": WarmStart(rows=60, steps=30, batch=16),
+    "hidden": WarmStart(rows=60, steps=20, copy_share=0.4),
+}
+
+
+def warm_start(settings: Settings, family: str) -> WarmStart:
+    return (QUICK_WARM_STARTS if settings.quick else WARM_STARTS)[family]
+
+
+def warm_rows(settings: Settings, family: str) -> list[dict]:
+    recipe = warm_start(settings, family)
+    if family == "codes":
+        return codes_sft_rows(recipe.rows)
+    return hidden_sft_rows(recipe.rows, 0, recipe.copy_share)
+
+
 def warm_start_dir(settings: Settings, family: str) -> Path:
-    return settings.output / "warm" / family
+    """The family's model, in a folder named by a hash of its SFT data and recipe: a changed one builds a new model."""
+    import hashlib
+
+    what = json.dumps([repr(warm_start(settings, family)), warm_rows(settings, family)], sort_keys=True)
+    return settings.output / "warm" / f"{family}-{hashlib.sha1(what.encode()).hexdigest()[:8]}"
 
 
 def build_warm_start(settings: Settings, family: str) -> None:
@@ -332,29 +462,26 @@ def build_warm_start(settings: Settings, family: str) -> None:
     from trl_ext.models import build_tiny_model
 
     final = warm_start_dir(settings, family)
-    work = final.with_name(family + ".work")
+    work = final.with_name(final.name + ".work")
+    recipe, rows = warm_start(settings, family), warm_rows(settings, family)
     if family == "codes":
-        rows = codes_sft_rows(settings.quick)
         corpus = [r["prompt"][-1]["content"] + r["completion"][0]["content"] for r in rows] + [
             string.ascii_lowercase
         ]
         base = build_tiny_model(work / "init", corpus, seed=0)
-        steps, batch = (30, 16) if settings.quick else (500, 32)
     else:
-        rows = hidden_sft_rows(60 if settings.quick else 3000, 0)
         corpus = [string.printable] + [m["content"] for r in rows[:50] for m in r["prompt"]]
         base = build_tiny_model(
             work / "init", corpus, hidden_size=64, num_hidden_layers=2, intermediate_size=128
         )
-        steps, batch = (20, 32) if settings.quick else (200, 32)
     sft_train(
         base,
         rows,
         work / "sft",
         work / "final",
-        max_steps=steps,
-        warmup_steps=min(20, steps // 4),
-        batch_size=batch,
+        max_steps=recipe.steps,
+        warmup_steps=min(20, recipe.steps // 4),
+        batch_size=recipe.batch,
     )
     os.replace(work / "final", final)
 
@@ -370,16 +497,17 @@ def experiment_data(name: str, quick: bool) -> tuple[list[dict], list[dict]]:
     if name in (
         "spo",
         "guide",
-    ):  # one secret code for every key: data the warm start cannot produce (1 in 216)
+    ):  # one secret code for every key: data the warm start cannot produce (1 in 7776)
         secret = [
-            {**r, "answer": SECRET, "hint": f"starts {SECRET[:2]}"}
-            for r in codes_rows("code3", 128 // small, 3)
+            {**r, "answer": SECRET, "hint": f"starts {SECRET[:-1]}"}
+            for r in codes_rows("code5", 128 // small, 3)
         ]
         return secret[: 64 // small], secret[64 // small :]
+    # CurES's pool: mostly solved (copy) or hopeless (code5), a minority of borderline prompts (code1)
     rows = (
-        codes_rows("copy", 32 // small, 5)
-        + codes_rows("code3", 96 // small, 5)
-        + codes_rows("code1", 32 // small, 5)
+        codes_rows("copy", 40 // small, 5)
+        + codes_rows("code5", 40 // small, 5)
+        + codes_rows("code1", 16 // small, 5)
     )
     return rows, rows
 
@@ -484,8 +612,8 @@ def run_codes(name: str, arm: str, seed: int, settings: Settings, progress: Path
             "samples": generated,
             **k_sample_metrics(texts, [r["answer"] for r in evaluation], (1, 4, 8)),
         }
-        if name == "cures":  # pass@1 per kind of prompt: solved (copy), borderline (code1), hopeless (code3)
-            for kind_name in ("copy", "code1", "code3"):
+        if name == "cures":  # pass@1 per kind of prompt: solved (copy), borderline (code1), hopeless (code5)
+            for kind_name in ("copy", "code1", "code5"):
                 idx = [i for i, r in enumerate(evaluation) if r["kind"] == kind_name]
                 point[f"pass@1/{kind_name}"] = k_sample_metrics(
                     [texts[i] for i in idx], [evaluation[i]["answer"] for i in idx], (1,)
@@ -558,7 +686,7 @@ def run_rlef(arm: str, seed: int, settings: Settings, progress: Path) -> dict:
     _, fields = exp.arms[arm]
     model = str(warm_start_dir(settings, "hidden"))
     tokenizer = AutoTokenizer.from_pretrained(model)
-    test = hidden_problems(8 if settings.quick else 30, 2000)
+    test = hidden_problems(8 if settings.quick else 60, 2000)
     batch = exp.prompts_per_step * 8
     eval_at = [round(exp.budget * (i + 1) / exp.evals) for i in range(exp.evals)]
     curve, answers = [], [0]
@@ -674,7 +802,8 @@ def spec_hash(settings: Settings, name: str) -> str:
     what_runs = replace(
         settings.scale(EXPERIMENTS[name]), description="", comparisons=[]
     )  # not the report's text
-    return hashlib.sha1(repr((what_runs, settings.quick)).encode()).hexdigest()[:8]
+    warm = warm_start_dir(settings, what_runs.family).name
+    return hashlib.sha1(repr((what_runs, settings.quick, warm)).encode()).hexdigest()[:8]
 
 
 def run_path(settings: Settings, name: str, arm: str, seed: int) -> Path:
@@ -759,8 +888,8 @@ def run_experiments(names: list[str], settings: Settings) -> list[str]:
     warm = []
     for f in families:
         folder = warm_start_dir(settings, f)
-        log = folder.with_name(f + ".log")
-        progress = folder.with_name(f + ".progress")  # none: SFT shows no progress of its own here
+        log = folder.with_name(folder.name + ".log")
+        progress = folder.with_name(folder.name + ".progress")  # none: SFT shows no progress of its own here
         warm.append(
             Task(f"warm start {f}", [*script, "_warm", f, *common], folder / "config.json", log, progress)
         )
@@ -769,7 +898,7 @@ def run_experiments(names: list[str], settings: Settings) -> list[str]:
         return failed
     runs = []  # experiment by experiment: an interrupted command leaves whole experiments, not one seed of each
     for n in names:
-        for seed in settings.seeds:
+        for seed in settings.seeds_for(n):
             for arm in EXPERIMENTS[n].arms:
                 done = run_path(settings, n, arm, seed)
                 argv = [*script, "_run", n, arm, str(seed), *common]
@@ -789,14 +918,14 @@ def run_experiments(names: list[str], settings: Settings) -> list[str]:
 
 
 def load_runs(settings: Settings, name: str) -> dict:
-    """arm → the finished runs' records (sorted by seed)."""
+    """arm → the finished runs' records of the experiment's seeds (sorted by seed)."""
     out = {}
     for arm in EXPERIMENTS[name].arms:
         records = []
-        for path in sorted(
-            (settings.output / "runs" / name).glob(f"{arm}-seed*-{spec_hash(settings, name)}.json")
-        ):
-            records.append(json.loads(path.read_text()))
+        for seed in settings.seeds_for(name):
+            path = run_path(settings, name, arm, seed)
+            if path.exists():
+                records.append(json.loads(path.read_text()))
         if records:
             out[arm] = sorted(records, key=lambda r: r["seed"])
     return out
@@ -958,18 +1087,130 @@ def report(names: list[str], settings: Settings) -> dict:
         plot(name, runs, summary, settings.output / f"{name}.png")
     write_json(
         settings.output / "results.json",
-        {"seeds": settings.seeds, "quick": settings.quick, "experiments": results},
+        {
+            "seeds": {n: settings.seeds_for(n) for n in results},
+            "quick": settings.quick,
+            "experiments": results,
+        },
     )
     (settings.output / "results.md").write_text("\n".join(sections))
     print("\n".join(sections))
     return results
 
 
+# ------------------------------------------------------------------------------------------------------- power
+
+
+def seeds_needed(sd_arm: float, sd_base: float, plausible: float | None, minimum: int = 3) -> int:
+    """Seeds per arm (equal in both) for which `plausible` exceeds 2 standard errors of the difference of means,
+    SE = sqrt(sd_arm²/n + sd_base²/n); at least `minimum` (also when no effect is plausible or nothing varies)."""
+    if plausible is None or plausible <= 0:
+        return minimum
+    return max(minimum, math.ceil(4 * (sd_arm**2 + sd_base**2) / plausible**2 - 1e-9))
+
+
+def power_estimate(names: list[str], settings: Settings, max_seeds: int) -> dict:
+    """From the pilot's runs (`settings.seeds`): per comparison the pilot sd of each arm, the plausible effect, the
+    seeds it needs; per experiment the seeds chosen (the largest need, at most `max_seeds`) and the CPU minutes the
+    full runs will take from the pilot's mean run time."""
+    estimate = {"pilot_seeds": settings.seeds, "max_seeds": max_seeds, "experiments": {}}
+    for name in names:
+        runs = load_runs(settings, name)
+        if not runs:
+            continue
+        exp = settings.scale(EXPERIMENTS[name])
+        summary = summarise(name, runs, settings)
+        rows = []
+        for c in exp.comparisons:
+            arm, base = summary["arms"].get(c.arm), summary["arms"].get(c.baseline)
+            if not arm or not base or c.metric not in arm:
+                continue
+            sd_a, sd_b = arm[c.metric]["sd"], base[c.metric]["sd"]
+            rows.append(
+                {
+                    "arm": c.arm,
+                    "baseline": c.baseline,
+                    "metric": c.metric,
+                    "pilot_sd_arm": sd_a,
+                    "pilot_sd_baseline": sd_b,
+                    "pilot_effect": arm[c.metric]["mean"] - base[c.metric]["mean"],
+                    "plausible_effect": c.plausible,
+                    "why_plausible": c.why,
+                    "seeds_needed": seeds_needed(sd_a, sd_b, c.plausible),
+                }
+            )
+        needed = max((r["seeds_needed"] for r in rows), default=3)
+        chosen = min(needed, max_seeds)
+        minutes = {a: row["minutes"] for a, row in summary["arms"].items()}
+        estimate["experiments"][name] = {
+            "budget": exp.budget,
+            "pilot_seeds": len(settings.seeds),
+            "comparisons": rows,
+            "seeds_needed": needed,
+            "seeds": chosen,
+            "capped": chosen < needed,
+            "minutes_per_run": minutes,
+            "cpu_minutes_full": round(sum(minutes.values()) * chosen, 1),
+            "cpu_minutes_to_add": round(sum(minutes.values()) * max(0, chosen - len(settings.seeds)), 1),
+        }
+    return estimate
+
+
+def power_markdown(estimate: dict) -> str:
+    lines = [
+        f"Pilot: seeds {estimate['pilot_seeds']} at the full budget; seeds chosen = the most any comparison needs "
+        f"(at least 3, at most {estimate['max_seeds']}).",
+        "",
+        "| experiment | budget | comparison | metric | pilot sd (arm / baseline) | plausible effect | seeds needed "
+        "| seeds chosen | CPU min (full) |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, e in estimate["experiments"].items():
+        for r in e["comparisons"]:
+            scale, unit = (1, "") if r["metric"] == "samples_to_target" else (100, " pts")
+            plausible = (
+                "none" if r["plausible_effect"] is None else f"{scale * r['plausible_effect']:.0f}{unit}"
+            )
+            lines.append(
+                f"| {name} | {e['budget']} | {r['arm']} − {r['baseline']} | {r['metric']} | "
+                f"{scale * r['pilot_sd_arm']:.1f} / {scale * r['pilot_sd_baseline']:.1f}{unit} | {plausible} | "
+                f"{r['seeds_needed']} | {e['seeds']}{' (capped)' if e['capped'] else ''} | {e['cpu_minutes_full']} |"
+            )
+    lines += ["", "Why each effect is plausible (written before the pilot, in `EXPERIMENTS`):", ""]
+    for name, e in estimate["experiments"].items():
+        for r in e["comparisons"]:
+            lines.append(f"- {name}, {r['arm']} − {r['baseline']}, {r['metric']}: {r['why_plausible']}.")
+    return "\n".join(lines) + "\n"
+
+
+def read_chosen_seeds(output: Path) -> dict:
+    """experiment → seeds 0 … n−1 with n the seeds chosen in OUTPUT/power.json."""
+    path = output / "power.json"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist: run `python scripts/evidence.py power ...` first")
+    estimate = json.loads(path.read_text())
+    return {name: list(range(e["seeds"])) for name, e in estimate["experiments"].items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", nargs="+", help=f"experiments ({', '.join(EXPERIMENTS)}), `all`, or `report`")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument(
+        "what",
+        nargs="+",
+        help=f"experiments ({', '.join(EXPERIMENTS)}) or `all`, optionally after `power` (the pilot), or `report`",
+    )
+    p.add_argument(
+        "--seeds", type=int, nargs="+", help="default 0 1 2 (0 with --quick); with `power`: the pilot's"
+    )
+    p.add_argument(
+        "--seeds-from-power",
+        action="store_true",
+        help="each experiment's seeds as OUTPUT/power.json chose them",
+    )
+    p.add_argument(
+        "--max-seeds", type=int, default=10, help="`power`: at most this many seeds per experiment"
+    )
     p.add_argument(
         "--jobs",
         type=int,
@@ -982,9 +1223,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, seed 0, a few steps")
     args = p.parse_args(argv)
     output = args.output or Path("outputs/evidence-quick" if args.quick else "outputs/evidence")
-    settings = Settings(
-        output=output, quick=args.quick, seeds=[0] if args.quick else args.seeds, jobs=args.jobs
-    )
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    settings = Settings(output=output, quick=args.quick, seeds=seeds, jobs=args.jobs)
     if args.what[0] in ("_warm", "_run"):  # a subprocess of run_parallel
         import torch
 
@@ -994,12 +1234,25 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run_job(args.what[1], args.what[2], int(args.what[3]), settings)
         return 0
-    names = ALL if args.what == ["all"] or args.what == ["report"] else args.what
+    pilot = args.what[0] == "power"
+    what = args.what[1:] if pilot else args.what
+    names = ALL if what in (["all"], ["report"], []) else what
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         p.error(f"unknown experiment(s) {unknown}; choose from {', '.join(EXPERIMENTS)}, all, report")
-    failed = [] if args.what == ["report"] else run_experiments(names, settings)
-    report(names, settings)
+    if args.seeds_from_power:
+        settings.chosen_seeds = read_chosen_seeds(output)
+    failed = [] if what == ["report"] else run_experiments(names, settings)
+    if pilot:
+        estimate = power_estimate(names, settings, args.max_seeds)
+        if (output / "power.json").exists():  # a pilot of some experiments keeps the others' estimates
+            earlier = json.loads((output / "power.json").read_text())
+            estimate["experiments"] = {**earlier["experiments"], **estimate["experiments"]}
+        write_json(output / "power.json", estimate)
+        (output / "power.md").write_text(power_markdown(estimate))
+        print(power_markdown(estimate))
+    else:
+        report(names, settings)
     if failed:
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}; rerun the same command to retry them")
         return 1

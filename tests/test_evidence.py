@@ -1,5 +1,6 @@
-"""scripts/evidence.py: the statistics its verdicts come from, the scheduler (parallel subprocesses, resume, failures),
-and a `--quick` run of every experiment end to end (train, evaluate, table, JSON, plot)."""
+"""scripts/evidence.py: the statistics its verdicts come from, the power estimate, the scheduler (parallel
+subprocesses, resume, failures), and a `--quick` run of every experiment end to end (train, evaluate, table, JSON,
+plot, then the power step and a run at its chosen seeds)."""
 
 import json
 import sys
@@ -32,6 +33,26 @@ def test_statistics_by_hand():
     assert evidence.samples_to_target(dip, "m", 0.2) == pytest.approx(
         150.0
     )  # the warm start's 0.5 does not count
+
+
+def test_seeds_needed_by_hand():
+    # 2 SE < effect ⇔ 4 (sd_a² + sd_b²) / n < effect² ⇔ n > 4 (sd_a² + sd_b²) / effect²
+    assert evidence.seeds_needed(0.1, 0.1, 0.1) == 8  # 2 SE at 8 seeds = 2·sqrt(0.02/8) = 0.1: just enough
+    assert evidence.seeds_needed(0.1, 0.1, 0.099) == 9
+    assert evidence.seeds_needed(0.3, 0.0, 0.3) == 4
+    assert evidence.seeds_needed(0.05, 0.05, 0.1) == 3  # 2 would do: 3 is the minimum
+    assert evidence.seeds_needed(0.0, 0.0, 0.1) == 3  # nothing varies
+    assert evidence.seeds_needed(0.2, 0.2, None) == 3  # no effect is plausible: the minimum
+    assert evidence.seeds_needed(3000.0, 2000.0, 2880.0) == 7  # samples, not points: 4·1.3e7/2880² = 6.3
+
+
+def test_warm_start_folder_follows_its_data(tmp_path):
+    settings = evidence.Settings(output=tmp_path, quick=True, seeds=[0], jobs=0)
+    codes, hidden = evidence.warm_start_dir(settings, "codes"), evidence.warm_start_dir(settings, "hidden")
+    assert codes.name.startswith("codes-") and hidden.name.startswith("hidden-")
+    assert evidence.warm_start_dir(settings, "codes") == codes  # deterministic
+    full = evidence.Settings(output=tmp_path, quick=False, seeds=[0], jobs=0)
+    assert evidence.warm_start_dir(full, "codes") != codes  # other data: another model, never a stale one
 
 
 def test_k_sample_metrics_by_hand():
@@ -79,4 +100,18 @@ def test_quick_run_of_every_experiment(tmp_path, monkeypatch):
     # resumable: a second call finds every run cached and only rewrites the report
     before = {p: p.stat().st_mtime for p in (tmp_path / "runs").rglob("*.json")}
     assert evidence.main(["all", "--quick", "--jobs", "0", "--output", str(tmp_path)]) == 0
+    assert {p: p.stat().st_mtime for p in (tmp_path / "runs").rglob("*.json")} == before
+    # the power step on the cached runs as its pilot (one seed: no spread, so the minimum, capped here at 1 seed),
+    # then the runs at the chosen seeds: all cached, nothing reruns
+    quick = ["--quick", "--jobs", "0", "--output", str(tmp_path)]
+    assert evidence.main(["power", "all", "--max-seeds", "1", *quick]) == 0
+    power = json.loads((tmp_path / "power.json").read_text())
+    assert set(power["experiments"]) == set(evidence.EXPERIMENTS)
+    for name, estimate in power["experiments"].items():
+        assert estimate["seeds_needed"] == 3 and estimate["seeds"] == 1 and estimate["capped"]
+        assert {(c["arm"], c["metric"]) for c in estimate["comparisons"]} == {
+            (c.arm, c.metric) for c in evidence.EXPERIMENTS[name].comparisons
+        }
+    assert "| passk |" in (tmp_path / "power.md").read_text()
+    assert evidence.main(["all", "--seeds-from-power", *quick]) == 0
     assert {p: p.stat().st_mtime for p in (tmp_path / "runs").rglob("*.json")} == before
