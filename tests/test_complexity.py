@@ -124,8 +124,13 @@ def test_expansion_strategies():
     assert len(random_text) == 12 and set(random_text) <= set("abc")
     assert harness.expand([3, 1, 2], 2, "copy", rng) == [3, 1, 2, 3, 1, 2]
     assert harness.expand([3, 1, 2], 3, "distinct", rng) == [3, 1, 2, 6, 4, 5, 9, 7, 8]
-    shuffled = harness.expand([3, 1, 2], 30, "shuffled", rng)
-    assert sorted(shuffled) == list(range(1, 91)) and shuffled != sorted(shuffled)
+    shuffled = harness.expand([3, 1, 2], 30, "shuffled", rng)  # distinct, from a range 1024x their number
+    assert len(set(shuffled)) == 90 and min(shuffled) >= 1 and max(shuffled) < 1 + harness.WIDE * 90
+    assert max(shuffled) > 100 * 90 and shuffled != sorted(shuffled)
+    # a set of them does not iterate in sorted order (it does for a dense range: CPython hashes an int to itself)
+    assert list(set(shuffled)) != sorted(shuffled) and list(set(range(1, 91))) == list(range(1, 91))
+    permutation = harness.expand([2, 0, 1], 30, "shuffled", rng)  # values that may be indices stay indices
+    assert sorted(permutation) == list(range(90)) and permutation != sorted(permutation)
     assert harness.expand(["ab", "c"], 3, "distinct", rng) == ["ab", "c", "ab1", "c1", "ab2", "c2"]
     random_list = harness.expand([3, 1, 2], 1000, "random", rng)
     assert len(random_list) == 3000 and min(random_list) >= 1

@@ -182,9 +182,23 @@ def _leaves(value):
         yield value
 
 
+# Shuffled distinct ints are drawn from a range this many times their number (unless they may be indices): CPython
+# hashes an int to itself, so a set of a dense range iterates in sorted order and `sorted(set(a))` costs O(n) there;
+# over a wide range the order is scrambled, as for any other keys. A range proportional to n keeps code whose cost
+# follows the largest value (a counting sort) at its class.
+WIDE = 1024
+
+
+def _index_like(seq):
+    return all(0 <= v < len(seq) for v in seq)
+
+
 def _grow_seq(seq, factor, strategy, rng):
     if strategy == "shuffled":  # all values distinct, in random order
         grown = _grow_seq(seq, factor, "distinct", rng)
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
+        if ints and not _index_like(seq):
+            return rng.sample(range(min(seq), min(seq) + WIDE * len(grown)), len(grown))
         rng.shuffle(grown)
         return grown
     length = len(seq) * factor
