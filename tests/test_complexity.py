@@ -358,6 +358,21 @@ def test_a_far_higher_class_of_one_expansion_raises_the_time_class():
     assert _over_strategies({**early_exit, "copy": unsure}).klass == c1
 
 
+def test_the_random_class_above_the_median_needs_its_monomial_fit():
+    """Random inputs decide over the median of copy/random/distinct, unless their class is fitted only by a
+    linear lower-order variant (a late cache step): then two expansions must agree."""
+    from trl_ext.complexity.fit import Fit
+    from trl_ext.complexity.infer import _over_strategies
+
+    lin, nlog = CLASSES[2:4]
+    linear = Fit(lin, 1.0, 1e-8, 1e-7, {}, margin_below=3.0)
+    variant_only = Fit(nlog, 0.1, 1e-9, 1e-7, {}, runner_up=lin, margin_below=-0.2)
+    monomial = Fit(nlog, 0.1, 1e-9, 1e-7, {}, runner_up=lin, margin_below=0.1)
+    assert _over_strategies({"copy": linear, "random": variant_only, "distinct": linear}).klass == lin
+    assert _over_strategies({"copy": linear, "random": variant_only, "distinct": variant_only}).klass == nlog
+    assert _over_strategies({"copy": linear, "random": monomial, "distinct": linear}).klass == nlog
+
+
 def test_a_class_only_the_lower_order_variant_fits_does_not_raise():
     """A set-membership scan (O(n + m)) on many distinct values in random order, measured: its hash tables leave
     the CPU caches at the last sizes (per-element cost 42 -> 81 ns). Only a + c·n + b·n^2 fits that step, so the

@@ -11,9 +11,9 @@ tables start empty) and a pristine copy of its inputs when the function mutates 
 
 Expansion (after BigO(Bench), arXiv 2503.15242; own implementation): ints and floats are multiplied by the
 factor ("scaled values"); strings, lists and tuples are tiled ("copy"), refilled with random elements like
-the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"), the latter in random
-order ("shuffled"); lists of lists
-grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
+the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"), or made of distinct
+values in random order ("shuffled": ints drawn from a range 1024x their number, unless they may be indices); lists
+of lists grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
 empty containers do not grow.
 """
 
@@ -226,9 +226,9 @@ def _is_square(rows):
 def expand(value, factor, strategy, rng):
     """`value` grown by `factor` with `strategy`: "copy" (tile), "random" (random elements like the example's)
     or "distinct" (tiles of ints shifted apart so that all differ, tiles of words given the tile's number as a
-    suffix; strings over a 26-letter alphabet), or "shuffled" (distinct, then in random order: many distinct values
-    that a sort or a tree over them must order, where random ints span 256 values and distinct tiles stay in runs);
-    numbers are always scaled."""
+    suffix; strings over a 26-letter alphabet), or "shuffled" (distinct, in random order: many distinct values that
+    a sort or a tree over them must order, where random ints span 256 values and distinct tiles stay in runs; ints
+    from a wide range, `WIDE`); numbers are always scaled."""
     if factor == 1 or isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):

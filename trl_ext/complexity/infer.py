@@ -437,7 +437,8 @@ FIRM_MARGIN = 0.4
 
 def _over_strategies(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
     """The random expansion's class unless the median over copy/random/distinct is higher: random inputs defeat
-    the adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate. Then
+    the adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate; a
+    random class above the median that only a lower-order variant fits (`margin_below` < 0) needs the median. Then
     the highest class of any other expansion whose fit is firm (FIRM_MARGIN over the simpler classes): random ints
     span 256 values, so only distinct values show a cost set by their number, and only some expansions build a
     worst case."""
@@ -446,7 +447,11 @@ def _over_strategies(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
         return fits.get("shuffled")
     median = ranked[(len(ranked) - 1) // 2]
     random_fit = fits.get("random")
-    chosen = random_fit if random_fit is not None and random_fit.rank > median.rank else median
+    chosen = (
+        random_fit
+        if random_fit is not None and random_fit.rank > median.rank and random_fit.margin_below >= 0
+        else median
+    )
     for name, fit in fits.items():
         if name != "random" and fit.rank > chosen.rank and fit.margin_below >= FIRM_MARGIN:
             chosen = fit
