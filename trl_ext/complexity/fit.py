@@ -10,8 +10,8 @@ between the runner-up's score and the winner's.
 
 Times (`timing=True`) also try n log n and n^2 with a linear lower-order term, a + c·n + b·f(n), scored one rank
 higher and admissible only when b·f(n) carries half the cost at the largest size; and a class above n must grow
-faster than the next simpler class over the larger half of the sizes (a shrinking overhead per element is not a
-log factor).
+1.3x faster than the next simpler class over the larger half of the sizes (a shrinking overhead per element is not
+a log factor, nor is the cache pressure of a loaded machine).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ PENALTY = 0.12  # per rank of the class
 MIN_POINTS = 4
 MIN_RISE = 0.45  # a growing class must explain at least this relative rise of the cost over the sizes
 EXPONENTIAL_SLOPE = 4.5
+OUTGROW = 1.3  # a class above n must grow this much faster than the next simpler class (`_outgrows`)
 TOP_SHARE = (
     0.5  # with a lower-order term, the class's own term must carry this share of the cost at the largest size
 )
@@ -68,9 +69,17 @@ class Fit:
     intercept: float
     residuals: dict[str, float]
     runner_up: Klass | None = None  # the class with the second-best score
-    # the relative gap from the best-scoring simpler class to this class's monomial fit (a + b·f(n)): how sure a
-    # raise to this class is (negative when only the lower-order variant fits)
+    # the relative gap to the best-scoring simpler class: how sure a raise to this class is
     margin_below: float = 1.0
+    scores: tuple[float, ...] = ()  # per class of CLASSES: (rms + floor) x penalty, inf where not admissible
+
+    def gap_below(self, klass: Klass) -> float:
+        """The relative gap from the best-scoring class simpler than `klass` to `klass`'s own score."""
+        if klass is None or not self.scores:  # "other": faster than any class
+            return self.margin_below
+        rank = CLASSES.index(klass)
+        below = min(self.scores[:rank], default=math.inf)
+        return below / self.scores[rank] - 1.0 if math.isfinite(below) else 1.0
 
     @property
     def label(self) -> str:
@@ -81,12 +90,15 @@ class Fit:
         return CLASSES.index(self.klass) if self.klass else len(CLASSES)
 
 
-def fit_curve(sizes, costs, free_intercept: bool = False, timing: bool = False) -> Fit | None:
+def fit_curve(
+    sizes, costs, free_intercept: bool = False, timing: bool = False, lower_order: bool = True
+) -> Fit | None:
     """The complexity class of `costs` (positive) measured at `sizes`; None when too few points.
     `free_intercept`: the constant a may be negative (peak bytes: CPython caches the ints up to 256, so a dict of
     n indices costs about b·n minus a constant; a ≥ 0 then reads it as n log n). `timing`: the costs are CPU times:
     n log n and n^2 may also fit with a linear term (`_lower_terms`: loop overhead beside faster-growing C-level
-    work), and a class above n must outgrow the next simpler one over the larger half of the sizes (`_outgrows`)."""
+    work; not with `lower_order=False`), and a class above n must outgrow the next simpler one over the larger half of
+    the sizes (`_outgrows`)."""
     n = np.asarray(sizes, dtype=float)
     y = np.asarray(costs, dtype=float)
     keep = np.isfinite(y) & (y > 0) & (n > 0)
@@ -99,11 +111,11 @@ def fit_curve(sizes, costs, free_intercept: bool = False, timing: bool = False) 
         return Fit(None, 1.0, 0.0, 0.0, {})  # growing faster than any polynomial class at the end
     if len(n) < MIN_POINTS:
         return None
-    scores, plain_scores, params, residuals = [], [], [], {}
+    scores, params, residuals = [], [], {}
     for rank, klass in enumerate(CLASSES):
         best = (math.inf, math.inf, (0.0, 0.0))  # (score, rms, (a, b))
         outgrows = not timing or rank < 3 or _outgrows(n, y, CLASSES[rank - 1])
-        for lower in _lower_terms(klass) if timing else (None,):
+        for lower in _lower_terms(klass) if timing and lower_order else (None,):
             rms, coef, admissible = _fit_variant(n, y, klass, lower, free_intercept)
             admissible = admissible and outgrows
             # the lower term's extra parameter costs one more rank of penalty
@@ -113,8 +125,6 @@ def fit_curve(sizes, costs, free_intercept: bool = False, timing: bool = False) 
                 else math.inf
             )
             best = min(best, (score, rms, coef), key=lambda v: (v[0], v[1]))
-            if lower is None:
-                plain_scores.append(score)
         scores.append(best[0])
         residuals[klass.label] = best[1]
         params.append(best[2])
@@ -123,10 +133,18 @@ def fit_curve(sizes, costs, free_intercept: bool = False, timing: bool = False) 
     rival = scores[second]
     margin = rival / scores[best] - 1.0 if math.isfinite(rival) else 1.0
     runner_up = CLASSES[second] if math.isfinite(rival) else None
-    # against the monomial alone: a lower-order variant fits a late cache step as well as a faster class taking over
     below = min(scores[:best], default=math.inf)
-    margin_below = below / plain_scores[best] - 1.0 if math.isfinite(below) else 1.0
-    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up, margin_below)
+    margin_below = below / scores[best] - 1.0 if math.isfinite(below) else 1.0
+    return Fit(
+        CLASSES[best],
+        margin,
+        params[best][1],
+        params[best][0],
+        residuals,
+        runner_up,
+        margin_below,
+        tuple(scores),
+    )
 
 
 def _lower_terms(klass: Klass) -> tuple[Klass | None, ...]:
@@ -167,11 +185,12 @@ def _fit_variant(n, y, klass: Klass, lower: Klass | None, free_intercept: bool):
 
 
 def _outgrows(n: np.ndarray, y: np.ndarray, simpler: Klass) -> bool:
-    """Whether the cost grows faster than `simpler` from the middle size to the largest: a class above n that
-    does not is noise or a fading constant (C-level work per element whose call overhead still shrinks per
-    element reads n log n by a hair otherwise)."""
+    """Whether the cost grows OUTGROW times faster than `simpler` from the middle size to the largest: a class above
+    n that does not is noise, a fading constant (C-level work whose call overhead still shrinks per element read
+    n log n by a hair) or a load effect (on a loaded machine a linear scan's cost per element rises ~1.25x over the
+    larger half of the sizes as its input outgrows the shared caches; a bisect LIS's rises 1.33-1.42x)."""
     mid = len(n) // 2
-    return bool(y[-1] / y[mid] > simpler.curve(n[-1:])[0] / simpler.curve(n[mid : mid + 1])[0])
+    return bool(y[-1] / y[mid] > OUTGROW * simpler.curve(n[-1:])[0] / simpler.curve(n[mid : mid + 1])[0])
 
 
 def _slope(n: np.ndarray, y: np.ndarray) -> float:

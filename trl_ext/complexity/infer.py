@@ -70,6 +70,7 @@ class MeasureSet:
     stopped: str = ""
     time_fit: fitting.Fit | None = None
     space_fit: fitting.Fit | None = None
+    monomial_time_fit: fitting.Fit | None = None  # without lower-order variants: what a raise is judged on
 
 
 @dataclass
@@ -372,6 +373,9 @@ def _read(measure_set: MeasureSet, result, entry) -> dict:
 def fit_set(measure_set: MeasureSet) -> None:
     """Fit the time and space classes of one measured curve (sizes, times, space already set)."""
     measure_set.time_fit = fitting.fit_curve(measure_set.sizes, measure_set.times, timing=True)
+    measure_set.monomial_time_fit = fitting.fit_curve(
+        measure_set.sizes, measure_set.times, timing=True, lower_order=False
+    )
     # a byte floor: allocations of a few hundred bytes are interpreter noise, not the algorithm's space
     sizes, space = _asymptotic([*measure_set.sizes], [s + 256 for s in measure_set.space])
     measure_set.space_fit = fitting.fit_curve(sizes, space, free_intercept=True)
@@ -423,37 +427,40 @@ def _worst(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
     return max(candidates, key=lambda f: f.rank, default=None)
 
 
-# An expansion other than random raises the time class only with a fit this firm: its class's monomial fit beats every
-# simpler class by this relative margin (`Fit.margin_below`; the runner-up may be a higher class: a palindrome check
-# on tiled copies of a palindrome is O(n), 5x better than O(1), 1.2x better than n log n). "shuffled" (many distinct
-# values in random order) makes hash tables outgrow the CPU caches, so linear hashing code reads O(n log n) there
-# with margins below of up to 0.21 on the labelled and held-out-2/3 cases (6 runs), where code that must order the
-# distinct values shows its class with 0.46-0.62 (`sorted(set(a))`) to ~2 (a list scan over them); a late cache step
-# fits n^2 only with a linear lower-order term, so not firmly.
-# Labels are worst cases, which one expansion may be alone to build: tiled copies of a palindrome stay palindromes,
+# An expansion other than random raises the time class only with a fit this firm: its monomial fit (no lower-order
+# variant) beats every simpler class by this relative margin (`Fit.margin_below`; the runner-up may be a higher
+# class: a palindrome check on tiled copies of a palindrome is O(n), 5x better than O(1), 1.2x better than n log n).
+# "shuffled" (many distinct values in random order) makes hash tables outgrow the CPU caches, so linear hashing code
+# reads O(n log n) there with margins below of up to 0.21 on the labelled and held-out-2/3 cases (6 runs), where code
+# that must order the distinct values shows its class with 0.46-0.62 (`sorted(set(a))`) to ~2 (a list scan over
+# them); a late cache step fits n^2 with a linear lower-order term, which is why raises use monomials only. Labels
+# are worst cases, which one expansion may be alone to build: tiled copies of a palindrome stay palindromes,
 # distinct tiles make long increasing runs.
 FIRM_MARGIN = 0.4
 
 
-def _over_strategies(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
+def _over_strategies(
+    fits: dict[str, fitting.Fit], monomial: dict[str, fitting.Fit] | None = None
+) -> fitting.Fit | None:
     """The random expansion's class unless the median over copy/random/distinct is higher: random inputs defeat
     the adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate; a
-    random class above the median that only a lower-order variant fits (`margin_below` < 0) needs the median. Then
-    the highest class of any other expansion whose fit is firm (FIRM_MARGIN over the simpler classes): random ints
-    span 256 values, so only distinct values show a cost set by their number, and only some expansions build a
-    worst case."""
+    random class above the median that its `monomial` fit does not reach (only a lower-order variant fits) needs
+    the median. Then the highest class of any other expansion whose monomial fit is firm (FIRM_MARGIN over the
+    simpler classes): random ints span 256 values, so only distinct values show a cost set by their number, and
+    only some expansions build a worst case. `monomial`: per expansion, the fit without lower-order variants
+    (default: `fits`)."""
+    monomial = fits if monomial is None else monomial
     ranked = sorted((f for s, f in fits.items() if s != "shuffled"), key=lambda f: f.rank)
     if not ranked:
         return fits.get("shuffled")
     median = ranked[(len(ranked) - 1) // 2]
-    random_fit = fits.get("random")
-    chosen = (
-        random_fit
-        if random_fit is not None and random_fit.rank > median.rank and random_fit.margin_below >= 0
-        else median
-    )
-    for name, fit in fits.items():
-        if name != "random" and fit.rank > chosen.rank and fit.margin_below >= FIRM_MARGIN:
+    random_fit, random_monomial = fits.get("random"), monomial.get("random")
+    chosen = median
+    if random_fit is not None and random_fit.rank > median.rank:
+        if random_monomial is not None and random_monomial.rank >= random_fit.rank:
+            chosen = random_fit
+    for name, fit in monomial.items():
+        if name != "random" and fit.rank > chosen.rank and fits[name].gap_below(fit.klass) >= FIRM_MARGIN:
             chosen = fit
     return chosen
 
@@ -462,8 +469,9 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
     groups = sorted({s.grow for s in sets}, key=lambda g: (len(g), g))
     time_by, space_by = {}, {}
     for group in groups:
+        members = [s for s in sets if s.grow == group and s.time_fit and s.monomial_time_fit]
         time_by[group] = _over_strategies(
-            {s.strategy: s.time_fit for s in sets if s.grow == group and s.time_fit}
+            {s.strategy: s.time_fit for s in members}, {s.strategy: s.monomial_time_fit for s in members}
         )
         space_by[group] = _worst({s.strategy: s.space_fit for s in sets if s.grow == group and s.space_fit})
     time, time_fit = _label(groups, time_by)
