@@ -71,15 +71,6 @@ class Fit:
     runner_up: Klass | None = None  # the class with the second-best score
     # the relative gap to the best-scoring simpler class: how sure a raise to this class is
     margin_below: float = 1.0
-    scores: tuple[float, ...] = ()  # per class of CLASSES: (rms + floor) x penalty, inf where not admissible
-
-    def gap_below(self, klass: Klass) -> float:
-        """The relative gap from the best-scoring class simpler than `klass` to `klass`'s own score."""
-        if klass is None or not self.scores:  # "other": faster than any class
-            return self.margin_below
-        rank = CLASSES.index(klass)
-        below = min(self.scores[:rank], default=math.inf)
-        return below / self.scores[rank] - 1.0 if math.isfinite(below) else 1.0
 
     @property
     def label(self) -> str:
@@ -135,16 +126,7 @@ def fit_curve(
     runner_up = CLASSES[second] if math.isfinite(rival) else None
     below = min(scores[:best], default=math.inf)
     margin_below = below / scores[best] - 1.0 if math.isfinite(below) else 1.0
-    return Fit(
-        CLASSES[best],
-        margin,
-        params[best][1],
-        params[best][0],
-        residuals,
-        runner_up,
-        margin_below,
-        tuple(scores),
-    )
+    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up, margin_below)
 
 
 def _lower_terms(klass: Klass) -> tuple[Klass | None, ...]:

@@ -460,7 +460,7 @@ def _over_strategies(
         if random_monomial is not None and random_monomial.rank >= random_fit.rank:
             chosen = random_fit
     for name, fit in monomial.items():
-        if name != "random" and fit.rank > chosen.rank and fits[name].gap_below(fit.klass) >= FIRM_MARGIN:
+        if name != "random" and fit.rank > chosen.rank and fit.margin_below >= FIRM_MARGIN:
             chosen = fit
     return chosen
 
