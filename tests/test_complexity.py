@@ -360,8 +360,9 @@ def test_a_far_higher_class_of_one_expansion_raises_the_time_class():
 
 
 def test_the_random_class_above_the_median_needs_its_monomial_fit():
-    """Random inputs decide over the median of copy/random/distinct, unless their class is fitted only by a
-    linear lower-order variant (the monomial fit reads lower): then two expansions must agree."""
+    """Random inputs decide over the median of copy/random/distinct, but a class that only a linear lower-order
+    variant fits (the monomial fit reads lower) falls back to the monomial's class: a late cache step on random
+    words read a sort O(n^2); its monomial, O(n log n), still beats the median."""
     from trl_ext.complexity.fit import Fit
     from trl_ext.complexity.infer import _over_strategies
 
@@ -373,6 +374,9 @@ def test_the_random_class_above_the_median_needs_its_monomial_fit():
     assert _over_strategies(fits, fits).klass == nlog
     both = {**fits, "distinct": variant}
     assert _over_strategies(both, {**both, "random": linear, "distinct": linear}).klass == nlog
+    step = Fit(CLASSES[4], 0.2, 1e-9, 1e-7, {}, runner_up=nlog, margin_below=0.2)
+    fits = {"copy": linear, "random": step, "distinct": linear}
+    assert _over_strategies(fits, {**fits, "random": variant}).klass == nlog
 
 
 def test_a_raise_is_judged_on_the_monomial_fit():

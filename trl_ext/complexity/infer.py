@@ -443,9 +443,9 @@ def _over_strategies(
     fits: dict[str, fitting.Fit], monomial: dict[str, fitting.Fit] | None = None
 ) -> fitting.Fit | None:
     """The random expansion's class unless the median over copy/random/distinct is higher: random inputs defeat
-    the adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate; a
-    random class above the median that its `monomial` fit does not reach (only a lower-order variant fits) needs
-    the median. Then the highest class of any other expansion whose monomial fit is firm (FIRM_MARGIN over the
+    the adaptivity that tiled copies let sorts and early exits use, and two strategies outvote one degenerate;
+    where random's `monomial` fit does not reach its class (only a lower-order variant fits), random's class is the
+    monomial's. Then the highest class of any other expansion whose monomial fit is firm (FIRM_MARGIN over the
     simpler classes): random ints span 256 values, so only distinct values show a cost set by their number, and
     only some expansions build a worst case. `monomial`: per expansion, the fit without lower-order variants
     (default: `fits`)."""
@@ -456,8 +456,10 @@ def _over_strategies(
     median = ranked[(len(ranked) - 1) // 2]
     random_fit, random_monomial = fits.get("random"), monomial.get("random")
     chosen = median
-    if random_fit is not None and random_fit.rank > median.rank:
-        if random_monomial is not None and random_monomial.rank >= random_fit.rank:
+    if random_fit is not None:  # a class only the lower-order variant reaches falls back to the monomial's
+        if random_monomial is not None and random_monomial.rank < random_fit.rank:
+            random_fit = random_monomial
+        if random_fit.rank > median.rank:
             chosen = random_fit
     for name, fit in monomial.items():
         if name != "random" and fit.rank > chosen.rank and fit.margin_below >= FIRM_MARGIN:
