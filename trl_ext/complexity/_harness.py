@@ -195,10 +195,11 @@ def _index_like(seq):
 
 def _grow_seq(seq, factor, strategy, rng):
     if strategy == "shuffled":  # all values distinct, in random order
-        grown = _grow_seq(seq, factor, "distinct", rng)
         ints = all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
         if ints and not _index_like(seq):
-            return rng.sample(range(min(seq), min(seq) + WIDE * len(grown)), len(grown))
+            length = len(seq) * factor
+            return rng.sample(range(min(seq), min(seq) + WIDE * length), length)
+        grown = _grow_seq(seq, factor, "distinct", rng)
         rng.shuffle(grown)
         return grown
     length = len(seq) * factor
