@@ -431,11 +431,11 @@ def _worst(fits: dict[str, fitting.Fit]) -> fitting.Fit | None:
 # variant) beats every simpler class by this relative margin (`Fit.margin_below`; the runner-up may be a higher
 # class: a palindrome check on tiled copies of a palindrome is O(n), 5x better than O(1), 1.2x better than n log n).
 # "shuffled" (many distinct values in random order) makes hash tables outgrow the CPU caches, so linear hashing code
-# reads O(n log n) there with margins below of up to 0.21 on the labelled and held-out-2/3 cases (6 runs), where code
-# that must order the distinct values shows its class with 0.46-0.62 (`sorted(set(a))`) to ~2 (a list scan over
-# them); a late cache step fits n^2 with a linear lower-order term, which is why raises use monomials only. Labels
-# are worst cases, which one expansion may be alone to build: tiled copies of a palindrome stay palindromes,
-# distinct tiles make long increasing runs.
+# reads O(n log n) there with margins below of up to 0.32 on the labelled and held-out sets (13 runs of this round's
+# expansions), where code that must order the distinct values shows its class with 0.32-0.62 (`sorted(set(a))`) to
+# ~2 (a list scan over them); a late cache step fits n^2 with a linear lower-order term, which is why raises use
+# monomials only. Labels are worst cases, which one expansion may be alone to build: tiled copies of a palindrome
+# stay palindromes, distinct tiles make long increasing runs.
 FIRM_MARGIN = 0.4
 
 
