@@ -47,6 +47,60 @@ def test_fit_flat_noise_is_constant_and_exponential_is_other():
     assert fit_curve([10, 20, 40], [1e-5, 2e-5, 4e-5]) is None  # too few sizes for a class
 
 
+def test_fit_mixed_costs_need_the_lower_order_term():
+    """Python-level work per element beside faster-growing C-level work. A patience-sort LIS (bisect into a tails
+    list), as measured on random inputs: the monomials read O(n) (the bisect's comparisons add ~40% per element over
+    the sizes), with a linear lower-order term (time fits) it reads O(n log n). A string copy per step (n^2)
+    taking over within the sizes reads one class too low as a monomial. A late cache step (+30% per element at the
+    last two sizes) and a plain line stay O(n): the faster term must carry half the cost at the largest size."""
+    sizes = [8 * 2**k for k in range(11)]
+    lis = [9.16e-7, 1.69e-6, 4.07e-6, 6.55e-6, 1.44e-5, 2.52e-5, 6.1e-5, 1.23e-4, 2.85e-4, 5.56e-4, 1.23e-3]
+    assert fit_curve(sizes, lis).label == "O(n)"
+    assert fit_curve(sizes, lis, timing=True, lower_order=False).label == "O(n)"
+    assert fit_curve(sizes, lis, timing=True).label == "O(n log n)"
+    n = np.asarray(sizes, dtype=float)
+    prepend_like = (500 + 40 * n + 0.01 * n**2) * 1e-9
+    assert fit_curve(n, prepend_like).label == "O(n log n)"
+    assert fit_curve(n, prepend_like, timing=True).label == "O(n^2)"
+    cache_step = (n * np.where(n >= 4096, 130.0, 100.0) + 500) * 1e-9
+    assert fit_curve(n, cache_step, timing=True).label == "O(n)"
+    assert fit_curve(n, (n * 100 + 500) * 1e-9, timing=True).label == "O(n)"
+
+
+def test_fit_margin_below_measures_the_gap_to_simpler_classes():
+    n = np.asarray([8 * 2**k for k in range(11)], dtype=float)
+    fit = fit_curve(n, (n * (100 + 2 * np.log2(n)) + 500) * 1e-9, timing=True, lower_order=False)
+    assert fit.label == "O(n)" and fit.margin_below > 2  # far above O(1) and O(log n)
+    assert fit_curve(n, np.full(len(n), 1e-6)).margin_below == 1.0  # nothing simpler than O(1)
+
+
+def test_fit_a_class_above_n_must_outgrow_the_next_simpler_one():
+    """`s.count('a')` on random strings, as measured on a loaded machine: C-level work whose call overhead still
+    shrinks per element (0.6 ns/char at n=384, 1.2 at 12288, flat at the end). The linear-term variant read it
+    O(n log n) by a hair; over the larger half of the sizes it grows no faster than n, so it is O(n)."""
+    sizes = [6 * 2**k for k in range(12)]
+    times = [
+        2.72e-7,
+        2.67e-7,
+        2.8e-7,
+        3.07e-7,
+        3.32e-7,
+        3.98e-7,
+        5.9e-7,
+        1.06e-6,
+        1.8e-6,
+        3.57e-6,
+        6.82e-6,
+        1.44e-5,
+    ]
+    assert fit_curve(sizes, times, timing=True).label == "O(n)"
+    from trl_ext.complexity.fit import _outgrows
+
+    n = np.asarray(sizes, dtype=float)
+    assert not _outgrows(n, np.asarray(times), CLASSES[2])
+    assert _outgrows(n, n * np.log2(n), CLASSES[2]) and not _outgrows(n, n * np.log2(n), CLASSES[3])
+
+
 def test_combine_labels():
     c1, log, lin, nlog, quad = CLASSES[:5]
     assert combine([lin, c1], lin) == "O(n)"
@@ -71,8 +125,13 @@ def test_expansion_strategies():
     assert len(random_text) == 12 and set(random_text) <= set("abc")
     assert harness.expand([3, 1, 2], 2, "copy", rng) == [3, 1, 2, 3, 1, 2]
     assert harness.expand([3, 1, 2], 3, "distinct", rng) == [3, 1, 2, 6, 4, 5, 9, 7, 8]
-    shuffled = harness.expand([3, 1, 2], 30, "shuffled", rng)
-    assert sorted(shuffled) == list(range(1, 91)) and shuffled != sorted(shuffled)
+    shuffled = harness.expand([3, 1, 2], 30, "shuffled", rng)  # distinct, from a range 1024x their number
+    assert len(set(shuffled)) == 90 and min(shuffled) >= 1 and max(shuffled) < 1 + harness.WIDE * 90
+    assert max(shuffled) > 100 * 90 and shuffled != sorted(shuffled)
+    # a set of them does not iterate in sorted order (it does for a dense range: CPython hashes an int to itself)
+    assert list(set(shuffled)) != sorted(shuffled) and list(set(range(1, 91))) == list(range(1, 91))
+    permutation = harness.expand([2, 0, 1], 30, "shuffled", rng)  # values that may be indices stay indices
+    assert sorted(permutation) == list(range(90)) and permutation != sorted(permutation)
     assert harness.expand(["ab", "c"], 3, "distinct", rng) == ["ab", "c", "ab1", "c1", "ab2", "c2"]
     random_list = harness.expand([3, 1, 2], 1000, "random", rng)
     assert len(random_list) == 3000 and min(random_list) >= 1
@@ -282,6 +341,73 @@ def test_cli_refuses_bad_budgets_in_one_line(tmp_path, capsys, budget):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--budget" in err and ("CPU seconds" in err), err
+
+
+def test_a_far_higher_class_of_one_expansion_raises_the_time_class():
+    """Early exits: random inputs stop at once (O(1)), tiled copies of a palindrome run to the end (O(n)). The raise
+    counts the gap to the simpler classes (`margin_below`), not to the runner-up: a linear fit 20% better than n log
+    n but 5x better than O(1) is firmly above O(1)."""
+    from trl_ext.complexity.fit import Fit
+    from trl_ext.complexity.infer import FIRM_MARGIN, _over_strategies
+
+    c1, _, lin, nlog = CLASSES[:4]
+    flat = Fit(c1, 1.0, 0.0, 1e-7, {})
+    early_exit = {"random": flat, "distinct": flat, "shuffled": flat}
+    copy = Fit(lin, 0.2, 1e-8, 1e-7, {}, runner_up=nlog, margin_below=4.0)
+    assert _over_strategies({**early_exit, "copy": copy}).klass == lin
+    unsure = Fit(lin, 0.2, 1e-8, 1e-7, {}, runner_up=nlog, margin_below=FIRM_MARGIN / 2)
+    assert _over_strategies({**early_exit, "copy": unsure}).klass == c1
+
+
+def test_the_random_class_above_the_median_needs_its_monomial_fit():
+    """Random inputs decide over the median of copy/random/distinct, but a class that only a linear lower-order
+    variant fits (the monomial fit reads lower) falls back to the monomial's class: a late cache step on random
+    words read a sort O(n^2); its monomial, O(n log n), still beats the median."""
+    from trl_ext.complexity.fit import Fit
+    from trl_ext.complexity.infer import _over_strategies
+
+    lin, nlog = CLASSES[2:4]
+    linear = Fit(lin, 1.0, 1e-8, 1e-7, {}, margin_below=3.0)
+    variant = Fit(nlog, 0.1, 1e-9, 1e-7, {}, runner_up=lin, margin_below=0.1)
+    fits = {"copy": linear, "random": variant, "distinct": linear}
+    assert _over_strategies(fits, {**fits, "random": linear}).klass == lin
+    assert _over_strategies(fits, fits).klass == nlog
+    both = {**fits, "distinct": variant}
+    assert _over_strategies(both, {**both, "random": linear, "distinct": linear}).klass == nlog
+    step = Fit(CLASSES[4], 0.2, 1e-9, 1e-7, {}, runner_up=nlog, margin_below=0.2)
+    fits = {"copy": linear, "random": step, "distinct": linear}
+    assert _over_strategies(fits, {**fits, "random": variant}).klass == nlog
+
+
+def test_a_raise_is_judged_on_the_monomial_fit():
+    """A set-membership scan (O(n + m)) on many distinct values in random order, measured: its hash tables leave
+    the CPU caches at the last sizes (per-element cost 42 -> 81 ns), which a linear lower-order term let n^2 fit.
+    A raise is judged on the monomial fit: here n log n, only 6% better than O(n), far below FIRM_MARGIN."""
+    from trl_ext.complexity.infer import FIRM_MARGIN, _over_strategies
+
+    sizes = [4 * 2**k for k in range(12)]
+    times = [
+        6.11e-7,
+        7.38e-7,
+        1.03e-6,
+        1.73e-6,
+        2.94e-6,
+        5.67e-6,
+        1.03e-5,
+        2.2e-5,
+        4.34e-5,
+        9.59e-5,
+        2.43e-4,
+        6.61e-4,
+    ]
+    full, monomial = (
+        fit_curve(sizes, times, timing=True),
+        fit_curve(sizes, times, timing=True, lower_order=False),
+    )
+    assert monomial.label == "O(n log n)" and monomial.margin_below < FIRM_MARGIN / 2
+    linear = fit_curve(sizes, [1e-8 * n + 5e-7 for n in sizes], timing=True)
+    fits = {"copy": linear, "random": linear, "distinct": linear, "shuffled": full}
+    assert _over_strategies(fits, {**fits, "shuffled": monomial}).label == "O(n)"
 
 
 def test_confidence_words():

@@ -11,9 +11,9 @@ tables start empty) and a pristine copy of its inputs when the function mutates 
 
 Expansion (after BigO(Bench), arXiv 2503.15242; own implementation): ints and floats are multiplied by the
 factor ("scaled values"); strings, lists and tuples are tiled ("copy"), refilled with random elements like
-the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"), the latter in random
-order ("shuffled"); lists of lists
-grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
+the example's ("random"), or tiled with ints shifted apart so that all differ ("distinct"), or made of distinct
+values in random order ("shuffled": ints drawn from a range 1024x their number, unless they may be indices); lists
+of lists grow their rows and, when the example is square, their columns; dicts and sets gain new keys. bools, None and
 empty containers do not grow.
 """
 
@@ -182,8 +182,23 @@ def _leaves(value):
         yield value
 
 
+# Shuffled distinct ints are drawn from a range this many times their number (unless they may be indices): CPython
+# hashes an int to itself, so a set of a dense range iterates in sorted order and `sorted(set(a))` costs O(n) there;
+# over a wide range the order is scrambled, as for any other keys. A range proportional to n keeps code whose cost
+# follows the largest value (a counting sort) at its class.
+WIDE = 1024
+
+
+def _index_like(seq):
+    return all(0 <= v < len(seq) for v in seq)
+
+
 def _grow_seq(seq, factor, strategy, rng):
     if strategy == "shuffled":  # all values distinct, in random order
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in seq)
+        if ints and not _index_like(seq):
+            length = len(seq) * factor
+            return rng.sample(range(min(seq), min(seq) + WIDE * length), length)
         grown = _grow_seq(seq, factor, "distinct", rng)
         rng.shuffle(grown)
         return grown
@@ -212,9 +227,9 @@ def _is_square(rows):
 def expand(value, factor, strategy, rng):
     """`value` grown by `factor` with `strategy`: "copy" (tile), "random" (random elements like the example's)
     or "distinct" (tiles of ints shifted apart so that all differ, tiles of words given the tile's number as a
-    suffix; strings over a 26-letter alphabet), or "shuffled" (distinct, then in random order: many distinct values
-    that a sort or a tree over them must order, where random ints span 256 values and distinct tiles stay in runs);
-    numbers are always scaled."""
+    suffix; strings over a 26-letter alphabet), or "shuffled" (distinct, in random order: many distinct values that
+    a sort or a tree over them must order, where random ints span 256 values and distinct tiles stay in runs; ints
+    from a wide range, `WIDE`); numbers are always scaled."""
     if factor == 1 or isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):

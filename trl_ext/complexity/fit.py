@@ -7,6 +7,11 @@ class from winning by fitting noise, the penalty prefers the simpler class when 
 (BigO(Bench)'s "residual × simplicity penalty", arXiv 2503.15242; own implementation). A curve growing
 faster than n^4 between its last points is "other" (exponential). The confidence margin is the relative gap
 between the runner-up's score and the winner's.
+
+Times (`timing=True`) also try n log n and n^2 with a linear lower-order term, a + c·n + b·f(n), scored one rank
+higher and admissible only when b·f(n) carries half the cost at the largest size; and a class above n must grow
+1.3x faster than the next simpler class over the larger half of the sizes (a shrinking overhead per element is not
+a log factor, nor is the cache pressure of a loaded machine).
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ PENALTY = 0.12  # per rank of the class
 MIN_POINTS = 4
 MIN_RISE = 0.45  # a growing class must explain at least this relative rise of the cost over the sizes
 EXPONENTIAL_SLOPE = 4.5
+OUTGROW = 1.3  # a class above n must grow this much faster than the next simpler class (`_outgrows`)
+TOP_SHARE = (
+    0.5  # with a lower-order term, the class's own term must carry this share of the cost at the largest size
+)
 
 
 @dataclass
@@ -60,6 +69,8 @@ class Fit:
     intercept: float
     residuals: dict[str, float]
     runner_up: Klass | None = None  # the class with the second-best score
+    # the relative gap to the best-scoring simpler class: how sure a raise to this class is
+    margin_below: float = 1.0
 
     @property
     def label(self) -> str:
@@ -70,10 +81,15 @@ class Fit:
         return CLASSES.index(self.klass) if self.klass else len(CLASSES)
 
 
-def fit_curve(sizes, costs, free_intercept: bool = False) -> Fit | None:
+def fit_curve(
+    sizes, costs, free_intercept: bool = False, timing: bool = False, lower_order: bool = True
+) -> Fit | None:
     """The complexity class of `costs` (positive) measured at `sizes`; None when too few points.
     `free_intercept`: the constant a may be negative (peak bytes: CPython caches the ints up to 256, so a dict of
-    n indices costs about b·n minus a constant; a ≥ 0 then reads it as n log n)."""
+    n indices costs about b·n minus a constant; a ≥ 0 then reads it as n log n). `timing`: the costs are CPU times:
+    n log n and n^2 may also fit with a linear term (`_lower_terms`: loop overhead beside faster-growing C-level
+    work; not with `lower_order=False`), and a class above n must outgrow the next simpler one over the larger half of
+    the sizes (`_outgrows`)."""
     n = np.asarray(sizes, dtype=float)
     y = np.asarray(costs, dtype=float)
     keep = np.isfinite(y) & (y > 0) & (n > 0)
@@ -88,26 +104,75 @@ def fit_curve(sizes, costs, free_intercept: bool = False) -> Fit | None:
         return None
     scores, params, residuals = [], [], {}
     for rank, klass in enumerate(CLASSES):
-        columns = [np.ones_like(n)] if klass.power == klass.logs == 0 else [np.ones_like(n), klass.curve(n)]
-        if free_intercept and len(columns) > 1:  # a = a+ - a-, both ≥ 0
-            columns.insert(1, -np.ones_like(n))
-        design = np.stack(columns, axis=1) / y[:, None]
-        coef, _ = nnls(design, np.ones_like(y))
-        if len(coef) == 3:
-            coef = np.array([coef[0] - coef[1], coef[2]])
-            design = np.stack([columns[0], columns[2]], axis=1) / y[:, None]
-        rms = float(np.sqrt(np.mean((design @ coef - 1.0) ** 2)))
-        residuals[klass.label] = rms
-        rise = coef[-1] * (klass.curve(n[-1:])[0] - klass.curve(n[:1])[0]) if rank else 0.0
-        admissible = not rank or rise >= MIN_RISE * (coef[0] + coef[-1] * klass.curve(n[-1:])[0])
-        scores.append((rms + RESIDUAL_FLOOR) * (1 + PENALTY) ** rank if admissible else math.inf)
-        params.append((float(coef[0]), float(coef[1]) if len(coef) > 1 else 0.0))
+        best = (math.inf, math.inf, (0.0, 0.0))  # (score, rms, (a, b))
+        outgrows = not timing or rank < 3 or _outgrows(n, y, CLASSES[rank - 1])
+        for lower in _lower_terms(klass) if timing and lower_order else (None,):
+            rms, coef, admissible = _fit_variant(n, y, klass, lower, free_intercept)
+            admissible = admissible and outgrows
+            # the lower term's extra parameter costs one more rank of penalty
+            score = (
+                (rms + RESIDUAL_FLOOR) * (1 + PENALTY) ** (rank + (lower is not None))
+                if admissible
+                else math.inf
+            )
+            best = min(best, (score, rms, coef), key=lambda v: (v[0], v[1]))
+        scores.append(best[0])
+        residuals[klass.label] = best[1]
+        params.append(best[2])
     best = int(np.argmin(scores))
     second = min((i for i in range(len(scores)) if i != best), key=lambda i: scores[i])
     rival = scores[second]
     margin = rival / scores[best] - 1.0 if math.isfinite(rival) else 1.0
     runner_up = CLASSES[second] if math.isfinite(rival) else None
-    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up)
+    below = min(scores[:best], default=math.inf)
+    margin_below = below / scores[best] - 1.0 if math.isfinite(below) else 1.0
+    return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up, margin_below)
+
+
+def _lower_terms(klass: Klass) -> tuple[Klass | None, ...]:
+    """The fits tried for `klass`: a + b·f(n) alone, and for n log n and n^2 also with a linear term a + c·n + b·f(n):
+    Python-level work per element (a loop's overhead) beside C-level work that grows faster (a memcpy per step)
+    makes a cost whose faster term only takes over within the measured sizes, which neither monomial fits."""
+    return (None, CLASSES[2]) if klass.name in ("n log n", "n^2") else (None,)
+
+
+def _fit_variant(n, y, klass: Klass, lower: Klass | None, free_intercept: bool):
+    """(relative rms, (a, b), admissible) of cost ≈ a + [c·lower(n)] + b·klass(n) by weighted NNLS. A growing class
+    is admissible when its own term explains MIN_RISE of the fitted rise over the sizes and, with a lower term,
+    also TOP_SHARE of the fitted cost at the largest size (the faster term has taken over)."""
+    rank = CLASSES.index(klass)
+    columns = [np.ones_like(n)]
+    if rank:
+        if lower is not None:
+            columns.append(lower.curve(n))
+        columns.append(klass.curve(n))
+    if free_intercept and len(columns) > 1:  # a = a+ - a-, both ≥ 0
+        columns.insert(1, -np.ones_like(n))
+    design = np.stack(columns, axis=1) / y[:, None]
+    coef, _ = nnls(design, np.ones_like(y))
+    rms = float(np.sqrt(np.mean((design @ coef - 1.0) ** 2)))
+    if free_intercept and len(columns) > 2:
+        coef = np.array([coef[0] - coef[1], *coef[2:]])
+        columns = [columns[0], *columns[2:]]
+    if not rank:
+        return rms, (float(coef[0]), 0.0), True
+    top = coef[-1] * klass.curve(n[-1:])[0]
+    fitted_last = float(sum(c * col[-1] for c, col in zip(coef, columns)))
+    fitted_first = float(sum(c * col[0] for c, col in zip(coef, columns)))
+    rise = coef[-1] * (klass.curve(n[-1:])[0] - klass.curve(n[:1])[0])
+    admissible = rise >= MIN_RISE * (coef[0] + top)
+    if lower is not None:
+        admissible = admissible and top >= TOP_SHARE * fitted_last and fitted_last > fitted_first
+    return rms, (float(coef[0]), float(coef[-1])), admissible
+
+
+def _outgrows(n: np.ndarray, y: np.ndarray, simpler: Klass) -> bool:
+    """Whether the cost grows OUTGROW times faster than `simpler` from the middle size to the largest: a class above
+    n that does not is noise, a fading constant (C-level work whose call overhead still shrinks per element read
+    n log n by a hair) or a load effect (on a loaded machine a linear scan's cost per element rises ~1.25x over the
+    larger half of the sizes as its input outgrows the shared caches; a bisect LIS's rises 1.33-1.42x)."""
+    mid = len(n) // 2
+    return bool(y[-1] / y[mid] > OUTGROW * simpler.curve(n[-1:])[0] / simpler.curve(n[mid : mid + 1])[0])
 
 
 def _slope(n: np.ndarray, y: np.ndarray) -> float:
