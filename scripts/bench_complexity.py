@@ -3,7 +3,7 @@
 `big-o` library (BSD, time only) used directly on the same functions.
 
     PYTHONPATH=$PWD nice -n 10 .venv/bin/python scripts/bench_complexity.py [--quick] [--skip-big-o] [--repeat N]
-        [--set labelled|held-out|held-out-2|held-out-3]
+        [--set labelled|held-out|held-out-2|held-out-3|held-out-4]
 
 big-o fits one variable on wall time (timeit) and generates no inputs: it gets its own generators
 (`big_o.datagen`: `n_` for an int, `integers` for a list of ints, `strings` for a string; other types grow with
@@ -31,7 +31,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
-from complexity_cases import CASES, FAST, HELD_OUT, HELD_OUT_2, HELD_OUT_3  # noqa: E402
+from complexity_cases import CASES, FAST, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4  # noqa: E402
 
 from trl_ext.complexity import ComplexityError, infer  # noqa: E402
 from trl_ext.complexity import _harness as harness  # noqa: E402
@@ -227,19 +227,23 @@ def main() -> None:
     parser.add_argument("--skip-big-o", action="store_true", help="do not run the big-o comparison")
     parser.add_argument(
         "--set",
-        choices=("labelled", "held-out", "held-out-2", "held-out-3"),
+        choices=("labelled", "held-out", "held-out-2", "held-out-3", "held-out-4"),
         default="labelled",
         help="the labelled cases, or a held-out set instead (held-out-2: written before the tuning of issue 23; "
-        "held-out-3: before its last rule)",
+        "held-out-3: before its last rule; held-out-4: by a helper who never saw the inference code, before the "
+        "tuning that follows)",
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of our inference (its spread between runs)"
     )
     parser.add_argument("--output", default="outputs/complexity_bench")
     args = parser.parse_args()
-    cases = {"held-out": HELD_OUT, "held-out-2": HELD_OUT_2, "held-out-3": HELD_OUT_3}.get(args.set) or [
-        c for c in CASES if not args.quick or c["name"] in FAST
-    ]
+    cases = {
+        "held-out": HELD_OUT,
+        "held-out-2": HELD_OUT_2,
+        "held-out-3": HELD_OUT_3,
+        "held-out-4": HELD_OUT_4,
+    }.get(args.set) or [c for c in CASES if not args.quick or c["name"] in FAST]
     rows = []
     for case in tqdm(cases, desc="cases"):
         row = {
