@@ -29,7 +29,7 @@ it. It is non-dumpable too. It never reads a job: each job is read and served by
 *job server*, which forks the job's processes and exits when the job ends. So no job's processes find an
 earlier job's program, outputs or test code in the memory they inherit (freed heap included). The job
 server is pid 1 of a PID and mount namespace of its own (`enter_job_namespaces`), with a fresh /proc, /tmp
-and /dev/shm, no capabilities and the job's seccomp filter; the job's processes get a filter of their own
+and /dev/shm, no capabilities, and mount and unshare denied; the job's processes get a filter of their own
 that also denies signalling it.
 Time: the job's CPU time is that of its whole process tree (live descendants plus reaped ones, the job
 server being their subreaper), so forking busy loops does not buy time. After each run every descendant
@@ -289,6 +289,28 @@ def _signal_filter(server):
     code += [("jeq", F_SETOWN_EX, "deny", None), ("ret", _ALLOW), "ioctl", ("ld", 24)]
     code += [("jeq", FIOSETOWN, "deny", None), ("jeq", SIOCSPGRP, "deny", None), ("ret", _ALLOW)]
     code += ["deny", ("ret", _EPERM), "allow", ("ret", _ALLOW)]
+    return _assemble(code)
+
+
+# mount and unshare: the worker's filter (`seccomp.py`) allows them so that the worker can make each job's
+# namespaces; every job server denies them again for itself and its job (it has no capability left to use
+# them either).
+_NAMESPACE_SYSCALLS = {"x86_64": (165, 272), "aarch64": (40, 97)}
+
+
+def _namespace_filter():
+    """The BPF program (bytes) that denies mount and unshare, or None on an architecture not listed."""
+    machine = os.uname().machine
+    if machine not in _NAMESPACE_SYSCALLS:
+        return None
+    code = [("ld", 4), ("jeq", _AUDIT_ARCH[machine], None, "allow"), ("ld", 0)]
+    code += [("jeq", nr, "deny", None) for nr in _NAMESPACE_SYSCALLS[machine]]
+    code += [("ret", _ALLOW), "deny", ("ret", _EPERM), "allow", ("ret", _ALLOW)]
+    return _assemble(code)
+
+
+def _assemble(code):
+    """Classic BPF from (op, k, jump-if-true label, jump-if-false label) tuples and label strings."""
     labels, at = {}, 0
     for item in code:
         if isinstance(item, str):
@@ -828,7 +850,6 @@ MASKED_PROC = (
     "kallsyms", "modules", "cmdline", "config.gz", "kcore", "kmsg", "keys", "key-users", "timer_list",
     "sched_debug", "latency_stats", "iomem", "ioports", "slabinfo", "vmallocinfo", "pagetypeinfo", "bootconfig",
 )  # fmt: skip
-JOB_FILTER = "/sandbox/job-filter.bpf"  # the job's seccomp filter (`seccomp.py`), passed in by the host
 CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
@@ -860,9 +881,9 @@ def _drop_capabilities(libc):
     libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: no exec'd file gains any back
 
 
-def enter_job_namespaces(libc, tmp_root, job_filter):
+def enter_job_namespaces(libc, tmp_root):
     """Make the job server pid 1 of a fresh PID namespace with a fresh mount namespace, in which /proc,
-    `tmp_root` and /dev/shm are new mounts; then drop every capability and install the job's seccomp filter.
+    `tmp_root` and /dev/shm are new mounts; then drop every capability and deny mount and unshare.
 
     Nothing of the namespaces a job saw survives it, so the next job on this worker starts from state no
     earlier job touched: process ids start at 1 again (the PID counter of a worker's namespace carried bits
@@ -886,8 +907,9 @@ def enter_job_namespaces(libc, tmp_root, job_filter):
     _mount(libc, "tmpfs", tmp_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700")
     _mount(libc, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
     _drop_capabilities(libc)
-    if job_filter is not None:
-        _install_filter(job_filter, "job")
+    program = _namespace_filter()
+    if program is not None:
+        _install_filter(program, "namespace")
 
 
 def _wait_job_server(pid):
@@ -949,14 +971,14 @@ def _serve_next(tmp_root):
     serve(job, tmp_root, send, receive, stop_requested)
 
 
-def _probe(libc, job_filter):
+def _probe(libc):
     """`--probe`: print "ok" when a job's namespaces can be made here (the host's check before it uses
     bubblewrap: where they cannot, no job could run)."""
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            enter_job_namespaces(libc, "/tmp", job_filter)
+            enter_job_namespaces(libc, "/tmp")
             code = 0 if os.getpid() == 1 and not os.listdir("/tmp") else 1
         finally:
             os._exit(code)
@@ -968,12 +990,8 @@ def main():
     tmp_root = sys.argv[1]
     _SANDBOXED = os.getpid() == 1
     libc = ctypes.CDLL(None, use_errno=True)
-    job_filter = None
-    if _SANDBOXED and os.path.exists(JOB_FILTER):
-        with open(JOB_FILTER, "rb") as f:
-            job_filter = f.read()
     if tmp_root == "--probe":
-        return _probe(libc, job_filter)
+        return _probe(libc)
     libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/1/mem for the programs we run
     libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER: orphans of a job come back to us
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
@@ -992,7 +1010,7 @@ def main():
             try:
                 libc.prctl(36, 1, 0, 0, 0)  # the job's orphans come back to the server
                 if _SANDBOXED:
-                    enter_job_namespaces(libc, tmp_root, job_filter)
+                    enter_job_namespaces(libc, tmp_root)
                 _serve_next(tmp_root)
                 code = 0
             finally:

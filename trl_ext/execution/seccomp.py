@@ -1,10 +1,12 @@
 """The seccomp filter of the sandbox: a deny-list of what a program under test never needs, compiled to a BPF
 program by libseccomp (the maintained library systemd, Docker and Flatpak use; called through ctypes, as no
-maintained Python binding of it is on PyPI). Two filters: the job's (below), which the worker installs on
-every job's server and processes, and the worker's, handed to bubblewrap with `--seccomp FD`, which differs
-only in letting the worker make each job's namespaces (see `filter_bytes`).
+maintained Python binding of it is on PyPI) and handed to bubblewrap with `--seccomp FD`. It lets the worker
+make each job's namespaces (`mount`, and `unshare(CLONE_NEWPID | CLONE_NEWNS)` only); every job server then
+denies both again for itself and its job with a small filter of its own (`_worker._namespace_filter`), after
+dropping the capabilities they need. (A second full filter on the jobs cost ~4 ms a job: every syscall runs
+every filter stacked on the process.)
 
-Denied (EPERM unless said): mounts and namespaces (mount, umount2, pivot_root, unshare, setns, clone/clone3
+Denied (EPERM unless said): mounts and namespaces (umount2, pivot_root, setns, unshare but the above, clone/clone3
 with a CLONE_NEW* flag — clone3 gets ENOSYS so that libc falls back to clone), keyrings (keyctl, add_key,
 request_key), tracing and other processes' memory (ptrace, process_vm_readv/writev, kcmp), bpf,
 perf_event_open, io_uring_*, userfaultfd, kexec_*, kernel modules, clocks (clock_settime, clock_adjtime,
@@ -48,7 +50,7 @@ CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0
 JOB_NAMESPACES = 0x20000000 | 0x00020000  # CLONE_NEWPID | CLONE_NEWNS: what the worker makes for each job
 
 DENIED = (
-    "mount umount umount2 pivot_root chroot unshare setns "
+    "umount umount2 pivot_root chroot setns "
     "keyctl add_key request_key "
     "ptrace process_vm_readv process_vm_writev kcmp "
     "bpf perf_event_open io_uring_setup io_uring_enter io_uring_register userfaultfd "
@@ -98,12 +100,8 @@ def _rule(lib, ctx, action: int, syscall: str, *conditions: tuple[int, int, int,
 
 
 @cache
-def filter_bytes(job: bool = True) -> bytes | None:
-    """The compiled BPF filter, or None where libseccomp is not installed. `job`: the filter of the job's
-    processes (everything above); else the worker's, which bubblewrap installs on the whole sandbox: the
-    same, except that it allows `mount` and `unshare(CLONE_NEWPID | CLONE_NEWNS)`, with which the worker
-    gives each job fresh namespaces (`_worker.enter_job_namespaces`) before it drops its capabilities and
-    installs the job's filter on top (filters stack: the stricter answer wins)."""
+def filter_bytes() -> bytes | None:
+    """The compiled BPF filter, or None where libseccomp is not installed."""
     lib = _libseccomp()
     if lib is None:
         return None
@@ -112,10 +110,9 @@ def filter_bytes(job: bool = True) -> bytes | None:
         raise OSError("seccomp_init failed")
     try:
         eperm = _errno(errno.EPERM)
-        for name in DENIED if job else [n for n in DENIED if n not in ("mount", "unshare")]:
+        for name in DENIED:
             _rule(lib, ctx, eperm, name)
-        if not job:
-            _rule(lib, ctx, eperm, "unshare", (0, SCMP_CMP_NE, JOB_NAMESPACES, 0))
+        _rule(lib, ctx, eperm, "unshare", (0, SCMP_CMP_NE, JOB_NAMESPACES, 0))
         _rule(lib, ctx, _errno(errno.ENOSYS), "clone3")
         for flag in CLONE_NEW_FLAGS:
             _rule(lib, ctx, eperm, "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
@@ -141,9 +138,9 @@ def filter_bytes(job: bool = True) -> bytes | None:
         lib.seccomp_release(ctx)
 
 
-def filter_fd(job: bool = True) -> int | None:
-    """A fresh readable fd holding a filter (bubblewrap reads it to the end), or None without libseccomp."""
-    data = filter_bytes(job)
+def filter_fd() -> int | None:
+    """A fresh readable fd holding the filter (bubblewrap reads it to the end), or None without libseccomp."""
+    data = filter_bytes()
     if data is None:
         return None
     read_end, write_end = os.pipe()
