@@ -3,6 +3,7 @@ the labelled cases (a fast subset here, all of them in the slow test), clear err
 reward (including hostile completions)."""
 
 import json
+import math
 import os
 import random
 import subprocess
@@ -408,6 +409,75 @@ def test_a_raise_is_judged_on_the_monomial_fit():
     linear = fit_curve(sizes, [1e-8 * n + 5e-7 for n in sizes], timing=True)
     fits = {"copy": linear, "random": linear, "distinct": linear, "shuffled": full}
     assert _over_strategies(fits, {**fits, "shuffled": monomial}).label == "O(n)"
+
+
+def test_counted_elements_count_every_comparison_even_in_c():
+    """In a "compared" set the elements inside the grown containers count their comparisons, also those that
+    sorted, bisect, heapq, min and `in` make in C; a number argument, bools and the characters of a str do not
+    change; hashing is the base type's (a dict keyed by them behaves and costs as before)."""
+    import bisect
+    import heapq
+
+    items, number, mapping = (harness.counted(a) for a in ([5, 3.5, "x", True, (7, 8)], 9, {4: "a"}))
+    assert [type(v).__name__ for v in items[:4]] == ["CountedInt", "CountedFloat", "CountedStr", "bool"]
+    assert (
+        type(number) is int
+        and type(items[4][0]).__name__ == type(next(iter(mapping))).__name__ == "CountedInt"
+    )
+    assert hash(items[0]) == hash(5) and {items[0]: 1}[5] == 1 and items == [5, 3.5, "x", True, (7, 8)]
+
+    def comparisons(run) -> int:
+        harness.COMPARISONS[0] = 0
+        run()
+        return harness.COMPARISONS[0]
+
+    ints = harness.counted(list(range(0, 2 * 1023, 2)))  # 1023 sorted distinct values
+    assert comparisons(lambda: bisect.bisect_left(ints, 501)) == 10  # exactly log2(1024) halvings
+    assert comparisons(lambda: min(ints)) == 1022 and comparisons(lambda: 3 in ints) == 1023
+    assert comparisons(lambda: sorted(ints[::-1])) == 1022  # one descending run, reversed in place
+    heap = []  # descending pushes: each sifts up to the root, one comparison per level
+    depths = sum(math.floor(math.log2(i + 1)) for i in range(1023))
+    assert comparisons(lambda: [heapq.heappush(heap, v) for v in ints[::-1]]) == depths
+    assert comparisons(lambda: list(range(5))) == 0
+
+
+def test_counted_comparisons_raise_a_class_the_clock_misses():
+    """The host side: a group's comparison-count class raises its timed class when higher and firm, never lowers
+    it; unfirm counts (a few equality checks on hash collisions) change nothing."""
+    from trl_ext.complexity.fit import Fit
+    from trl_ext.complexity.infer import COMPARED, FIRM_MARGIN, MeasureSet, _raised_by_comparisons
+
+    c1, log, lin = CLASSES[:3]
+    sizes = [8 * 2**k for k in range(10)]
+    timed = MeasureSet((0,), "random", sizes=sizes, times=[2e-7 + 1e-9 * np.log2(n) for n in sizes])
+    counts = MeasureSet((0,), COMPARED, sizes=sizes, comparisons=[float(np.log2(n)) + 1 for n in sizes])
+    counts.comparison_fit = fit_curve(counts.sizes, counts.comparisons)
+    assert counts.comparison_fit.klass == log and counts.comparison_fit.margin_below >= FIRM_MARGIN
+    flat = Fit(c1, 1.0, 0.0, 2e-7, {})
+    raised = _raised_by_comparisons(flat, [timed, counts])
+    assert raised.klass == log and raised.coefficient > 0  # seconds per unit of log n, from the random times
+    assert _raised_by_comparisons(Fit(lin, 1.0, 1e-9, 0.0, {}), [timed, counts]) is None  # never lowers
+    unsure = MeasureSet((0,), COMPARED, sizes=sizes, comparisons=[1.0] * 9 + [2.0])
+    unsure.comparison_fit = fit_curve(unsure.sizes, unsure.comparisons)
+    assert _raised_by_comparisons(flat, [timed, unsure]) is None
+
+
+def test_c_level_log_factors_are_measured_through_comparison_counts():
+    """A bisect lookup and a heap-based loop: their log factors run in C, under a Python call or loop that the
+    clock sees instead (the timed expansions read O(1) and O(n)); the counted comparisons give O(log n) and
+    O(n log n). A stdin program gets no "compared" set (its numbers are read from text)."""
+    lookup = "import bisect\ndef has(a, x):\n    i = bisect.bisect_left(a, x)\n    return i < len(a) and a[i] == x\n"
+    result = infer(lookup, "has", "([1, 4, 9, 16, 25, 36], 16)")
+    assert result.time == "O(log n)", result.to_dict()
+    assert any(s["comparisons"] == "O(log n)" for s in result.to_dict()["measure_sets"])
+    halves = (
+        "import heapq\ndef pop_every_other(a):\n    heap, total = [], 0\n    for i, v in enumerate(a):\n"
+        "        heapq.heappush(heap, v)\n        if i % 2:\n            total += heapq.heappop(heap)\n"
+        "    return total\n"
+    )
+    assert infer(halves, "pop_every_other", "([5, 1, 4, 2, 8, 7, 3],)").time == "O(n log n)"
+    program = infer("import sys\nprint(sorted(map(int, sys.stdin.read().split()[1:])))\n", None, "3\n3 1 2\n")
+    assert all(s.strategy != "compared" for s in program.sets)
 
 
 def test_confidence_words():

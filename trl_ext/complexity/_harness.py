@@ -319,6 +319,75 @@ def clone(value):
     return value
 
 
+# ------------------------------------------------------------------------------------- counted comparisons
+
+
+# A clock cannot see C-level work that the interpreter's own overhead outweighs: a bisect over 16k ints is ~14 C
+# comparisons beside a Python call, the log factor of a heap hides under the loop around it. Comparisons can be
+# counted, though, exactly: in the "compared" measure set the ints, floats and strs inside the grown containers are
+# instances of subclasses whose comparisons count themselves (also those made in C: sorts, bisect, heapq, min, max,
+# `in`, `index`). The count is a lower bound of the cost (each comparison costs at least a constant) without noise;
+# measured code that tampers with it can only lower it, which gives it no raise (the host only raises with it).
+COMPARISONS = [0]
+# arithmetic on a counting number gives a counting number (int or float), adding a counting str one: values the code
+# derives from the elements (a max-heap of negated values, sums of pairs) still count their comparisons
+DERIVING = (
+    "__neg__",
+    "__pos__",
+    "__abs__",
+    "__add__",
+    "__radd__",
+    "__sub__",
+    "__rsub__",
+    "__mul__",
+    "__rmul__",
+)
+DERIVING += ("__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__truediv__", "__rtruediv__")
+
+
+def _counting_type(base):
+    def counting(compare):
+        def method(self, other, _compare=compare, _count=COMPARISONS):
+            _count[0] += 1
+            return _compare(self, other)
+
+        return method
+
+    def deriving(operation):
+        def method(self, *other, _operation=operation):
+            value = _operation(self, *other)
+            kind = COUNTED.get(type(value))
+            return value if kind is None else kind(value)
+
+        return method
+
+    methods = {
+        name: counting(getattr(base, name))
+        for name in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__")
+    }
+    methods |= {name: deriving(getattr(base, name)) for name in DERIVING if hasattr(base, name)}
+    # defining __eq__ would drop the hash: keep the base's, so hashing stays C-level and uncounted
+    return type(
+        f"Counted{base.__name__.title()}", (base,), {"__slots__": (), "__hash__": base.__hash__, **methods}
+    )
+
+
+COUNTED = {int: _counting_type(int), float: _counting_type(float), str: _counting_type(str)}
+
+
+def counted(value, _inside=False):
+    """`value` with the ints, floats and strs inside its containers (not the value itself: a number argument is a
+    size, and a str's own characters and slices are plain strs whatever its class) made of counting types."""
+    kind = type(value)
+    if _inside and kind in COUNTED:
+        return COUNTED[kind](value)
+    if kind is list or kind is tuple or kind is set or kind is frozenset:
+        return kind(counted(v, True) for v in value)
+    if kind is dict:
+        return {counted(k, True): counted(v, True) for k, v in value.items()}
+    return value
+
+
 # ------------------------------------------------------------------------------------------ calling
 
 
@@ -521,11 +590,16 @@ def measure(job):
     grow = set(job["grow"])
     render = [tuple(x) for x in job["stdin_render"]] if job.get("stdin_render") is not None else None
     call_cap, budget = job["call_cap"], job["budget"]
+    # "compared": shuffled inputs of counting types, one call per size, its comparisons counted (no timing rounds)
+    counting = job["strategy"] == "compared"
+    strategy = "shuffled" if counting else job["strategy"]
     started = time.process_time()
     sizes, stopped, mutates = [], "max_factor", False
     for k in range(job["max_doublings"] + 1):
         factor = 2**k
-        args = [expand(a, factor, job["strategy"], rng) if i in grow else a for i, a in enumerate(example)]
+        args = [expand(a, factor, strategy, rng) if i in grow else a for i, a in enumerate(example)]
+        if counting:
+            args = [counted(a) if i in grow else a for i, a in enumerate(args)]
         if k and elements(args) > job["max_elems"]:
             stopped = "max_elems"
             break
@@ -535,7 +609,9 @@ def measure(job):
         pristine = clone(args)
         returned = []
         try:
+            COMPARISONS[0] = 0
             elapsed = _timed_batch([_recording(fresh(), returned)], [args], call_cap * 4 if k else budget)
+            comparisons = COMPARISONS[0]
         except TooSlow:
             if not k:
                 return {"error": "timeout", "detail": f"one call took over {budget:.2f} s of CPU"}
@@ -572,6 +648,7 @@ def measure(job):
             "n": n,
             "args": pristine,
             "t1": elapsed,
+            "comparisons": comparisons,
             "answer": answers[-1] if check else None,
         }
         if check:  # digests of the first call's answer without and with the arguments after it
@@ -588,6 +665,15 @@ def measure(job):
             if elapsed * ratio > call_cap * 4:
                 stopped = "call_cap"
                 break
+    if counting:
+        points = [{"factor": p["factor"], "n": p["n"], "comparisons": p["comparisons"]} for p in sizes]
+        return {
+            "points": points,
+            "stopped": stopped,
+            "mutates": mutates,
+            "answers": [],
+            "cpu": time.process_time() - started,
+        }
     sizes, batches, rounds = _plan_rounds(sizes, mutates, job, budget * 0.6 - (time.process_time() - started))
     times = [[] for _ in sizes]
     order = list(range(len(sizes)))

@@ -129,6 +129,15 @@ def fit_curve(
     return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up, margin_below)
 
 
+def fit_class(sizes, costs, klass: Klass) -> tuple[float, float]:
+    """(a, b) of costs ≈ a + b·klass(n), a, b ≥ 0 (the same weighted NNLS as `fit_curve`), for a class chosen
+    otherwise."""
+    n, y = np.asarray(sizes, dtype=float), np.asarray(costs, dtype=float)
+    keep = np.isfinite(y) & (y > 0) & (n > 0)
+    _, (a, b), _ = _fit_variant(n[keep], y[keep], klass, None, False)
+    return a, b
+
+
 def _lower_terms(klass: Klass) -> tuple[Klass | None, ...]:
     """The fits tried for `klass`: a + b·f(n) alone, and for n log n and n^2 also with a linear term a + c·n + b·f(n):
     Python-level work per element (a loop's overhead) beside C-level work that grows faster (a memcpy per step)

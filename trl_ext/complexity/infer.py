@@ -28,6 +28,9 @@ from trl_ext.execution import run_batch
 
 HARNESS = Path(__file__).with_name("_harness.py")
 STRATEGIES = ("copy", "random", "distinct", "shuffled")
+COMPARED = (
+    "compared"  # shuffled inputs whose elements count their comparisons (`_harness.counted`): no timing
+)
 UNKNOWN = "unknown"  # space of a curve too short to fit (e.g. an exponential-time function)
 
 
@@ -71,6 +74,8 @@ class MeasureSet:
     time_fit: fitting.Fit | None = None
     space_fit: fitting.Fit | None = None
     monomial_time_fit: fitting.Fit | None = None  # without lower-order variants: what a raise is judged on
+    comparisons: list[float] = field(default_factory=list)  # "compared" sets: element comparisons per call
+    comparison_fit: fitting.Fit | None = None
 
 
 @dataclass
@@ -116,6 +121,7 @@ class Complexity:
                     "strategy": s.strategy,
                     "time": s.time_fit.label if s.time_fit else None,
                     "space": s.space_fit.label if s.space_fit else None,
+                    "comparisons": s.comparison_fit.label if s.comparison_fit else None,
                     "sizes": s.sizes,
                     "stopped": s.stopped,
                 }
@@ -181,12 +187,29 @@ def _strategies(values: list) -> tuple[str, ...]:
     return STRATEGIES if any(not isinstance(v, int | float) for v in values) else ("copy",)
 
 
-def plan(args: tuple) -> list[tuple[tuple[int, ...], str]]:
+def _holds_elements(value) -> bool:
+    """Whether a container holds numbers or strings (at any depth), whose comparisons a "compared" set counts."""
+    if isinstance(value, dict):
+        return _holds_elements(list(value)) or _holds_elements(list(value.values()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return any(
+            (isinstance(v, int | float | str) and not isinstance(v, bool)) or _holds_elements(v)
+            for v in value
+        )
+    return False
+
+
+def plan(args: tuple, counting: bool = True) -> list[tuple[tuple[int, ...], str]]:
+    """The measure sets: each growable argument alone and all together, with each expansion strategy, and (with
+    `counting`) a "compared" set for each group that grows a container of numbers or strings."""
     growable = [i for i, a in enumerate(args) if _grows(a)]
     groups = [(i,) for i in growable]
     if len(growable) > 1:
         groups.append(tuple(growable))
-    return [(g, s) for g in groups for s in _strategies([args[i] for i in g])]
+    sets = [(g, s) for g in groups for s in _strategies([args[i] for i in g])]
+    if counting:
+        sets += [(g, COMPARED) for g in groups if any(_holds_elements(args[i]) for i in g)]
+    return sets
 
 
 def infer(
@@ -217,10 +240,13 @@ def infer(
     else:
         _check_entry(code, entry)
         args, render = (parse_example(example) if isinstance(example, str) else tuple(example)), None
-    sets = [MeasureSet(g, s) for g, s in plan(args)]
+    # a stdin program reads its numbers from text: they cannot be given counting types
+    sets = [MeasureSet(g, s) for g, s in plan(args, counting=entry is not None)]
     if not sets:
         raise ComplexityError("no argument of the example can grow (all are empty, zero, bool or None)")
-    per_set = max(0.3, min(1.0, settings.budget_s / len(sets)))
+    # a "compared" set makes one call per size, within the 30% of its budget that growing takes in any set
+    shares = sum(0.3 if s.strategy == COMPARED else 1.0 for s in sets)
+    per_set = max(0.3, min(1.0, settings.budget_s / shares))
     base = {
         "code": code,
         "entry": entry,
@@ -238,7 +264,11 @@ def infer(
         "seed": settings.seed,
     }
     harness_source = HARNESS.read_text()
-    checked = [reference is not None and (check is None or s.strategy in check) for s in sets]
+    # a "compared" set's answers hold counting types, which are not plain data; it can only raise the class
+    checked = [
+        reference is not None and s.strategy != COMPARED and (check is None or s.strategy in check)
+        for s in sets
+    ]
 
     def job(measure_set: MeasureSet, **fields) -> dict:
         stdin = {**base, "grow": list(measure_set.grow), "strategy": measure_set.strategy, **fields}
@@ -361,17 +391,30 @@ def _read(measure_set: MeasureSet, result, entry) -> dict:
         raise ComplexityError(f"the {what} raises on the example: {out['detail']}")
     if "points" not in out:
         raise ComplexityError(f"the measurement returned nothing: {result.stdout[:200]!r}")
+    measure_set.stopped = out["stopped"]
+    if measure_set.strategy == COMPARED:
+        measure_set.sizes = [p["n"] for p in out["points"]]
+        measure_set.comparisons = [p["comparisons"] for p in out["points"]]
+        fit_set(measure_set)
+        return out
     points = [p for p in out["points"] if p["times"]]
     measure_set.sizes = [p["n"] for p in points]
     measure_set.times = [min(p["times"]) for p in points]
     measure_set.space = [p["space"] if p["space"] is not None else float("nan") for p in points]
-    measure_set.stopped = out["stopped"]
     fit_set(measure_set)
     return out
 
 
 def fit_set(measure_set: MeasureSet) -> None:
-    """Fit the time and space classes of one measured curve (sizes, times, space already set)."""
+    """Fit the time and space classes of one measured curve (sizes, times, space already set), or the class of
+    a "compared" set's comparison counts (exact: no lower-order variants, no outgrowing test)."""
+    if measure_set.strategy == COMPARED:
+        # counts often have a negative constant (n - 1 comparisons for a minimum, n - #keys for a dict's equal keys),
+        # which a constant a >= 0 reads as n log n; over all sizes: the larger ones alone span too few for a log n
+        measure_set.comparison_fit = fitting.fit_curve(
+            measure_set.sizes, measure_set.comparisons, free_intercept=True
+        )
+        return
     measure_set.time_fit = fitting.fit_curve(measure_set.sizes, measure_set.times, timing=True)
     measure_set.monomial_time_fit = fitting.fit_curve(
         measure_set.sizes, measure_set.times, timing=True, lower_order=False
@@ -467,14 +510,33 @@ def _over_strategies(
     return chosen
 
 
+def _raised_by_comparisons(timed: fitting.Fit | None, members: list[MeasureSet]) -> fitting.Fit | None:
+    """The class of a group's counted comparisons where it is higher than the timed class and firm (FIRM_MARGIN
+    over the simpler classes): the comparisons are a lower bound of the cost that the clock misses when they run
+    in C (bisect's log n beside a Python call, a heap's log factor under its loop). The fit keeps the counts'
+    class and margins, with the intercept and coefficient of the random expansion's times under that class."""
+    counted = next((s.comparison_fit for s in members if s.comparison_fit), None)
+    if timed is None or counted is None or counted.rank <= timed.rank or counted.margin_below < FIRM_MARGIN:
+        return None
+    timing = next((s for s in members if s.strategy == "random" and s.times), None)
+    if counted.klass is None or timing is None:
+        return dataclasses.replace(counted, coefficient=0.0, intercept=0.0)
+    intercept, coefficient = fitting.fit_class(timing.sizes, timing.times, counted.klass)
+    return dataclasses.replace(counted, coefficient=coefficient, intercept=intercept)
+
+
 def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
     groups = sorted({s.grow for s in sets}, key=lambda g: (len(g), g))
-    time_by, space_by = {}, {}
+    time_by, space_by, counted = {}, {}, set()
     for group in groups:
         members = [s for s in sets if s.grow == group and s.time_fit and s.monomial_time_fit]
         time_by[group] = _over_strategies(
             {s.strategy: s.time_fit for s in members}, {s.strategy: s.monomial_time_fit for s in members}
         )
+        raised = _raised_by_comparisons(time_by[group], [s for s in sets if s.grow == group])
+        if raised is not None:
+            time_by[group] = raised
+            counted.add(group)
         space_by[group] = _worst({s.strategy: s.space_fit for s in sets if s.grow == group and s.space_fit})
     time, time_fit = _label(groups, time_by)
     if time is None:
@@ -485,6 +547,8 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
     main = next((g for g in groups if len(g) > 1), groups[0])
 
     def agreement(chosen: fitting.Fit | None, kind: str) -> float:
+        if kind == "time_fit" and main in counted:  # one exact curve decided it
+            return 1.0
         labels = [getattr(s, kind).label for s in sets if s.grow == main and getattr(s, kind)]
         return sum(label == chosen.label for label in labels) / len(labels) if chosen and labels else 0.0
 

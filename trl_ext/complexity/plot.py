@@ -10,8 +10,8 @@ from trl_ext.complexity.infer import Complexity
 
 
 def save_plot(result: Complexity, path: str | Path, title: str = "") -> Path:
-    """Log-log plots of every measure set (time left, space right) with each chosen class's fitted curve;
-    written atomically (a temporary file renamed into place)."""
+    """Log-log plots of every measure set (time, space, and the counted comparisons where there are any) with
+    each chosen class's fitted curve; written atomically (a temporary file renamed into place)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,26 +19,39 @@ def save_plot(result: Complexity, path: str | Path, title: str = "") -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, kind, label in ((axes[0], "time", result.time), (axes[1], "space", result.space)):
+    counted = [s for s in result.sets if any(c > 0 for c in s.comparisons)]
+    panels = [("time", result.time), ("space", result.space)] + ([("comparisons", "")] if counted else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2))
+    scales = {"time": 1e6, "space": 1.0, "comparisons": 1.0}
+    for ax, (kind, label) in zip(axes, panels):
         for s in result.sets:
-            values = s.times if kind == "time" else s.space
-            fit = s.time_fit if kind == "time" else s.space_fit
+            values, fit = {
+                "time": (s.times, s.time_fit),
+                "space": (s.space, s.space_fit),
+                "comparisons": (s.comparisons, s.comparison_fit),
+            }[kind]
+            if not any(v > 0 for v in values):  # nothing to draw on a log scale (no comparisons)
+                continue
             n = np.asarray(s.sizes, dtype=float)
-            y = np.asarray(values, dtype=float) * (1e6 if kind == "time" else 1.0)
+            y = np.asarray(values, dtype=float) * scales[kind]
             name = f"args {','.join(map(str, s.grow))} {s.strategy}"
             (line,) = ax.plot(n, y, "o", ms=3, label=f"{name}: {fit.label if fit else '?'}")
             if fit and fit.klass and len(n):
-                scale = 1e6 if kind == "time" else 1.0
-                curve = (fit.intercept + fit.coefficient * fit.klass.curve(n)) * scale
+                curve = (fit.intercept + fit.coefficient * fit.klass.curve(n)) * scales[kind]
                 if kind == "space":
                     curve = curve - 256  # fit_curve saw space + 256 bytes (see infer._read)
                 ax.plot(n, curve, "-", color=line.get_color(), lw=1)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("input size n")
-        ax.set_ylabel("CPU time per call (µs)" if kind == "time" else "peak memory (bytes)")
-        ax.set_title(f"{kind}: {label}")
+        ax.set_ylabel(
+            {
+                "time": "CPU time per call (µs)",
+                "space": "peak memory (bytes)",
+                "comparisons": "comparisons per call",
+            }[kind]
+        )
+        ax.set_title(f"{kind}: {label}" if label else "element comparisons (a lower bound of time)")
         ax.legend(fontsize=6)
     fig.suptitle(title)
     fig.tight_layout()
