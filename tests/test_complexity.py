@@ -470,6 +470,7 @@ def test_c_level_log_factors_are_measured_through_comparison_counts():
     result = infer(lookup, "has", "([1, 4, 9, 16, 25, 36], 16)")
     assert result.time == "O(log n)", result.to_dict()
     assert any(s["comparisons"] == "O(log n)" for s in result.to_dict()["measure_sets"])
+    assert result.time_from_comparisons and result.to_dict()["time_from_comparisons"]
     halves = (
         "import heapq\ndef pop_every_other(a):\n    heap, total = [], 0\n    for i, v in enumerate(a):\n"
         "        heapq.heappush(heap, v)\n        if i % 2:\n            total += heapq.heappop(heap)\n"

@@ -944,10 +944,15 @@ def _complexity(args: argparse.Namespace) -> None:
         print(json.dumps({**result.to_dict(), "plot": str(plot)}))
     else:
         for kind, unit in (("time", "s"), ("space", "B")):
+            counted = kind == "time" and result.time_from_comparisons
+            source = (
+                "set by its counted element comparisons, a lower bound the timing missed"
+                if counted
+                else f"{getattr(result, kind + '_agreement'):.0%} of the input expansions agree"
+            )
             print(
                 f"{kind + ':':6s} {getattr(result, kind)}  (confidence {getattr(result, kind + '_confidence')}: its "
-                f"fit beats the next class by {getattr(result, kind + '_margin'):.0%}, "
-                f"{getattr(result, kind + '_agreement'):.0%} of the input expansions agree; "
+                f"fit beats the next class by {getattr(result, kind + '_margin'):.0%}, {source}; "
                 f"coefficient {getattr(result, kind + '_coefficient'):.3g} {unit})"
             )
         print(f"plot:  {plot}")
