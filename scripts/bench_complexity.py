@@ -3,7 +3,7 @@
 `big-o` library (BSD, time only) used directly on the same functions.
 
     PYTHONPATH=$PWD nice -n 10 .venv/bin/python scripts/bench_complexity.py [--quick] [--skip-big-o] [--repeat N]
-        [--set labelled|held-out|held-out-2|held-out-3|held-out-4]
+        [--set labelled|held-out|held-out-2|held-out-3|held-out-4|held-out-5]
 
 big-o fits one variable on wall time (timeit) and generates no inputs: it gets its own generators
 (`big_o.datagen`: `n_` for an int, `integers` for a list of ints, `strings` for a string; other types grow with
@@ -31,7 +31,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
 
-from complexity_cases import CASES, FAST, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4  # noqa: E402
+from complexity_cases import CASES, FAST, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5  # noqa: E402
 
 from trl_ext.complexity import ComplexityError, infer  # noqa: E402
 from trl_ext.complexity import _harness as harness  # noqa: E402
@@ -227,11 +227,11 @@ def main() -> None:
     parser.add_argument("--skip-big-o", action="store_true", help="do not run the big-o comparison")
     parser.add_argument(
         "--set",
-        choices=("labelled", "held-out", "held-out-2", "held-out-3", "held-out-4"),
+        choices=("labelled", "held-out", "held-out-2", "held-out-3", "held-out-4", "held-out-5"),
         default="labelled",
         help="the labelled cases, or a held-out set instead (held-out-2: written before the tuning of issue 23; "
-        "held-out-3: before its last rule; held-out-4: by a helper who never saw the inference code, before the "
-        "tuning that follows)",
+        "held-out-3: before its last rule; held-out-4 and held-out-5: by helpers who never saw the inference code, "
+        "each before the tuning round that follows it)",
     )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of our inference (its spread between runs)"
@@ -243,6 +243,7 @@ def main() -> None:
         "held-out-2": HELD_OUT_2,
         "held-out-3": HELD_OUT_3,
         "held-out-4": HELD_OUT_4,
+        "held-out-5": HELD_OUT_5,
     }.get(args.set) or [c for c in CASES if not args.quick or c["name"] in FAST]
     rows = []
     for case in tqdm(cases, desc="cases"):
