@@ -481,6 +481,20 @@ def test_c_level_log_factors_are_measured_through_comparison_counts():
     assert all(s.strategy != "compared" for s in program.sets)
 
 
+def test_a_stopped_call_bounds_the_growth():
+    """Too few sizes to fit because the next call was stopped at the CPU cap: the cap is a lower bound of its cost,
+    enough for "other" when even that bound means a slope beyond any polynomial class; a cubic stopped at the next
+    doubling is not (8x is within reach of n^3)."""
+    from trl_ext.complexity.fit import outgrows_polynomials
+
+    assert outgrows_polynomials([6], [2e-4], 12, 0.16)  # n-queens: 6 -> 12 costs over 800x
+    assert not outgrows_polynomials([8, 16], [0.002, 0.016], 32, 0.128)  # a cubic: 8x per doubling
+    assert not outgrows_polynomials([8, 16], [0.002, 0.016], 16, 0.5)  # no larger size
+    doubling = "def count(n):\n    return 1 if n <= 0 else count(n - 1) + count(n - 1)\n"
+    result = infer(doubling, "count", "(11,)")  # 2^22 calls at the next size: only the example is timed
+    assert result.time == "other" and result.sets[0].sizes == [11] and result.sets[0].stopped == "too_slow"
+
+
 def test_confidence_words():
     from trl_ext.complexity.infer import confidence
 

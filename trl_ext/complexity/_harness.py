@@ -594,7 +594,7 @@ def measure(job):
     counting = job["strategy"] == "compared"
     strategy = "shuffled" if counting else job["strategy"]
     started = time.process_time()
-    sizes, stopped, mutates = [], "max_factor", False
+    sizes, stopped, mutates, too_slow_at = [], "max_factor", False, None
     for k in range(job["max_doublings"] + 1):
         factor = 2**k
         args = [expand(a, factor, strategy, rng) if i in grow else a for i, a in enumerate(example)]
@@ -616,6 +616,7 @@ def measure(job):
             if not k:
                 return {"error": "timeout", "detail": f"one call took over {budget:.2f} s of CPU"}
             stopped = "too_slow"
+            too_slow_at = {"n": n, "cpu": call_cap * 4}  # a lower bound of the cost at the next size
             break
         except BaseException as err:  # SystemExit and KeyboardInterrupt too: the code may raise anything
             if _refused_task(err):
@@ -740,6 +741,7 @@ def measure(job):
         "stopped": stopped,
         "mutates": mutates,
         "answers": answers,
+        "too_slow_at": too_slow_at,
         "cpu": time.process_time() - started,
     }
 

@@ -129,6 +129,18 @@ def fit_curve(
     return Fit(CLASSES[best], margin, params[best][1], params[best][0], residuals, runner_up, margin_below)
 
 
+def outgrows_polynomials(sizes, costs, stopped_size: float, stopped_cost: float) -> bool:
+    """Whether a curve whose call at `stopped_size` was stopped after `stopped_cost` (a lower bound of its cost)
+    grew faster than any polynomial class: by `fit_curve`'s test for "other" (slope above EXPONENTIAL_SLOPE on the
+    log-log scale over the last step, and 20x the first cost), with the bound in place of the cost it stopped."""
+    measured = [(n, c) for n, c in zip(sizes, costs) if n > 0 and c > 0 and math.isfinite(c)]
+    if not measured or stopped_size <= measured[-1][0]:
+        return False
+    first_cost, (last, last_cost) = measured[0][1], measured[-1]
+    slope = math.log(stopped_cost / last_cost) / math.log(stopped_size / last)
+    return slope > EXPONENTIAL_SLOPE and stopped_cost > 20 * first_cost
+
+
 def fit_class(sizes, costs, klass: Klass) -> tuple[float, float]:
     """(a, b) of costs ≈ a + b·klass(n), a, b ≥ 0 (the same weighted NNLS as `fit_curve`), for a class chosen
     otherwise."""

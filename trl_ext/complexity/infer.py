@@ -74,6 +74,9 @@ class MeasureSet:
     times: list[float] = field(default_factory=list)
     space: list[float] = field(default_factory=list)
     stopped: str = ""
+    too_slow_at: tuple[float, float] | None = (
+        None  # (size, CPU seconds) a call was stopped at: a cost lower bound
+    )
     time_fit: fitting.Fit | None = None
     space_fit: fitting.Fit | None = None
     monomial_time_fit: fitting.Fit | None = None  # without lower-order variants: what a raise is judged on
@@ -408,6 +411,8 @@ def _read(measure_set: MeasureSet, result, entry) -> dict:
     measure_set.sizes = [p["n"] for p in points]
     measure_set.times = [min(p["times"]) for p in points]
     measure_set.space = [p["space"] if p["space"] is not None else float("nan") for p in points]
+    if out.get("too_slow_at"):
+        measure_set.too_slow_at = (out["too_slow_at"]["n"], out["too_slow_at"]["cpu"])
     fit_set(measure_set)
     return out
 
@@ -426,6 +431,11 @@ def fit_set(measure_set: MeasureSet) -> None:
     measure_set.monomial_time_fit = fitting.fit_curve(
         measure_set.sizes, measure_set.times, timing=True, lower_order=False
     )
+    # too few sizes to fit because the next one was stopped: exponential where that lower bound says so (a brute
+    # force over an int argument: n-queens grows from 6 to 12 by 1000x and more)
+    if measure_set.time_fit is None and measure_set.too_slow_at is not None:
+        if fitting.outgrows_polynomials(measure_set.sizes, measure_set.times, *measure_set.too_slow_at):
+            measure_set.time_fit = measure_set.monomial_time_fit = fitting.Fit(None, 1.0, 0.0, 0.0, {})
     # a byte floor: allocations of a few hundred bytes are interpreter noise, not the algorithm's space
     sizes, space = _asymptotic([*measure_set.sizes], [s + 256 for s in measure_set.space])
     measure_set.space_fit = fitting.fit_curve(sizes, space, free_intercept=True)
@@ -548,7 +558,8 @@ def _conclude(sets: list[MeasureSet], cpu: float) -> Complexity:
     time, time_fit = _label(groups, time_by)
     if time is None:
         raise ComplexityError(
-            "too few input sizes could be measured to fit a class (the code fails as inputs grow)"
+            "too few input sizes could be measured to fit a class (the code fails as inputs grow, or its cost jumps "
+            "past the CPU cap without showing a super-polynomial rise: try a smaller example or a larger --budget)"
         )
     space, space_fit = _label(groups, space_by)
     main = next((g for g in groups if len(g) > 1), groups[0])
