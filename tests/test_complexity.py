@@ -477,6 +477,10 @@ def test_c_level_log_factors_are_measured_through_comparison_counts():
         "    return total\n"
     )
     assert infer(halves, "pop_every_other", "([5, 1, 4, 2, 8, 7, 3],)").time == "O(n log n)"
+    picky = "def f(a):\n    assert all(type(v) is int for v in a)\n    return sorted(a)\n"
+    refused = infer(picky, "f", "([3, 1, 2, 5],)")  # code that refuses the counting types is still measured
+    assert refused.time == "O(n log n)" and not refused.time_from_comparisons
+    assert [s.stopped for s in refused.sets if s.strategy == "compared"] == ["failed: raises"]
     program = infer("import sys\nprint(sorted(map(int, sys.stdin.read().split()[1:])))\n", None, "3\n3 1 2\n")
     assert all(s.strategy != "compared" for s in program.sets)
 
