@@ -206,6 +206,45 @@ def test_guided_batch(tiny_model, tmp_path, monkeypatch):
     assert trainer._metrics["train"]["guide/importance_ratio_min"][0] == pytest.approx(seen[0].min().item())
 
 
+def unscorable_reward(prompts, completions, **kwargs) -> list:
+    """None (no sandbox could judge it) for rows whose prompt says 'unscorable'; 0.0 (a failure) elsewhere."""
+    return [None if "unscorable" in p[-1]["content"] else 0.0 for p in prompts]
+
+
+def test_unscorable_group_is_unknown_not_failed(tiny_model, tmp_path, monkeypatch):
+    """A hinted group whose samples are all unscorable is not guided (an infrastructure failure is not a failed
+    attempt); a hinted all-fail group is. The unscorable share and the unknown groups are logged."""
+    rows = [
+        {"prompt": [{"role": "user", "content": "fail 0: "}], "hint": "aa"},
+        {"prompt": [{"role": "user", "content": "unscorable 1: "}], "hint": "bb"},
+    ]
+    args = config(tmp_path, per_device_train_batch_size=8, max_completion_length=4)
+    trainer = GuideTrainer(
+        model=tiny_model, reward_funcs=unscorable_reward, args=args, train_dataset=Dataset.from_list(rows * 4)
+    )
+    calls = []
+    generate = trainer._generate_single_turn
+
+    def recording(prompt_ids, *rest, **kwargs):
+        calls.append(prompt_ids)
+        return generate(prompt_ids, *rest, **kwargs)
+
+    monkeypatch.setattr(trainer, "_generate_single_turn", recording)
+    trainer.model.train()
+    out = trainer._generate_and_score_completions([row for row in rows for _ in range(4)])
+
+    assert len(calls) == 2 and len(calls[1]) == 4  # only the failed group is regenerated with its hint
+    assert out["guided"].tolist() == [True] * 4 + [False] * 4
+    assert out["advantages"][4:].tolist() == [0.0] * 4  # TRL: unscorable samples get advantage 0
+    metrics = trainer._metrics["train"]
+    assert metrics["guide/guided_group_share"] == [0.5]
+    assert metrics["guide/all_fail_group_share"] == [1.0]  # of the groups with a scorable sample
+    assert metrics["guide/unknown_group_share"] == [0.5]
+    assert metrics["guide/frac_unscorable"] == [0.5]
+    assert metrics["guide/guided_success_rate"] == [0.0]
+    assert len(trainer.guided_prompts) == 1 and not trainer.solved_unhinted
+
+
 def test_rows_without_hint_train_exactly_as_grpo(tiny_model, tmp_path):
     data = toy_dataset(32)
     data = data.add_column("hint", [None] * len(data))

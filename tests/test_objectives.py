@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from trl_ext.objectives import (
+    group_outcomes,
     loo_maxk_estimate,
     majority_advantages,
     majority_value,
@@ -16,6 +17,8 @@ from trl_ext.objectives import (
     maxk_weights,
     pass_at_k,
     passk_advantages,
+    total_rewards,
+    zero_variance_share,
 )
 
 
@@ -298,3 +301,32 @@ def test_maxk_value_matches_enumeration_and_skips_small_groups():
     assert values[0].item() == pytest.approx(subset_mean(4, 3, lambda s: max(r[j] for j in s)))
     assert math.isnan(values[1].item())
     assert maxk_value(torch.tensor([[1.0, 0.0, 0.0, 1.0]]), 2)[0].item() == pytest.approx(pass_at_k(4, 2, 2))
+
+
+# ------------------------------------------------------------------------------------ unscorable samples
+NAN = float("nan")
+
+
+def test_total_rewards_marks_unscorable_samples_nan():
+    """TRL 1.16's sum: a function's None is skipped; a sample every function returned None for is NaN."""
+    per_func = torch.tensor([[1.0, 2.0], [NAN, 2.0], [NAN, NAN], [0.0, NAN]])
+    total = total_rewards(per_func, torch.tensor([1.0, 0.5]))
+    assert total[[0, 1, 3]].tolist() == [2.0, 1.0, 0.0] and torch.isnan(total[2])
+
+
+def test_group_outcomes_against_a_loop():
+    """An all-unscorable group is unknown, not unsolved; unscorable samples never count as failures."""
+    gen = torch.Generator().manual_seed(0)
+    rewards = torch.rand(200, 4, generator=gen)
+    rewards[torch.rand(200, 4, generator=gen) < 0.4] = NAN
+    solved, known = group_outcomes(rewards, 0.5)
+    for row, s, k in zip(rewards.tolist(), solved.tolist(), known.tolist()):
+        scorable = [r for r in row if not math.isnan(r)]
+        assert k == bool(scorable) and s == any(r > 0.5 for r in scorable)
+    assert (~known).any() and (known & ~solved).any() and solved.any()
+
+
+def test_zero_variance_share_ignores_unscorable_samples():
+    rewards = torch.tensor([[1.0, NAN, 1.0], [NAN, NAN, NAN], [0.0, 1.0, NAN], [NAN, 0.0, NAN]])
+    assert zero_variance_share(rewards) == pytest.approx(2 / 3)
+    assert math.isnan(zero_variance_share(torch.full((2, 3), NAN)))

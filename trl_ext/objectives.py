@@ -53,6 +53,37 @@ def _baseline_size(n: int, k: int, baseline: str) -> int:
     return k if baseline == "loo" and n > k else k - 1
 
 
+# ------------------------------------------------------------------------------------ unscorable samples
+# A reward function returns None for a sample it cannot judge (a verifier whose sandbox failed: `sandbox_error`);
+# TRL 1.16 turns it into NaN in `rewards_per_func`. A sample for which every function returned None is unscorable:
+# neither a success nor a failure. These helpers keep it out of success rates and baselines.
+
+
+def total_rewards(rewards_per_func: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Each sample's scalar reward as TRL 1.16's GRPO builds it (`sum_then_normalize`): the weighted sum over the
+    reward functions (B, F), a function's None (NaN) skipped, and NaN where every function returned None."""
+    total = (rewards_per_func * weights.to(rewards_per_func.device, rewards_per_func.dtype)).nansum(dim=1)
+    return total.masked_fill(torch.isnan(rewards_per_func).all(dim=1), float("nan"))
+
+
+def group_outcomes(rewards: torch.Tensor, success_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per group of `rewards` (groups, n), NaN = unscorable: (solved, known), both (groups,) bool. `solved`: some
+    scorable sample's reward exceeds `success_threshold`; `known`: some sample is scorable. A group whose samples
+    are all unscorable is unknown, not unsolved: `known & ~solved` are the groups that failed."""
+    known = ~torch.isnan(rewards)
+    return (known & (rewards > success_threshold)).any(dim=1), known.any(dim=1)
+
+
+def zero_variance_share(rewards: torch.Tensor) -> float:
+    """Share of the groups of `rewards` (groups, n), NaN = unscorable, whose scorable samples all have the same
+    reward, among the groups with a scorable sample; NaN when there is none."""
+    known = ~torch.isnan(rewards)
+    top = torch.where(known, rewards, -math.inf).max(dim=1).values
+    bottom = torch.where(known, rewards, math.inf).min(dim=1).values
+    rows = known.any(dim=1)
+    return (top[rows] == bottom[rows]).double().mean().item() if rows.any() else math.nan
+
+
 # ------------------------------------------------------------------------------------- max@k / pass@k
 
 

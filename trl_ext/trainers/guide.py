@@ -27,6 +27,13 @@ Unverified: the hint template text. The authors re-roll a guided group in full (
 filter groups DAPO-style, which is not done here (a guided group that fails again keeps zero advantages, as in
 GRPO).
 
+Unscorable samples (every reward function returned None, e.g. a verifier's `sandbox_error`) are neither successes
+nor failures: a group is guided only when it has a scorable sample and none of its scorable samples succeeds (a group
+whose samples are all unscorable is unknown: not guided, not counted as failed or solved), and
+`guide/guided_success_rate` counts scorable guided samples only (`guide/frac_unscorable`,
+`guide/unknown_group_share`). Their advantages are TRL's: GRPO leaves an unscorable sample out of its group's mean
+and std and gives it advantage 0.
+
 How it differs from TRL's `trl/experimental/sdpo` (self-distillation with a privileged context): SDPO never
 samples from the privileged context; its teacher is the model itself conditioned on a successful rollout of the
 same group (or on environment feedback), so it needs at least one success or feedback, and the student is
@@ -66,6 +73,7 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import pad
 
 from trl_ext.execution.backends import ExecutionArguments
+from trl_ext.objectives import group_outcomes, total_rewards
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin, not_counted
 
 SHAPINGS = ("shape", "clip")
@@ -163,8 +171,8 @@ class GuideConfig(ExecutionArguments, CurriculumArguments, GRPOConfig):
 
     Parameters:
         success_threshold (`float`, defaults to `0.5`):
-            A sample succeeds when its total reward exceeds this; a group with no success is guided (if its row has a
-            hint).
+            A sample succeeds when its total reward exceeds this; a group with scorable samples and no success is
+            guided (if its row has a hint). Unscorable samples are neither successes nor failures.
         hint_column (`str`, defaults to `"hint"`):
             Dataset column holding each row's hint; rows whose hint is missing or empty are trained as in GRPO. A train
             dataset without this column is refused (the run would be GRPO's), one whose hints are all empty warned.
@@ -334,7 +342,7 @@ class GuideTrainer(CurriculumMixin, GRPOTrainer):
         pending = copy.deepcopy(self._pending_extra_logs), copy.deepcopy(self._pending_metrics)
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids)
         weights = self.reward_weights.to(rewards_per_func.device)
-        rewards = torch.nan_to_num((rewards_per_func * weights).nansum(dim=1), nan=0.0).cpu()
+        rewards = total_rewards(rewards_per_func, weights).cpu()  # NaN: unscorable
         group_size, local = self.num_generations, len(prompts)
         start = self.accelerator.process_index * local
         hints = [x.get(self.args.hint_column) or "" for x in inputs]
@@ -342,12 +350,16 @@ class GuideTrainer(CurriculumMixin, GRPOTrainer):
             torch.tensor([int(bool(h)) for h in hints], device=self.accelerator.device)
         )
         keys = gather_object([prompt_key(p) for p in prompts])[::group_size]
-        solved = (rewards > self.args.success_threshold).view(-1, group_size).any(dim=1)
-        guided_groups = ~solved & has_hint.cpu().view(-1, group_size)[:, 0].bool()
+        solved, known = group_outcomes(rewards.view(-1, group_size), self.args.success_threshold)
+        # A group with no scorable sample is unknown, not failed: it is neither guided nor counted.
+        guided_groups = known & ~solved & has_hint.cpu().view(-1, group_size)[:, 0].bool()
         self._update_solved(keys, solved, guided_groups)
 
         mode_metrics = self._metrics["train"]
-        mode_metrics["guide/all_fail_group_share"].append((~solved).float().mean().item())
+        mode_metrics["guide/frac_unscorable"].append(rewards.isnan().float().mean().item())
+        mode_metrics["guide/unknown_group_share"].append((~known).float().mean().item())
+        failed_share = (~solved[known]).float().mean().item() if known.any() else math.nan
+        mode_metrics["guide/all_fail_group_share"].append(failed_share)
         mode_metrics["guide/guided_group_share"].append(guided_groups.float().mean().item())
         if self.guided_prompts:
             share = sum(self.guided_prompts.values()) / len(self.guided_prompts)
@@ -427,8 +439,11 @@ class GuideTrainer(CurriculumMixin, GRPOTrainer):
         step = self._guide_step
         if step is not None:
             weights = self.reward_weights.to(rewards_per_func.device)
-            rewards = torch.nan_to_num((rewards_per_func * weights).nansum(dim=1), nan=0.0).cpu()
-            success = (rewards[step.global_guided] > self.args.success_threshold).float().mean().item()
+            guided = total_rewards(rewards_per_func, weights).cpu()[step.global_guided]
+            guided = guided[~guided.isnan()]  # unscorable guided samples are neither successes nor failures
+            success = (
+                (guided > self.args.success_threshold).float().mean().item() if len(guided) else math.nan
+            )
             self._metrics["train"]["guide/guided_success_rate"].append(success)
         return rewards_per_func
 
