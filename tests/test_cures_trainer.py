@@ -214,6 +214,35 @@ def test_guided_regeneration_is_not_counted_as_the_prompts_own_rollouts(tiny_mod
     assert posterior.successes.sum().item() == 0 and posterior.failures.sum().item() == 2 * GROUPS * GROUP
 
 
+def test_unscorable_rollouts_leave_the_posterior_and_the_statistics(tiny_model, tmp_path):
+    """Rollouts every reward function returned None for (a sandbox failure) are neither successes nor failures:
+    not in the posterior, its rollout counts or the zero-variance share (groups stay aligned), and logged."""
+    trainer = CurESTrainer(
+        model=tiny_model,
+        reward_funcs=contains_a_reward,
+        args=config(CurESConfig, tmp_path),
+        train_dataset=toy_dataset(),
+    )
+    nan = float("nan")
+    totals = [[1, 1, nan, nan], [0, 1, nan, nan], [0, 0, 0, 0], [1, 1, 1, 1]]  # prompts 0..3, a group each
+    rewards_per_func = torch.tensor(totals).view(-1, 1)
+    rows = [{INDEX_COLUMN: prompt} for prompt in range(GROUPS) for _ in range(GROUP)]
+    trainer.model.train()
+    trainer._update_curriculum(rows, rewards_per_func)
+    posterior = trainer.curriculum_posterior
+    assert posterior.rollouts[:4].tolist() == [2, 2, 4, 4]
+    assert posterior.successes[:4].tolist() == [2, 1, 0, 4] and posterior.failures[:4].tolist() == [
+        0,
+        1,
+        4,
+        0,
+    ]
+    metrics = trainer._metrics["train"]
+    assert metrics["curriculum/frac_unscorable"] == [0.25]
+    assert metrics["curriculum/zero_variance_groups"] == [0.75]  # groups 0, 2 and 3
+    assert metrics["curriculum/solved_share"] == [0.5] and metrics["curriculum/hopeless_share"] == [0.25]
+
+
 @pytest.mark.parametrize(
     "pipeline",
     [

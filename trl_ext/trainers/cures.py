@@ -29,6 +29,11 @@ The contract the mixin needs from a trainer, so that it composes with trainers t
    (or None) on them; rows may be appended, removed or reordered freely otherwise;
 3. every process calls `_calculate_rewards` the same number of times per batch (it gathers, as TRL does).
 Nothing else is assumed: the sampler's draws are only a proposal, the posterior learns from what was scored.
+
+An unscorable rollout (every reward function returned None, e.g. a verifier's `sandbox_error`) is neither a success
+nor a failure: it does not enter the posterior (nor its observed-rollout count, so a prompt whose rollouts were all
+unscorable stays unseen for the cold start), the solved/hopeless shares or `curriculum/zero_variance_groups`; it is
+logged as `curriculum/frac_unscorable`. Its advantage is TRL's: left out of its group's mean and std, 0.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from trl_ext.curriculum import (
     update_counts,
 )
 from trl_ext.execution.backends import ExecutionArguments
+from trl_ext.objectives import total_rewards, zero_variance_share
 
 logger = logging.getLogger(__name__)
 
@@ -315,10 +321,17 @@ class CurriculumMixin:
         local = [x.get(INDEX_COLUMN) for x in inputs]
         index = torch.tensor([-1 if i is None else int(i) for i in gather_object(local)], dtype=torch.long)
         self.curriculum_posterior.scored(index[index >= 0])
-        rewards_per_func = rewards_per_func.detach().cpu()
-        weights = self.reward_weights.detach().cpu().to(rewards_per_func.dtype)
-        total = (rewards_per_func * weights).nansum(dim=1)
-        keep = (index >= 0) & ~torch.isnan(rewards_per_func).all(dim=1)
+        total = total_rewards(rewards_per_func.detach().cpu(), self.reward_weights.detach().cpu())
+        counted = index >= 0
+        metrics = self._metrics["train"]
+        if counted.any():
+            metrics["curriculum/frac_unscorable"].append(total[counted].isnan().float().mean().item())
+        group = self.num_generations
+        if len(total) % group == 0:  # groups in the gathered order; unscorable and uncounted rows left out
+            grouped = total.masked_fill(~counted, float("nan")).view(-1, group)
+            metrics["curriculum/zero_variance_groups"].append(zero_variance_share(grouped))
+        # An unscorable rollout (NaN) is neither a success nor a failure: it leaves the posterior as it was.
+        keep = counted & ~total.isnan()
         index, total = index[keep], total[keep]
         if len(index) == 0:
             return
@@ -326,16 +339,10 @@ class CurriculumMixin:
         prompts, inverse = torch.unique(index, return_inverse=True)
         hits = torch.zeros(len(prompts)).index_add_(0, inverse, success.float())
         tries = torch.bincount(inverse, minlength=len(prompts)).float()
-        metrics = self._metrics["train"]
         metrics["curriculum/mean_p_hat"].append(self.curriculum_posterior.p_hat()[prompts].mean().item())
         metrics["curriculum/solved_share"].append((hits == tries).float().mean().item())
         metrics["curriculum/hopeless_share"].append((hits == 0).float().mean().item())
         metrics["curriculum/distinct_prompts"].append(float(len(prompts)))
-        group = self.num_generations
-        if len(total) % group == 0:
-            grouped = total.view(-1, group)
-            zero_variance = (grouped.max(dim=1).values == grouped.min(dim=1).values).float().mean().item()
-            metrics["curriculum/zero_variance_groups"].append(zero_variance)
         self.curriculum_posterior.update(index, success)
         a = self.args
         rho = sampling_weights(self.curriculum_posterior.sigma(), a.curriculum_tau, a.curriculum_floor)
