@@ -3,6 +3,7 @@ gives, the V̂₀ cache against its reference samples, offline-only training, re
 processes, LoRA (π_ref = the adapter-disabled base), QLoRA, and the script with its CPU recipe."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -138,6 +139,38 @@ def test_offline_only_measures_fresh_rows(tiny_model, tmp_path):
     out, _ = Recording.batches[0]
     assert out["spo_in_loss"].tolist() == [0.0] * 4 + [1.0] * 4 and out["spo_fresh"].sum() == 4
     assert trainer.state.log_history[0]["spo/off_policy_share"] == 1.0
+
+
+def unscorable_reward(prompts, completions, **kwargs) -> list:
+    """None (no sandbox could judge it) on the prompt 'write 0' and for completions with a 'b'; else contains-'a'."""
+    return [
+        None if "write 0" in p[-1]["content"] or "b" in c[-1]["content"] else float("a" in c[-1]["content"])
+        for p, c in zip(prompts, completions)
+    ]
+
+
+def test_unscorable_samples_stay_out_of_values_and_loss(tiny_model, tmp_path):
+    """An unscorable reference sample is not a 0 in V̂₀ (a prompt with none scorable has no V̂₀ and its rows stay
+    out of the loss); unscorable fresh samples and offline pairs stay out of the loss, which stays finite."""
+    Recording.batches = []
+    args = config(tmp_path, per_device_train_batch_size=8, off_policy_ratio=0.5, offline_share=1.0)
+    dataset = Dataset.from_dict({"prompt": [[{"role": "user", "content": f"write {i}: "}] for i in range(2)]})
+    trainer = Recording(tiny_model, unscorable_reward, args, dataset, offline_dataset=offline_pairs(4))
+    trainer.train()
+    assert prompt_key([{"role": "user", "content": "write 0: "}]) not in trainer._values
+    assert all(entry["rewards"] and set(entry["rewards"]) <= {0.0, 1.0} for entry in trainer._values.values())
+    decode = trainer.processing_class.decode
+    for out, _ in Recording.batches:
+        prompts = [decode(ids[m.bool()]) for ids, m in zip(out["prompt_ids"], out["prompt_mask"])]
+        texts = [decode(ids[m.bool()]) for ids, m in zip(out["completion_ids"], out["completion_mask"])]
+        expected = [
+            float("ite 0:" not in p and "b" not in t) for p, t in zip(prompts, texts)
+        ]  # 'wr' is <unk>
+        assert out["spo_in_loss"].tolist() == expected and torch.isfinite(out["spo_rewards"]).all()
+    logs = [e for e in trainer.state.log_history if "spo/frac_unscorable" in e]
+    assert len(logs) == 2 and all(e["spo/frac_unscorable"] >= 0.5 for e in logs)  # 'write 0': half the rows
+    assert logs[0]["spo/reference_frac_unscorable"] >= 0.5
+    assert all(math.isfinite(e["loss"]) for e in trainer.state.log_history if "loss" in e)
 
 
 def test_reference_samples_ignore_the_checkpoints_generation_config(tiny_model, tmp_path, monkeypatch):

@@ -36,6 +36,13 @@ samples are drawn with transformers' `generate` at the training temperature with
 (no top-p/top-k/min-p/typical-p, no repetition penalty or n-gram ban, nothing filled in from the checkpoint's
 `generation_config.json`): the distribution the log-probs score, also when vLLM generates the fresh samples.
 
+Unscorable samples (every reward function returned None, e.g. a verifier's `sandbox_error`) are neither successes
+nor failures. A fresh one is left out of the loss, the replay buffer and the calibration logs; an unscorable
+reference sample is left out of V̂₀ (a prompt none of whose reference samples was scorable has no V̂₀ yet: its rows
+are left out of the loss and it is estimated again when met again); an unscorable offline pair is left out of the
+loss and scored again when drawn again. Logged: `spo/frac_unscorable` (fresh samples),
+`spo/reference_frac_unscorable`.
+
 The replay buffer, the V̂₀ cache, the offline rewards and the sampling generator are identical on every process
 (built from gathered data, drawn with one seeded generator, each process using its slice) and saved in
 `spo_state.json` with each checkpoint, restored on resume.
@@ -415,21 +422,35 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
         world = self.accelerator.num_processes
         shards = [self._shard_of(keys, rank, world) for rank in range(world)]
         per_process = len(mine) * k
+        unscorable = 0
         for rank, shard in enumerate(shards):
             block = rewards[rank * per_process : (rank + 1) * per_process]
             for i, key in enumerate(shard):
-                samples = [0.0 if math.isnan(r) else r for r in block[i * k : (i + 1) * k]]  # abstained: 0
+                samples = block[i * k : (i + 1) * k]
+                scorable = [r for r in samples if not math.isnan(r)]
+                unscorable += len(samples) - len(scorable)
+                if (
+                    not scorable
+                ):  # V̂₀ still unknown (or kept as it was): estimated again when the prompt comes back
+                    continue
                 entry = self._values.setdefault(key, {"rewards": [], "step": step})
-                entry["rewards"] += samples
+                entry["rewards"] += scorable
                 entry["step"] = step
+        drawn = len(keys) * k
+        self._metrics["train" if self.model.training else "eval"]["spo/reference_frac_unscorable"].append(
+            unscorable / drawn
+        )
 
     def soft_value(self, prompt) -> float:
         """The cached V̂₀ of a prompt (conversational or plain)."""
         return self._soft_value_of_key(prompt_key(prompt))
 
     def _soft_value_of_key(self, key: str) -> float:
+        """V̂₀ of a prompt; NaN (unknown) when none of its reference samples was scorable."""
         if self.args.value_samples == 0:
             return 0.0
+        if key not in self._values:
+            return math.nan
         rewards = torch.tensor([self._values[key]["rewards"]], dtype=torch.float64)
         return spo_soft_value(rewards, self.args.spo_beta).item()
 
@@ -490,7 +511,8 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
 
     def _score_offline(self, indices: list[int]) -> None:
         """Score the offline pairs not yet scored (the same list on every process), sharded over the processes."""
-        todo = [i for i in indices if i not in self._offline_rewards]
+        # an unscorable pair (NaN) is scored again when drawn again
+        todo = [i for i in indices if math.isnan(self._offline_rewards.get(i, math.nan))]
         if not todo:
             return
         world = self.accelerator.num_processes
@@ -538,10 +560,11 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
             ]
             self._replay.extend(tuple(row) for rows in gather_object([fresh_rows]) for row in rows)
 
+        v0 = torch.tensor([self.soft_value(x["prompt"]) for x in inputs], dtype=torch.float64)
+        # A row with an unscorable reward or an unknown V̂₀ (no scorable reference sample) is left out of the loss.
+        fresh = (scored & ~v0.isnan()).float()
         # off_policy_ratio 1: the fresh rows are only measured
-        in_loss = scored.float() * (0.0 if self.args.off_policy_ratio == 1 else 1.0)
-        fresh = scored.float()
-        v0 = [self.soft_value(x["prompt"]) for x in inputs]
+        in_loss = fresh * (0.0 if self.args.off_policy_ratio == 1 else 1.0)
         if off:
             pad_id = self._tokenizer.pad_token_id
             off_prompts = pad(
@@ -556,10 +579,12 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
             out["prompt_mask"] = _cat_padded(out["prompt_mask"], off_prompt_mask, "left", 0)
             out["completion_ids"] = _cat_padded(out["completion_ids"], off_completions, "right", pad_id)
             out["completion_mask"] = _cat_padded(out["completion_mask"], off_completion_mask, "right", 0)
-            rewards = torch.cat([rewards, torch.tensor([row[3] for row in off])])
-            in_loss = torch.cat([in_loss, torch.ones(len(off))])
+            off_rewards = torch.tensor([row[3] for row in off])
+            off_v0 = torch.tensor([self._soft_value_of_key(row[0]) for row in off], dtype=torch.float64)
+            rewards = torch.cat([rewards, torch.nan_to_num(off_rewards, nan=0.0)])
+            in_loss = torch.cat([in_loss, (~off_rewards.isnan() & ~off_v0.isnan()).float()])
             fresh = torch.cat([fresh, torch.zeros(len(off))])
-            v0 += [self._soft_value_of_key(row[0]) for row in off]
+            v0 = torch.cat([v0, off_v0])
 
         ids = torch.cat([out["prompt_ids"], out["completion_ids"]], dim=1)
         attention_mask = torch.cat([out["prompt_mask"], out["completion_mask"]], dim=1)
@@ -570,22 +595,33 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
             ids, attention_mask, out["completion_ids"].shape[1], batch_size
         )
         out["spo_rewards"] = rewards.to(device)
-        out["spo_v0"] = torch.tensor(v0, dtype=torch.float32, device=device)
+        known_v0 = ~v0.isnan()
+        out["spo_v0"] = torch.nan_to_num(v0, nan=0.0).to(device, torch.float32)
         out["spo_in_loss"] = in_loss.to(device)
         out["spo_fresh"] = fresh.to(device)
 
         metrics = self._metrics[mode]
         totals = self.accelerator.reduce(
             torch.tensor(
-                [in_loss[local:].sum().item(), in_loss.sum().item(), sum(v0), len(v0)], device=device
+                [
+                    in_loss[local:].sum().item(),
+                    in_loss.sum().item(),
+                    v0[known_v0].sum().item(),
+                    known_v0.sum().item(),
+                    (~scored).sum().item(),
+                    local,
+                ],
+                device=device,
             ),
             reduction="sum",
         ).tolist()
         metrics["spo/off_policy_share"].append(totals[0] / max(totals[1], 1.0))
-        metrics["spo/v0"].append(totals[2] / totals[3])
+        metrics["spo/v0"].append(totals[2] / totals[3] if totals[3] else math.nan)
+        metrics["spo/frac_unscorable"].append(totals[4] / totals[5])
         if self.args.value_samples:
-            reference = [r for key in set(gather_object(keys)) for r in self._values[key]["rewards"]]
-            metrics["spo/reference_reward"].append(sum(reference) / len(reference))
+            keys = set(gather_object(keys))
+            reference = [r for key in keys if key in self._values for r in self._values[key]["rewards"]]
+            metrics["spo/reference_reward"].append(sum(reference) / len(reference) if reference else math.nan)
         metrics["spo/value_cache_size"].append(float(len(self._values)))
         metrics["spo/replay_size"].append(float(len(self._replay)))
         return out
