@@ -2,6 +2,7 @@
 reward, the verifiers' feedback, metrics, training, resume, two processes, the script with its CPU recipe."""
 
 import json
+import math
 import re
 import string
 from pathlib import Path
@@ -22,6 +23,7 @@ from trl_ext.episodes import (
     public_verdicts,
     run_episodes,
 )
+from trl_ext.execution import backends
 from trl_ext.models import USER
 from trl_ext.rewards import kolmogorov, pbe
 from trl_ext.trainers.rlef import make_private_tests_reward
@@ -291,10 +293,23 @@ def test_episode_metrics_closed_form():
     )
     assert metrics["mean_turns"] == 8 / 4
     assert (
-        metrics["feedback_uptake"] == 1 / 4
-    )  # failures followed by a turn: (1,t1) ok, (2,t1), (2,t2), (3,t1)
+        metrics["feedback_uptake"] == 1 / 3
+    )  # failures followed by a judged turn: (1,t1) ok, (2,t1), (2,t2); (3,t1) is followed by no verdict
     assert metrics["end/passed"] == 0.5 and metrics["end/context"] == 0.0
     assert "feedback_uptake" not in episode_metrics([[True], [False]], ["passed", "max_turns"], 1)
+
+
+def test_episode_metrics_leave_unscorable_checks_out():
+    """An episode whose public check at turn u could not run (sandbox_error) is unknown from turn u on: not in the
+    solve rates of turns >= u, nor in the feedback uptake of the retry that led to it."""
+    passed = [[True], [False, True], [False, None], [None], [False, False]]
+    reasons = ["passed", "passed", "sandbox_error", "sandbox_error", "max_turns"]
+    metrics = episode_metrics(passed, reasons, 2)
+    assert metrics["solve_rate/turn1"] == 1 / 4  # episode 3 unknown at turn 1; 2 failed turn 1
+    assert metrics["solve_rate/turn2"] == 2 / 3  # episodes 2 and 3 unknown at turn 2
+    assert metrics["feedback_uptake"] == 1 / 2  # (1,t1) ok, (4,t1) not; (2,t1) is followed by no verdict
+    assert metrics["end/sandbox_error"] == 2 / 5
+    assert math.isnan(episode_metrics([[None]], ["sandbox_error"], 1)["solve_rate/turn1"])
 
 
 # ---------------------------------------------------------------------------------- verifiers, reward
@@ -407,6 +422,29 @@ def test_trains_on_model_tokens_only(code_model, tmp_path):
         assert torch.equal(
             torch.sign(out["advantages"]), torch.sign(torch.where(centred.abs() < 1e-6, 0, centred))
         )
+
+
+def test_sandbox_failure_is_unscorable_not_a_failed_turn(code_model, tmp_path):
+    """No sandbox reachable (the remote backend on the discard port): a public check that could not run shows no
+    feedback and ends the episode (`sandbox_error`); the private reward is None, so TRL gives advantage 0, and the
+    episode is left out of the private solve rate."""
+    args = config(tmp_path, max_steps=1, execution="sandbox-fusion=http://127.0.0.1:9")
+    try:
+        backend = backends.remote_backend()
+        backend.settings.max_attempts, backend.settings.backoff_s = 2, 0.01  # fail fast
+        trainer = scripted_trainer(code_model, args, code_problems())
+        trainer.train()
+    finally:
+        backends.configure(None)
+        backends.close()
+    (record,) = trainer.records
+    episodes = record["episodes"]
+    assert episodes.end_reason == ["sandbox_error"] * 6 and episodes.feedback == [[]] * 6
+    assert episodes.public_passed == [[None]] * 6
+    assert torch.isnan(record["rewards"][:, 0]).all() and not record["out"]["advantages"].any()
+    (log,) = [e for e in trainer.state.log_history if "rlef/frac_unscorable" in e]
+    assert log["rlef/frac_unscorable"] == 1.0 and log["rlef/end/sandbox_error"] == 1.0
+    assert log["rlef/private_solve_rate"] is None  # no scorable episode: unknown, not 0
 
 
 def test_curriculum_counts_each_episode_by_its_final_private_reward(code_model, tmp_path):

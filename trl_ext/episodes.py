@@ -28,7 +28,7 @@ from trl_ext.rewards.common import as_list, extract_code
 
 FEEDBACK_LEVELS = ("binary", "test", "trace")
 FEEDBACK_TASKS = ("code", "pbe", "kolmogorov")
-END_REASONS = ("passed", "max_turns", "truncated", "context", "no_public_tests")
+END_REASONS = ("passed", "max_turns", "truncated", "context", "no_public_tests", "sandbox_error")
 DEFAULT_FEEDBACK_TEMPLATE = "{message}\nWrite a corrected solution."
 BINARY_MESSAGE = "Your answer is wrong: it fails the public tests."
 # Zheng et al.'s two families of single-turn prompts, in our words: a reasoning prompt (reason before coding)
@@ -44,10 +44,10 @@ PROMPT_VARIANTS = {
 
 @dataclass
 class Verdict:
-    """The public-test check of one answer: `passed`, and when it failed, `message` (the first failing test:
-    input, expected, got) and `trace` (the error output, if any)."""
+    """The public-test check of one answer: `passed` (None: unscorable, no sandbox could run the tests), and when it
+    failed, `message` (the first failing test: input, expected, got) and `trace` (the error output, if any)."""
 
-    passed: bool
+    passed: bool | None
     message: str = ""
     trace: str = ""
 
@@ -125,7 +125,11 @@ def _code_verdicts(texts: list[str], rows: list[dict]) -> list[Verdict | None]:
     ]
     for i, result in zip(todo, run_tests_batch(jobs) if jobs else []):
         failed = next((r for r in result.results if r.status != "ok"), None)
-        if failed is None:
+        if any(r.status == "sandbox_error" for r in result.results):
+            out[i] = Verdict(
+                None
+            )  # an infrastructure failure: no feedback can be given, the answer is not wrong
+        elif failed is None:
             out[i] = Verdict(True)
         elif failed.status == "wrong_answer":
             message = (
@@ -279,7 +283,8 @@ def run_episodes(
     tells whether an episode is still active on any process. End reasons: `passed` (public tests pass),
     `max_turns`, `truncated` (an answer cut at the length budget, as TRL counts it: no EOS), `context` (the
     feedback and `min_answer_tokens` more would not fit the completion budget or the context window),
-    `no_public_tests`.
+    `no_public_tests`, `sandbox_error` (no sandbox could run the public tests: the answer is neither passed nor
+    failed, so no feedback is shown and the episode ends; its `public_passed` entry is None).
     """
     n, eos = len(prompt_ids), set(eos_token_ids)
     if len(rows) != n:
@@ -313,6 +318,8 @@ def run_episodes(
             passed[i].append(None if verdict is None else verdict.passed)
             if verdict is None:
                 end[i] = "no_public_tests"
+            elif verdict.passed is None:
+                end[i] = "sandbox_error"
             elif verdict.passed:
                 end[i] = "passed"
             elif not completion[i] or completion[i][-1] not in eos:
@@ -343,15 +350,26 @@ def run_episodes(
 
 def episode_metrics(public_passed: list[list[bool | None]], end_reason: list[str], max_turns: int) -> dict:
     """Solve rate (public tests) after each turn, mean turns, feedback uptake = P(turn t+1 passes | turn t
-    failed) pooled over t (absent when no episode had a next turn after a failure), and end-reason fractions."""
+    failed) pooled over t (absent when no episode had a next turn after a failure), and end-reason fractions.
+    An episode that ended on an unscorable check (`sandbox_error`) at turn u is left out of the solve rates of turns
+    t >= u (unknown, not unsolved: NaN when every episode is) and of the feedback uptake of its last retry."""
     n = len(public_passed)
     if n == 0:
         raise ValueError("no episodes")
     metrics = {}
     for t in range(1, max_turns + 1):
-        metrics[f"solve_rate/turn{t}"] = sum(any(bool(p) for p in ps[:t]) for ps in public_passed) / n
+        known = [
+            ps for ps, reason in zip(public_passed, end_reason) if reason != "sandbox_error" or len(ps) > t
+        ]
+        solved = sum(any(bool(p) for p in ps[:t]) for ps in known)
+        metrics[f"solve_rate/turn{t}"] = solved / len(known) if known else float("nan")
     metrics["mean_turns"] = sum(len(ps) for ps in public_passed) / n
-    retries = [(ps[t], ps[t + 1]) for ps in public_passed for t in range(len(ps) - 1) if ps[t] is False]
+    retries = [
+        (ps[t], ps[t + 1])
+        for ps in public_passed
+        for t in range(len(ps) - 1)
+        if ps[t] is False and ps[t + 1] is not None
+    ]
     if retries:
         metrics["feedback_uptake"] = sum(bool(after) for _, after in retries) / len(retries)
     for reason in END_REASONS:

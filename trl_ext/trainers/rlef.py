@@ -22,6 +22,11 @@ Implemented variant and deviations (documented, not verified against the paper's
 - The reward values (+1 / -1 / -0.2 for no valid code) follow ALGORITHMS.md §5 and are config.
 - TRL's token-level loss normalisation (`loss_type`) counts only the model's tokens of the episode.
 - PBE and Kolmogorov rows have no hidden tests: their public check and their reward use the same examples.
+
+Unscorable (no sandbox could run the tests, `sandbox_error`): a public check ends the episode without feedback
+(end reason `sandbox_error`, left out of the per-turn solve rates); a final answer's private-test reward is None,
+which TRL 1.16 leaves out of its group's mean and std and gives advantage 0; `rlef/private_solve_rate` counts
+scorable episodes only, `rlef/frac_unscorable` is the share of episodes whose private reward was None.
 """
 
 from __future__ import annotations
@@ -304,6 +309,9 @@ class RLEFTrainer(CurriculumMixin, GRPOTrainer):
         finals = [[{"role": "assistant", "content": x["rlef_final_answer"]}] for x in inputs]
         rewards_per_func = super()._calculate_rewards(inputs, prompts, finals, completion_ids_list)
         mode = "train" if self.model.training else "eval"
-        solved = (rewards_per_func[:, 0] - self.args.reward_pass).abs() < 1e-6
+        private = rewards_per_func[:, 0]
+        scorable = private[~private.isnan()]  # None: no sandbox could judge it, neither solved nor failed
+        solved = (scorable - self.args.reward_pass).abs() < 1e-6
         self._metrics[mode]["rlef/private_solve_rate"].append(solved.float().mean().item())
+        self._metrics[mode]["rlef/frac_unscorable"].append(private.isnan().float().mean().item())
         return rewards_per_func
