@@ -48,7 +48,7 @@ async def atask_reward(prompts, completions, task, **columns) -> list[float | No
     """`task_reward` for TRL's async reward path (GRPOTrainer awaits async reward functions together with
     `asyncio.gather`): it runs in a worker thread, so the trainer's event loop and other async rewards are not
     blocked while the execution backend (`TRL_EXT_EXECUTION`) judges. None marks a completion no sandbox could
-    judge (unscorable: TRL gives it advantage 0)."""
+    judge (unscorable: TRL 1.16 leaves it out of its group's mean and std and gives it advantage 0)."""
     return await asyncio.to_thread(task_reward, prompts, completions, task, **columns)
 
 
