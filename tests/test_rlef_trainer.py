@@ -434,6 +434,11 @@ def test_sandbox_failure_is_unscorable_not_a_failed_turn(code_model, tmp_path):
         backend.settings.max_attempts, backend.settings.backoff_s = 2, 0.01  # fail fast
         trainer = scripted_trainer(code_model, args, code_problems())
         trainer.train()
+        seq_row = {"task": "kolmogorov", "sequence": [1, 2]}  # the Kolmogorov verifier: the same, not "wrong"
+        assert kolmogorov.score(["output = [1, 2]"], [seq_row]) == [None]
+        assert kolmogorov.answers(["output = [1, 2]"], [seq_row]) == [None]
+        assert kolmogorov.feedbacks(["output = [1, 2]"], [seq_row]) == [kolmogorov.UNSCORABLE]
+        assert public_verdicts(["output = [1, 2]"], [seq_row])[0].passed is None
     finally:
         backends.configure(None)
         backends.close()

@@ -165,7 +165,9 @@ def public_verdicts(texts: list[str], rows: list[dict]) -> list[Verdict | None]:
                 if task == "pbe"
                 else kolmogorov.feedbacks(sub_texts, sub_rows)
             )
-            verdicts = [Verdict(m is None, m or "") for m in messages]
+            verdicts = [
+                Verdict(None) if m == kolmogorov.UNSCORABLE else Verdict(m is None, m or "") for m in messages
+            ]
         for i, verdict in zip(idx, verdicts):
             out[i] = verdict
     return out

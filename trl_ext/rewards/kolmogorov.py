@@ -140,7 +140,13 @@ def parse_output(stdout: str) -> tuple[int, ...] | None:
     return tuple(int(item) for item in items)
 
 
+# What `feedbacks` returns for a program no sandbox could run (status `sandbox_error`): unscorable, not wrong.
+UNSCORABLE = "no sandbox could run the program"
+_SANDBOX_ERROR = ("sandbox_error",)  # `_outputs`' marker of the same (a program's output is a tuple of ints)
+
+
 def _outputs(texts: list[str]) -> list[tuple[int, ...] | None]:
+    """Each program's output; None when it has none; `_SANDBOX_ERROR` when no sandbox could run it."""
     codes = [extract_code(t) for t in texts]
     todo = [i for i, c in enumerate(codes) if c]
     results = (
@@ -148,17 +154,22 @@ def _outputs(texts: list[str]) -> list[tuple[int, ...] | None]:
     )
     out: list[tuple[int, ...] | None] = [None] * len(texts)
     for i, result in zip(todo, results):
-        if result.ok:
+        if result.status == "sandbox_error":
+            out[i] = _SANDBOX_ERROR
+        elif result.ok:
             out[i] = parse_output(result.stdout)
     return out
 
 
-def score(texts: list[str], rows: list[dict]) -> list[float]:
-    """0 for a wrong program; for a correct one the compression reward in (0.5, 1) (module docstring)."""
+def score(texts: list[str], rows: list[dict]) -> list[float | None]:
+    """0 for a wrong program; for a correct one the compression reward in (0.5, 1) (module docstring); None when no
+    sandbox could run it (unscorable, not wrong)."""
     out = []
     for text, row, produced in zip(texts, rows, _outputs(texts)):
         target = tuple(row["sequence"])
-        if produced is None:
+        if produced is _SANDBOX_ERROR:
+            out.append(None)
+        elif produced is None:
             out.append(Score(0.0, "the program did not run to the end or printed no list of ints"))
         elif produced != target:
             out.append(Score(0.0, "the program's output is not the sequence"))
@@ -169,7 +180,7 @@ def score(texts: list[str], rows: list[dict]) -> list[float]:
 
 
 def answers(texts: list[str], rows: list[dict]) -> list[tuple | None]:
-    return _outputs(texts)
+    return [None if produced is _SANDBOX_ERROR else produced for produced in _outputs(texts)]
 
 
 def compression_rates(texts: list[str], rows: list[dict]) -> list[float]:
@@ -184,11 +195,14 @@ def compression_rates(texts: list[str], rows: list[dict]) -> list[float]:
 
 def feedbacks(texts: list[str], rows: list[dict]) -> list[str | None]:
     """Execution feedback for multi-turn training (RLEF), one sandbox batch for all texts: where the program's
-    `output` first differs from the row's sequence; None for an exact program."""
+    `output` first differs from the row's sequence; None for an exact program; `UNSCORABLE` when no sandbox could
+    run it."""
     out: list[str | None] = []
     for produced, row in zip(_outputs(texts), rows):
         target = tuple(row["sequence"])
-        if produced is None:
+        if produced is _SANDBOX_ERROR:
+            out.append(UNSCORABLE)
+        elif produced is None:
             out.append("Your program did not run to the end or did not set `output` to a list of ints.")
         elif produced != target:
             first = next((i for i, (a, b) in enumerate(zip(produced, target)) if a != b), None)
