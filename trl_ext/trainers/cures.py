@@ -33,7 +33,8 @@ Nothing else is assumed: the sampler's draws are only a proposal, the posterior 
 An unscorable rollout (every reward function returned None, e.g. a verifier's `sandbox_error`) is neither a success
 nor a failure: it does not enter the posterior (nor its observed-rollout count, so a prompt whose rollouts were all
 unscorable stays unseen for the cold start), the solved/hopeless shares or `curriculum/zero_variance_groups`; it is
-logged as `curriculum/frac_unscorable`. Its advantage is TRL's: left out of its group's mean and std, 0.
+logged as `curriculum/frac_unscorable`. Its advantage is TRL 1.16's: left out of its group's mean and std, 0 (it
+still counts in the `loss_type` normalisation and, with `beta > 0`, in the KL term).
 """
 
 from __future__ import annotations

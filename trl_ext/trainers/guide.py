@@ -31,8 +31,9 @@ Unscorable samples (every reward function returned None, e.g. a verifier's `sand
 nor failures: a group is guided only when it has a scorable sample and none of its scorable samples succeeds (a group
 whose samples are all unscorable is unknown: not guided, not counted as failed or solved), and
 `guide/guided_success_rate` counts scorable guided samples only (`guide/frac_unscorable`,
-`guide/unknown_group_share`). Their advantages are TRL's: GRPO leaves an unscorable sample out of its group's mean
-and std and gives it advantage 0.
+`guide/unknown_group_share`). Their advantages are TRL 1.16's: GRPO leaves an unscorable sample out of its group's
+mean and std and gives it advantage 0 (it still counts in the `loss_type` normalisation and, with `beta > 0`, in the
+KL term: a smaller step, not a bias; changing that would mean replacing GRPO's loss, which is not done).
 
 How it differs from TRL's `trl/experimental/sdpo` (self-distillation with a privileged context): SDPO never
 samples from the privileged context; its teacher is the model itself conditioned on a successful rollout of the

@@ -25,7 +25,8 @@ Implemented variant and deviations (documented, not verified against the paper's
 
 Unscorable (no sandbox could run the tests, `sandbox_error`): a public check ends the episode without feedback
 (end reason `sandbox_error`, left out of the per-turn solve rates); a final answer's private-test reward is None,
-which TRL 1.16 leaves out of its group's mean and std and gives advantage 0; `rlef/private_solve_rate` counts
+which TRL 1.16 leaves out of its group's mean and std and gives advantage 0 (its model tokens still count in the
+`loss_type` normalisation and, with `beta > 0`, in the KL term); `rlef/private_solve_rate` counts
 scorable episodes only, `rlef/frac_unscorable` is the share of episodes whose private reward was None.
 """
 
