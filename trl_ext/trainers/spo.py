@@ -429,17 +429,15 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
                 samples = block[i * k : (i + 1) * k]
                 scorable = [r for r in samples if not math.isnan(r)]
                 unscorable += len(samples) - len(scorable)
-                if (
-                    not scorable
-                ):  # V̂₀ still unknown (or kept as it was): estimated again when the prompt comes back
+                # none scorable: V̂₀ stays unknown (or as it was), estimated again when the prompt is met again
+                if not scorable:
                     continue
                 entry = self._values.setdefault(key, {"rewards": [], "step": step})
                 entry["rewards"] += scorable
                 entry["step"] = step
-        drawn = len(keys) * k
-        self._metrics["train" if self.model.training else "eval"]["spo/reference_frac_unscorable"].append(
-            unscorable / drawn
-        )
+        drawn = sum(len(shard) for shard in shards) * k
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode]["spo/reference_frac_unscorable"].append(unscorable / drawn)
 
     def soft_value(self, prompt) -> float:
         """The cached V̂₀ of a prompt (conversational or plain)."""
