@@ -30,7 +30,14 @@ from trl import GRPOConfig, GRPOTrainer
 from trl.trainer.utils import get_config_model_id
 
 from trl_ext.execution.backends import ExecutionArguments
-from trl_ext.objectives import BASELINES, majority_advantages, majority_value, maxk_value, passk_advantages
+from trl_ext.objectives import (
+    BASELINES,
+    majority_advantages,
+    majority_value,
+    maxk_value,
+    passk_advantages,
+    total_rewards,
+)
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin
 
 logger = logging.get_logger(__name__)
@@ -362,10 +369,7 @@ class PassAtKTrainer(CurriculumMixin, GRPOTrainer):
 
     def _total_rewards(self) -> torch.Tensor:
         """Weighted sum over reward functions (as TRL), NaN where every function returned None."""
-        per_func = self._gathered_rewards
-        rewards = (per_func * self.reward_weights.to(per_func.device)).nansum(dim=1)
-        rewards[torch.isnan(per_func).all(dim=1)] = torch.nan
-        return rewards.cpu().double()
+        return total_rewards(self._gathered_rewards, self.reward_weights).cpu().double()
 
     def _generate_and_score_completions(self, inputs):
         out = super()._generate_and_score_completions(inputs)

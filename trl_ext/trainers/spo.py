@@ -70,7 +70,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from trl.trainer.utils import pad, use_adapter
 
 from trl_ext.execution.backends import ExecutionArguments
-from trl_ext.objectives import SPO_LOSSES, spo_loss, spo_soft_value, spo_terminal_q
+from trl_ext.objectives import SPO_LOSSES, spo_loss, spo_soft_value, spo_terminal_q, total_rewards
 from trl_ext.trainers.cures import CurriculumArguments, CurriculumMixin, not_counted
 
 STATE_FILE = "spo_state.json"
@@ -370,10 +370,7 @@ class SPOTrainer(CurriculumMixin, GRPOTrainer):
 
     def _total_rewards(self, rewards_per_func: torch.Tensor) -> torch.Tensor:
         """Weighted sum over the reward functions; NaN where every function abstained (GRPO's convention)."""
-        weights = self.reward_weights.to(rewards_per_func.device)
-        total = (rewards_per_func * weights).nansum(dim=1)
-        total[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
-        return total.float().cpu()
+        return total_rewards(rewards_per_func, self.reward_weights).float().cpu()
 
     def _score_sharded(self, examples: list[dict], completions: list[list[int]]) -> list[float]:
         """Rewards of this process's (example, completion ids) pairs through GRPO's reward path, which gathers:
