@@ -14,6 +14,7 @@ from trl_ext import hub
 from trl_ext.cli import main
 from trl_ext.episodes import EpisodeSettings, FeedbackTokenizer
 from trl_ext.eval.multiturn import evaluate_episodes, multiturn_metrics
+from trl_ext.execution import backends
 from trl_ext.models import USER, build_tiny_model
 
 
@@ -61,7 +62,8 @@ def tokenizer(tmp_path_factory):
     return AutoTokenizer.from_pretrained(path)
 
 
-def test_scripted_episodes(tokenizer):
+def evaluate_scripted(tokenizer):
+    """`evaluate_episodes` on PROBLEMS, each answer turn played from its script, 2 samples, 2 turns."""
     rows = [
         {
             "prompt": [{"role": "user", "content": f"problem {i}: {name}"}],
@@ -81,7 +83,7 @@ def test_scripted_episodes(tokenizer):
             out.append(tokenizer.encode(script[text.count(USER) - 1]) + [tokenizer.eos_token_id])
         return out, None
 
-    metrics, episodes = evaluate_episodes(
+    return evaluate_episodes(
         rows,
         2,
         EpisodeSettings(max_turns=2, max_completion_length=400),
@@ -92,10 +94,27 @@ def test_scripted_episodes(tokenizer):
         feedback_ids=FeedbackTokenizer(tokenizer),
         eos_token_ids=[tokenizer.eos_token_id],
     )
+
+
+def test_scripted_episodes(tokenizer):
+    metrics, episodes = evaluate_scripted(tokenizer)
     assert [len(a) for a in episodes.answers] == [1, 1, 2, 2, 2, 2, 2, 2]
     assert metrics["solve@turn1"] == 1 / 4 and metrics["solve@turn2"] == 3 / 4
     assert metrics["1@2"] == metrics["1@4"] == metrics["pass@1"] == 3 / 4
     assert metrics["feedback_uptake"] == 4 / 6  # problems 1 and 2 fix their answer, problem 3 does not
+
+
+def test_unjudged_episodes_are_refused_not_scored_wrong(tokenizer):
+    """No sandbox reachable: the episodes could not be judged, and counting them wrong would publish a wrong score."""
+    backends.configure("sandbox-fusion=http://127.0.0.1:9")  # the discard port: nothing listens there
+    try:
+        backend = backends.remote_backend()
+        backend.settings.max_attempts, backend.settings.backoff_s = 2, 0.01  # fail fast
+        with pytest.raises(RuntimeError, match="8 of 8 episodes could not be judged"):
+            evaluate_scripted(tokenizer)
+    finally:
+        backends.configure(None)
+        backends.close()
 
 
 def test_evaluate_cli_turns(tmp_path, capsys):

@@ -83,8 +83,17 @@ def evaluate_episodes(
         settings=settings,
     )
     texts = [a for answers in episodes.answers for a in answers]
-    scores = iter(final_answer_scores(texts, [r for r, a in zip(flat_rows, episodes.answers) for _ in a]))
-    correct = [[next(scores) > 0.5 for _ in answers] for answers in episodes.answers]
+    flat_scores = final_answer_scores(texts, [r for r, a in zip(flat_rows, episodes.answers) for _ in a])
+    scores = iter(flat_scores)
+    per_episode = [[next(scores) for _ in answers] for answers in episodes.answers]
+    unjudged = sum(
+        reason == "sandbox_error" or None in s for reason, s in zip(episodes.end_reason, per_episode)
+    )
+    if unjudged:  # counting them wrong would publish a wrong score (as the single-turn harness refuses)
+        raise RuntimeError(
+            f"{unjudged} of {len(per_episode)} episodes could not be judged: no sandbox could run their tests"
+        )
+    correct = [[s > 0.5 for s in scores] for scores in per_episode]
 
     def by_problem(values):
         return [values[i * samples : (i + 1) * samples] for i in range(len(rows))]
