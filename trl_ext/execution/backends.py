@@ -32,6 +32,7 @@ import importlib
 import math
 import os
 import threading
+import types
 import typing
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -93,8 +94,10 @@ def _format(value) -> str:
 def convert_option(hint, text: str):
     """`text` as a value of a settings field annotated `hint` (int, float, bool, str, or one of them | None):
     counts (int) are at least 1, durations (float) finite and at least 0. ValueError saying what is expected."""
-    kinds = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
-    optional = len(kinds) < len(typing.get_args(hint) or (hint,))
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    members = typing.get_args(hint) if union else (hint,)
+    kinds = [k for k in members if k is not type(None)]
+    optional = len(kinds) < len(members)
     if len(kinds) != 1 or kinds[0] not in (int, float, bool, str):
         raise TypeError(f"a settings field of type {hint} cannot be set from a spec string")
     kind = kinds[0]
@@ -160,17 +163,17 @@ def _parse_urls(text: str, rest: str) -> tuple[str, ...]:
         raise ValueError(usage)
     for url in urls:
         parts = urlsplit(url)
+        if "@" in parts.netloc:  # said without the URL, which would show them
+            raise ValueError(
+                "sandbox-fusion: no credentials in an endpoint URL (recipes, logs and results record it): set "
+                "$TRL_EXT_SANDBOX_TOKEN instead"
+            )
         try:
             parts.port  # noqa: B018  (raises on a port that is not a number in 0-65535)
         except ValueError:
             raise ValueError(f"endpoint {url!r}: the port is not a number in 0-65535") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(usage)
-        if parts.username is not None or parts.password is not None:
-            raise ValueError(
-                f"endpoint {url!r}: no credentials in a URL (recipes, logs and results record it): set "
-                "$TRL_EXT_SANDBOX_TOKEN instead"
-            )
         if parts.query or parts.fragment or url.endswith(("?", "#")):
             raise ValueError(
                 f"endpoint {url!r}: no query string or fragment (the client appends /run_code, /health, ... to "
@@ -191,7 +194,8 @@ def parse_spec(text: str) -> ExecutionSpec:
     kind, rest = kind.strip(), rest.strip()
     if kind == "local" and not rest:
         if items:
-            raise ValueError(f"the local backend takes no options, got {';'.join(items)!r} in {text!r}")
+            keys = ", ".join(item.partition("=")[0].strip() for item in items)
+            raise ValueError(f"the local backend takes no options, got {keys}")
         return ExecutionSpec()
     if kind == "sandbox-fusion":
         return ExecutionSpec(kind, urls=_parse_urls(text, rest), options=_parse_options(kind, items))
