@@ -24,6 +24,7 @@ from trl_ext.execution import backends, run_batch, run_tests, run_tests_batch
 from trl_ext.execution.ray_backend import RaySettings
 from trl_ext.execution.remote import (
     ALLOW_TEST_CODE_ENV,
+    TOKEN_ENV,
     RemoteSettings,
     SandboxFusionBackend,
     UnsafeRemoteJobError,
@@ -107,6 +108,9 @@ def test_specs_and_the_config_field(monkeypatch):
     for bad in ("sandbox-fusion=", "sandbox-fusion=a:1", "gpu", "local=x"):
         with pytest.raises(ValueError, match="sandbox-fusion"):
             backends.parse_spec(bad)
+    monkeypatch.setenv(backends.ENV, "sandbox-fusion=http://127.0.0.1:9;max_in_flightt=2")
+    with pytest.raises(ValueError, match=r"^\$TRL_EXT_EXECUTION: unknown execution option 'max_in_flightt'"):
+        backends.current_spec()
     monkeypatch.setenv(backends.ENV, "sandbox-fusion=http://127.0.0.1:9")
     assert backends.current_spec().kind == "sandbox-fusion"
     from trl_ext import PassAtKConfig
@@ -138,6 +142,8 @@ def test_spec_options_are_the_backends_settings():
         cpus_per_actor=2
     )
     assert str(backends.parse_spec("ray;num_actors=none")) == "ray;num_actors=none"
+    secrets = {"token": TOKEN_ENV, "allow_test_code_in_candidate_process": ALLOW_TEST_CODE_ENV}
+    assert backends.ENVIRONMENT_ONLY == {key: f"${env}" for key, env in secrets.items()}
     flag = backends.convert_option
     assert [flag(bool, t) for t in ("true", "False", "1", "0")] == [True, False, True, False]
     assert flag(str, "x=y") == "x=y" and flag(int | None, "None") is None and flag(float, "1e-3") == 0.001
@@ -291,11 +297,13 @@ def test_a_recipe_line_chooses_the_backend(tmp_path):
 
     recipe = tmp_path / "recipe.yaml"
     base = (ROOT / "recipes/passk/cpu-tiny.yaml").read_text()
-    recipe.write_text(f"{base}\nexecution: sandbox-fusion=http://127.0.0.1:9\noutput_dir: {tmp_path}\n")
+    spec = "sandbox-fusion=http://127.0.0.1:9;max_in_flight=2;request_timeout_s=7.5"
+    recipe.write_text(f"{base}\nexecution: {spec}\noutput_dir: {tmp_path}\n")
     try:
         _, training_args, _ = make_parser("passk").parse_args_and_config(args=["--config", str(recipe)])
-        assert training_args.execution == "sandbox-fusion=http://127.0.0.1:9"
+        assert training_args.execution == spec  # recorded as written (it has no secret to leak)
         assert backends.current_spec().urls == ("http://127.0.0.1:9",)
+        assert backends.current_spec().settings() == RemoteSettings(max_in_flight=2, request_timeout_s=7.5)
     finally:
         backends.configure(None)
 

@@ -157,7 +157,10 @@ def _parse_options(kind: str, items: list[str]) -> tuple[Option, ...]:
 
 
 def _parse_urls(text: str, rest: str) -> tuple[str, ...]:
-    usage = f"sandbox-fusion needs endpoint URLs: sandbox-fusion=http://HOST:PORT[,http://...][;OPTION=VALUE...], got {text!r}"
+    usage = (
+        "sandbox-fusion needs endpoint URLs: sandbox-fusion=http://HOST:PORT[,http://...][;OPTION=VALUE...], "
+        f"got {text!r}"
+    )
     urls = tuple(u.strip().rstrip("/") for u in rest.split(",") if u.strip())
     if not urls:
         raise ValueError(usage)
@@ -229,7 +232,10 @@ def current_spec() -> ExecutionSpec:
     if _configured is not None:
         return _configured
     env = os.environ.get(ENV, "").strip()
-    return parse_spec(env) if env else ExecutionSpec()
+    try:
+        return parse_spec(env) if env else ExecutionSpec()
+    except ValueError as err:
+        raise ValueError(f"${ENV}: {err}") from None
 
 
 def remote_backend():
@@ -304,8 +310,9 @@ class ExecutionArguments:
             The execution backend: `local` (this machine's sandbox pool), `sandbox-fusion=URL[,URL...]` (replicas of
             `trl-ext sandbox serve`, or any SandboxFusion deployment for the judging modes that stay unforgeable
             there), `ray` or `ray=ADDRESS` (Ray actors each owning a sandbox pool). The remote ones take their
-            settings after `;` as `KEY=VALUE` (the fields of `RemoteSettings` / `RaySettings` but the token, e.g.
-            `sandbox-fusion=http://h1:8080;max_in_flight=8;request_timeout_s=60`, `ray=auto;num_actors=4`).
+            settings after `;` as `KEY=VALUE`, the keys being the fields of `RemoteSettings` / `RaySettings` (the
+            token and the test-code opt-in come from the environment only), e.g.
+            `sandbox-fusion=http://h1:8080;max_in_flight=8;request_timeout_s=60` or `ray=auto;num_actors=4`.
             `None`: the environment variable `TRL_EXT_EXECUTION`, else `local`. Setting it sets the process-wide
             backend.
     """
