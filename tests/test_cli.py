@@ -26,11 +26,15 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture
 def bad_recipes(tmp_path):
-    """A recipe with a key typo and one with a YAML syntax error."""
-    typo, broken = tmp_path / "typo.yaml", tmp_path / "broken.yaml"
-    typo.write_text((ROOT / "recipes/passk/cpu-tiny.yaml").read_text().replace("max_steps:", "max_stesp:"))
+    """A recipe with a key typo, one with a YAML syntax error, one whose execution backend has a bad option."""
+    typo, broken, backend = tmp_path / "typo.yaml", tmp_path / "broken.yaml", tmp_path / "backend.yaml"
+    recipe = (ROOT / "recipes/passk/cpu-tiny.yaml").read_text()
+    typo.write_text(recipe.replace("max_steps:", "max_stesp:"))
     broken.write_text("k: 4\nobjective: [pass@k\n")
-    return typo, broken
+    backend.write_text(
+        f"{recipe}\nexecution: sandbox-fusion=http://h1:8080,http://h2:8080;max_in_flight=8;chunk_sise=2\n"
+    )
+    return typo, broken, backend
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +86,7 @@ def test_env_reports_the_stack(capsys):
 
 def test_argument_errors_come_before_torch_is_imported(bad_recipes):
     """Each bad argument is one line on stderr, exit 2, with torch never imported (so it is instant)."""
-    typo, broken = bad_recipes
+    typo, broken, backend = bad_recipes
     cases = {
         ("evaluate", "--model", "a/b", "--dataset", "c/d", "--k", "0"): "every k must be at least 1",
         ("evaluate", "--model", "a/b", "--dataset", "c/d", "--limit", "-1"): "--limit: must be at least 1",
@@ -102,6 +106,21 @@ def test_argument_errors_come_before_torch_is_imported(bad_recipes):
         ("train", "passk", "--max_steps", "abc"): "--max_steps: expected an integer, got 'abc'",
         ("train", "passk", "--learning_rat", "1"): "did you mean 'learning_rate'?",
         ("train", "passk", "--bf16", "maybe"): "--bf16: expected true or false, got 'maybe'",
+        ("train", "passk", "--config", str(backend)): "backend.yaml: 'execution': unknown execution option "
+        "'chunk_sise' for sandbox-fusion (options of sandbox-fusion: max_in_flight, chunk_size,",
+        (
+            "train",
+            "passk",
+            "--execution",
+            "ray;num_actors=0",
+        ): "--execution: execution option num_actors='0': "
+        "expected a whole number of at least 1 or none (options of ray: num_actors,",
+        (
+            "train",
+            "passk",
+            "--execution=sandbox-fusion=http://h:1;token=abc",
+        ): "--execution: execution option "
+        "'token' is not taken from the spec, which recipes, logs and results record: set $TRL_EXT_SANDBOX_TOKEN",
         (
             "build-dataset",
             "pbe",
@@ -131,6 +150,18 @@ def test_argument_errors_come_before_torch_is_imported(bad_recipes):
     assert len(errors) == len(cases)  # one line each
     for line, message in zip(errors, cases.values()):
         assert message in line, (line, message)
+
+
+def test_train_checks_the_environments_execution_backend_unless_the_recipe_sets_one(monkeypatch, capsys):
+    from trl_ext.cli import _check_train_arguments
+
+    recipe = str(ROOT / "recipes/passk/cpu-tiny.yaml")
+    monkeypatch.setenv("TRL_EXT_EXECUTION", "ray;num_actors=-1")
+    code, _, err = run_cli(capsys, "train", "passk", "--config", recipe)
+    assert (
+        code == 2 and "$TRL_EXT_EXECUTION: execution option num_actors='-1': expected a whole number" in err
+    )
+    _check_train_arguments("passk", ["--config", recipe, "--execution", "ray;num_actors=2"])  # the flag wins
 
 
 def test_train_help_is_fast_and_short():

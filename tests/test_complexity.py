@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,11 @@ from trl_ext.cli import main
 from trl_ext.complexity import CLASSES, ComplexityError, Settings, fit_curve, infer
 from trl_ext.complexity import _harness as harness
 from trl_ext.complexity.fit import OTHER, combine
+from trl_ext.complexity.infer import parse_example
 from trl_ext.complexity.stdin import parse_stdin
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+import complexity_cases  # noqa: E402
 from complexity_cases import CASES, FAST  # noqa: E402
 
 SIZES = [8 * 2**k for k in range(13)]
@@ -497,6 +500,26 @@ def test_a_stopped_call_bounds_the_growth():
     doubling = "def count(n):\n    return 1 if n <= 0 else count(n - 1) + count(n - 1)\n"
     result = infer(doubling, "count", "(11,)")  # 2^22 calls at the next size: only the example is timed
     assert result.time == "other" and result.sets[0].sizes == [11] and result.sets[0].stopped == "too_slow"
+
+
+def test_every_labelled_set_is_well_formed():
+    """The labelled and held-out sets the benchmark reads: unique names, labels in the inference's format, and
+    every case's code runs on its example (our own fixture code, run here directly)."""
+    sets = {
+        name: value
+        for name, value in vars(complexity_cases).items()
+        if name == "CASES" or name.startswith("HELD_OUT")
+    }
+    assert {"CASES", "HELD_OUT", "HELD_OUT_2", "HELD_OUT_3", "HELD_OUT_4", "HELD_OUT_5"} <= sets.keys()
+    cases = [case for value in sets.values() for case in value]
+    assert len({c["name"] for c in cases}) == len(cases)
+    label = r"O\((1|[nmk](\^[23])?( log [nmk])?|log n|n\*m|n \+ m)\)|other"
+    for case in cases:
+        assert re.fullmatch(label, case["time"]), case["name"]
+        assert "space" not in case or re.fullmatch(label, case["space"]), case["name"]
+        namespace = {}
+        exec(compile(case["code"], case["name"], "exec"), namespace)
+        namespace[case["entry"]](*parse_example(case["example"]))
 
 
 def test_confidence_words():

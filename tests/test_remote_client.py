@@ -15,12 +15,16 @@ import httpx
 import pytest
 from conftest import cpu_grpo_args
 from datasets import Dataset
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from trainer_helpers import ROOT, toy_dataset
 
 from trl_ext.eval.harness import score as harness_score
 from trl_ext.execution import backends, run_batch, run_tests, run_tests_batch
+from trl_ext.execution.ray_backend import RaySettings
 from trl_ext.execution.remote import (
     ALLOW_TEST_CODE_ENV,
+    TOKEN_ENV,
     RemoteSettings,
     SandboxFusionBackend,
     UnsafeRemoteJobError,
@@ -104,6 +108,9 @@ def test_specs_and_the_config_field(monkeypatch):
     for bad in ("sandbox-fusion=", "sandbox-fusion=a:1", "gpu", "local=x"):
         with pytest.raises(ValueError, match="sandbox-fusion"):
             backends.parse_spec(bad)
+    monkeypatch.setenv(backends.ENV, "sandbox-fusion=http://127.0.0.1:9;max_in_flightt=2")
+    with pytest.raises(ValueError, match=r"^\$TRL_EXT_EXECUTION: unknown execution option 'max_in_flightt'"):
+        backends.current_spec()
     monkeypatch.setenv(backends.ENV, "sandbox-fusion=http://127.0.0.1:9")
     assert backends.current_spec().kind == "sandbox-fusion"
     from trl_ext import PassAtKConfig
@@ -118,16 +125,185 @@ def test_specs_and_the_config_field(monkeypatch):
         backends.configure(None)
 
 
+def test_spec_options_are_the_backends_settings():
+    spec = backends.parse_spec(
+        " sandbox-fusion=http://h1:8080/, https://h2/prefix ; request_timeout_s = 60 ;max_in_flight=8;"
+    )
+    assert spec.urls == ("http://h1:8080", "https://h2/prefix")
+    assert spec.options == (("max_in_flight", 8), ("request_timeout_s", 60.0))  # the dataclass's order
+    assert (
+        str(spec) == "sandbox-fusion=http://h1:8080,https://h2/prefix;max_in_flight=8;request_timeout_s=60.0"
+    )
+    assert spec.settings() == RemoteSettings(max_in_flight=8, request_timeout_s=60.0)
+    assert backends.parse_spec(str(spec)) == spec and hash(spec) == hash(backends.parse_spec(str(spec)))
+    ray_spec = backends.parse_spec("ray=auto;num_actors=4")
+    assert ray_spec.address == "auto" and ray_spec.settings() == RaySettings(num_actors=4)
+    assert backends.parse_spec("ray;cpus_per_actor=2;num_actors=none").settings() == RaySettings(
+        cpus_per_actor=2
+    )
+    assert str(backends.parse_spec("ray;num_actors=none")) == "ray;num_actors=none"
+    secrets = {"token": TOKEN_ENV, "allow_test_code_in_candidate_process": ALLOW_TEST_CODE_ENV}
+    assert backends.ENVIRONMENT_ONLY == {key: f"${env}" for key, env in secrets.items()}
+    flag = backends.convert_option
+    assert [flag(bool, t) for t in ("true", "False", "1", "0")] == [True, False, True, False]
+    assert flag(str, "x=y") == "x=y" and flag(int | None, "None") is None and flag(float, "1e-3") == 0.001
+    with pytest.raises(TypeError, match="cannot be set from a spec string"):
+        flag(list[int], "1")
+
+
+REMOTE_KEYS = (
+    "max_in_flight, chunk_size, request_timeout_s, max_attempts, backoff_s, backoff_max_s, breaker_failures"
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "sandbox-fusion=http://h:1;chunk_sise=2",
+            f"unknown execution option 'chunk_sise' for sandbox-fusion (options of sandbox-fusion: {REMOTE_KEYS}",
+        ),
+        ("sandbox-fusion=http://h:1;chunk_size=2;chunk_size=3", "execution option 'chunk_size' given twice"),
+        (
+            "sandbox-fusion=http://h:1;max_in_flight=0",
+            "max_in_flight='0': expected a whole number of at least 1",
+        ),
+        (
+            "sandbox-fusion=http://h:1;max_attempts=-2",
+            "max_attempts='-2': expected a whole number of at least 1",
+        ),
+        (
+            "sandbox-fusion=http://h:1;max_attempts=2.5",
+            "max_attempts='2.5': expected a whole number of at least 1",
+        ),
+        ("sandbox-fusion=http://h:1;backoff_s=-1", "backoff_s='-1': expected a finite number of at least 0"),
+        (
+            "sandbox-fusion=http://h:1;request_timeout_s=inf",
+            "request_timeout_s='inf': expected a finite number",
+        ),
+        (
+            "sandbox-fusion=http://h:1;busy_deadline_s=soon",
+            "busy_deadline_s='soon': expected a finite number",
+        ),
+        (
+            "sandbox-fusion=http://h:1;token=s3cret",
+            "'token' is not taken from the spec, which recipes, logs and results record: set $TRL_EXT_SANDBOX_TOKEN",
+        ),
+        (
+            "sandbox-fusion=http://h:1;allow_test_code_in_candidate_process=true",
+            "set $TRL_EXT_ALLOW_TEST_CODE_IN_CANDIDATE_PROCESS instead",
+        ),
+        (
+            "sandbox-fusion=http://h/a;b",
+            "execution option 'b' is not KEY=VALUE (options follow the backend after ';', so a URL cannot contain ';')",
+        ),
+        (
+            "sandbox-fusion=http://h:8080/run?x=1&y=2",
+            "endpoint 'http://h:8080/run?x=1&y=2': no query string or fragment",
+        ),
+        ("sandbox-fusion=http://h:8080#top", "no query string or fragment"),
+        (
+            "sandbox-fusion=http://user:s3cret@h:8080",
+            "no credentials in an endpoint URL (recipes, logs and results record it): set $TRL_EXT_SANDBOX_TOKEN",
+        ),
+        ("sandbox-fusion=http://h:99999", "endpoint 'http://h:99999': the port is not a number in 0-65535"),
+        ("sandbox-fusion=http://h:port", "the port is not a number"),
+        (
+            "ray;num_actors=0",
+            "num_actors='0': expected a whole number of at least 1 or none (options of ray: num_actors, cpus_per_actor, chunk_size, in_flight_per_actor, max_attempts)",
+        ),
+        (
+            "ray=auto;cpus_per_actor=none",
+            "cpus_per_actor='none': expected a whole number of at least 1 (options",
+        ),
+        ("ray;token=x", "unknown execution option 'token' for ray"),
+        (
+            "local;max_in_flight=2;token=s3cret",
+            "the local backend takes no options, got max_in_flight, token",
+        ),
+    ],
+)
+def test_each_bad_spec_option_is_one_line_naming_the_key(spec, message):
+    with pytest.raises(ValueError) as error:
+        backends.parse_spec(spec)
+    assert message in str(error.value) and "\n" not in str(error.value) and "s3cret" not in str(error.value)
+
+
+_COUNT = st.integers(1, 10**6)
+_SECONDS = st.floats(0, 1e6, allow_nan=False, allow_infinity=False)
+_REMOTE_VALUES = {
+    "max_in_flight": _COUNT,
+    "chunk_size": _COUNT,
+    "request_timeout_s": _SECONDS,
+    "max_attempts": _COUNT,
+    "backoff_s": _SECONDS,
+    "backoff_max_s": _SECONDS,
+    "breaker_failures": _COUNT,
+    "breaker_cooldown_s": _SECONDS,
+    "busy_deadline_s": _SECONDS,
+}
+_RAY_VALUES = {
+    "num_actors": st.none() | _COUNT,
+    "cpus_per_actor": _COUNT,
+    "chunk_size": _COUNT,
+    "in_flight_per_actor": _COUNT,
+    "max_attempts": _COUNT,
+}
+_URL = st.builds(
+    "{}://{}{}{}".format,
+    st.sampled_from(["http", "https"]),
+    st.sampled_from(["h", "cpu-node-1", "sandbox.example.org", "10.0.0.7", "[::1]"]),
+    st.just("") | st.integers(0, 65535).map(":{}".format),
+    st.lists(st.sampled_from(["api", "v1", "a.b", "~u", "x-y_z"]), max_size=2).map(
+        lambda p: "".join("/" + x for x in p)
+    ),
+)
+
+
+def _written(value) -> str:
+    return "None" if value is None else str(value)  # `none` in any case
+
+
+@st.composite
+def _spec_texts(draw):
+    kind = draw(st.sampled_from(["sandbox-fusion", "ray"]))
+    values = _REMOTE_VALUES if kind == "sandbox-fusion" else _RAY_VALUES
+    options = draw(st.dictionaries(st.sampled_from(sorted(values)), st.just(None), max_size=len(values)))
+    options = {key: draw(values[key]) for key in draw(st.permutations(list(options)))}
+    if kind == "sandbox-fusion":
+        head = f"sandbox-fusion={','.join(draw(st.lists(_URL, min_size=1, max_size=3)))}"
+    else:
+        head = draw(st.sampled_from(["ray", "ray=auto", "ray=10.0.0.1:6379", "ray=ray://head:10001"]))
+    pad = draw(st.sampled_from(["", " "]))
+    text = ";".join([head, *(f"{pad}{key}{pad}={pad}{_written(value)}" for key, value in options.items())])
+    return text, kind, options
+
+
+@settings(
+    max_examples=200, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck)
+)
+@given(_spec_texts())
+def test_spec_string_round_trips(drawn):
+    text, kind, options = drawn
+    spec = backends.parse_spec(text)
+    assert spec.kind == kind and dict(spec.options) == options
+    assert backends.parse_spec(str(spec)) == spec and str(backends.parse_spec(str(spec))) == str(spec)
+    settings_ = spec.settings()
+    assert all(getattr(settings_, key) == value for key, value in options.items())
+
+
 def test_a_recipe_line_chooses_the_backend(tmp_path):
     from trl_ext.train import make_parser
 
     recipe = tmp_path / "recipe.yaml"
     base = (ROOT / "recipes/passk/cpu-tiny.yaml").read_text()
-    recipe.write_text(f"{base}\nexecution: sandbox-fusion=http://127.0.0.1:9\noutput_dir: {tmp_path}\n")
+    spec = "sandbox-fusion=http://127.0.0.1:9;max_in_flight=2;request_timeout_s=7.5"
+    recipe.write_text(f"{base}\nexecution: {spec}\noutput_dir: {tmp_path}\n")
     try:
         _, training_args, _ = make_parser("passk").parse_args_and_config(args=["--config", str(recipe)])
-        assert training_args.execution == "sandbox-fusion=http://127.0.0.1:9"
+        assert training_args.execution == spec  # recorded as written (it has no secret to leak)
         assert backends.current_spec().urls == ("http://127.0.0.1:9",)
+        assert backends.current_spec().settings() == RemoteSettings(max_in_flight=2, request_timeout_s=7.5)
     finally:
         backends.configure(None)
 
@@ -166,6 +342,41 @@ def test_stock_sandbox_fusion_judges_client_side_and_refuses_forgeable_modes(
         ]
     finally:
         backend.close()
+
+
+def test_spec_options_reach_the_replica(servers, execution):
+    """`chunk_size` and `max_in_flight` given in the spec, seen by a real replica: the jobs it holds at once (its
+    /health `in_flight`, polled while the batch runs) are one job, then one chunk of 3 (the defaults: 4 and 6)."""
+    url = servers[0]
+    jobs = [
+        {
+            "code": "import time\ntime.sleep(0.1)\nprint(input())",
+            "tests": [{"input": str(i), "output": str(i)}],
+        }
+        for i in range(6)
+    ]
+    for options, held in (("chunk_size=1;max_in_flight=1", {1}), ("max_in_flight=1;chunk_size=3", {3})):
+        execution(f"sandbox-fusion={url};{options}")
+        seen, results = _held_while(url, lambda: run_tests_batch(jobs))
+        assert all(r.passed for r in results) and seen - {0} == held, (options, seen)
+
+
+def _held_while(url: str, run) -> tuple[set[int], object]:
+    """The replica's /health `in_flight` values seen while `run()` runs, and what it returned."""
+    seen, done = set(), threading.Event()
+
+    def watch():
+        with httpx.Client() as client:
+            while not done.is_set():
+                seen.add(client.get(f"{url}/health", timeout=10).json()["in_flight"])
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return seen, run()
+    finally:
+        done.set()
+        watcher.join()
 
 
 def test_a_replica_killed_mid_batch_loses_no_job(execution):
@@ -226,11 +437,14 @@ def test_a_hung_replica_times_out_and_is_used_again_once_it_recovers():
 
 
 def test_no_endpoint_means_unscorable_not_wrong(execution):
-    execution("sandbox-fusion=http://127.0.0.1:9")  # the discard port: nothing listens there
-    backend = backends.remote_backend()
-    backend.settings.max_attempts, backend.settings.backoff_s = 2, 0.01
+    execution(
+        "sandbox-fusion=http://127.0.0.1:9;max_attempts=2;backoff_s=0.01"
+    )  # the discard port: nothing listens
     [result] = run_tests_batch([JOBS[0]])
     assert result.status == "sandbox_error" and not result.passed
+    assert (
+        "no endpoint could run the job after 2 tries" in result.results[0].stderr
+    )  # the spec's max_attempts
     assert code_score(["```python\nprint(1)\n```"], [{"public_tests": [{"input": "", "output": "1"}]}]) == [
         None
     ]

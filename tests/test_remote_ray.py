@@ -15,6 +15,7 @@ import pytest
 from ray_cluster import ENV, LocalRayCluster
 
 from trl_ext.execution import backends, run_tests_batch
+from trl_ext.execution.ray_backend import RaySettings
 from trl_ext.rewards.code import score as code_score
 
 ray = pytest.importorskip("ray")
@@ -82,10 +83,11 @@ def test_ray_cluster_in_a_private_network_namespace():
 def test_ray_actors_on_two_nodes_judge_and_survive_a_dead_actor(cluster):
     local = [[t.status for t in r.results] for r in run_tests_batch(JOBS)]
     ray.init(address=cluster.address, log_to_driver=False)
-    backends.configure(f"ray={cluster.address}")
+    backends.configure(f"ray={cluster.address};max_attempts=4")  # a setting in the spec
     try:
         cluster.wait_for_nodes()
         backend = backends.remote_backend()
+        assert backend.settings == RaySettings(max_attempts=4)
         assert len(backend.actors) == 2  # one per CPU of the cluster
         nodes = ray.get([actor.node_id.remote() for actor in backend.actors])
         assert len(set(nodes)) == 2, "Ray's SPREAD placement should use both nodes"

@@ -810,14 +810,15 @@ def _split_flags(argv: list[str]) -> tuple[str | None, list[tuple[str, str | Non
 
 
 def _check_train_arguments(name: str, argv: list[str]) -> None:
-    """Refuse, before torch: a missing or unreadable recipe, YAML syntax errors, unknown keys and flags, and
-    values that cannot be the option's int/float/bool."""
+    """Refuse, before torch: a missing or unreadable recipe, YAML syntax errors, unknown keys and flags,
+    values that cannot be the option's int/float/bool, and a bad execution backend spec (with its options)."""
     import yaml
 
     from trl_ext.recipe_fields import SourceNotFound, check_value, dataclass_fields
     from trl_ext.trainer_registry import MODEL_ARGUMENTS, SCRIPT_ARGUMENTS, TRAINERS
 
     config, flags = _split_flags(argv)
+    execution = None  # (where, the spec given by the recipe or a flag)
     try:
         fields = {}
         for path in (SCRIPT_ARGUMENTS, TRAINERS[name][0], MODEL_ARGUMENTS):
@@ -839,8 +840,30 @@ def _check_train_arguments(name: str, argv: list[str]) -> None:
             raise CliError(f"--config {config} must hold a mapping of option: value")
         for key, value in data.items():
             _check_option(fields, check_value, f"{config}: {key!r}", str(key), value, name)
+            if key == "execution":
+                execution = (f"{config}: 'execution'", value)
     for flag, value in flags:
         _check_option(fields, check_value, f"--{flag}", flag, value, name)
+        if flag == "execution":
+            execution = (f"--{flag}", value)
+    _check_execution(execution)
+
+
+def _check_execution(given: tuple[str, object] | None) -> None:
+    """The execution backend's spec (`given` by the recipe or a flag, else `$TRL_EXT_EXECUTION`), parsed
+    before torch."""
+    import os
+
+    from trl_ext.execution.backends import ENV, parse_spec
+
+    given_spec = given is not None and given[1] is not None
+    where, spec = given if given_spec else (f"${ENV}", os.environ.get(ENV, "").strip() or None)
+    if spec is None:
+        return
+    try:
+        parse_spec(spec)
+    except (TypeError, ValueError) as err:
+        raise CliError(f"{where}: {err}") from None
 
 
 def _check_option(fields, check_value, where: str, key: str, value, trainer: str) -> None:
@@ -968,7 +991,8 @@ def _add_sandbox(verbs) -> None:
         "Run the sandbox as a service for rewards on other machines",
         "`trl-ext sandbox serve`: the local sandbox pool over HTTP, speaking SandboxFusion's POST /run_code "
         "(verl, SkyRL and the sandbox-fusion client use it) plus trl-ext's own batch endpoints, which judge whole "
-        "test suites server-side. Point trainers at replicas with TRL_EXT_EXECUTION=sandbox-fusion=URL[,URL...].",
+        "test suites server-side. Point trainers at replicas with "
+        "TRL_EXT_EXECUTION=sandbox-fusion=URL[,URL...][;KEY=VALUE...].",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = actions.add_parser(

@@ -327,7 +327,8 @@ def clone(value):
 # counted, though, exactly: in the "compared" measure set the ints, floats and strs inside the grown containers are
 # instances of subclasses whose comparisons count themselves (also those made in C: sorts, bisect, heapq, min, max,
 # `in`, `index`). The count is a lower bound of the cost (each comparison costs at least a constant) without noise;
-# measured code that tampers with it can only lower it, which gives it no raise (the host only raises with it).
+# measured code that tampers with it cannot look faster (the host only raises the class with it); inflating it
+# to look slower buys nothing that padding the code with real work would not.
 COMPARISONS = [0]
 # arithmetic on a counting number gives a counting number (int or float), adding a counting str one: values the code
 # derives from the elements (a max-heap of negated values, sums of pairs) still count their comparisons
