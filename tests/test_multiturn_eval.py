@@ -106,10 +106,9 @@ def test_scripted_episodes(tokenizer):
 
 def test_unjudged_episodes_are_refused_not_scored_wrong(tokenizer):
     """No sandbox reachable: the episodes could not be judged, and counting them wrong would publish a wrong score."""
-    backends.configure("sandbox-fusion=http://127.0.0.1:9")  # the discard port: nothing listens there
+    # the discard port: nothing listens there
+    backends.configure("sandbox-fusion=http://127.0.0.1:9;max_attempts=2;backoff_s=0.01")
     try:
-        backend = backends.remote_backend()
-        backend.settings.max_attempts, backend.settings.backoff_s = 2, 0.01  # fail fast
         with pytest.raises(RuntimeError, match="8 of 8 episodes could not be judged"):
             evaluate_scripted(tokenizer)
     finally:

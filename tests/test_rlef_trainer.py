@@ -428,10 +428,9 @@ def test_sandbox_failure_is_unscorable_not_a_failed_turn(code_model, tmp_path):
     """No sandbox reachable (the remote backend on the discard port): a public check that could not run shows no
     feedback and ends the episode (`sandbox_error`); the private reward is None, so TRL gives advantage 0, and the
     episode is left out of the private solve rate."""
-    args = config(tmp_path, max_steps=1, execution="sandbox-fusion=http://127.0.0.1:9")
+    unreachable = "sandbox-fusion=http://127.0.0.1:9;max_attempts=2;backoff_s=0.01"  # fails fast
+    args = config(tmp_path, max_steps=1, execution=unreachable)
     try:
-        backend = backends.remote_backend()
-        backend.settings.max_attempts, backend.settings.backoff_s = 2, 0.01  # fail fast
         trainer = scripted_trainer(code_model, args, code_problems())
         trainer.train()
         seq_row = {"task": "kolmogorov", "sequence": [1, 2]}  # the Kolmogorov verifier: the same, not "wrong"
