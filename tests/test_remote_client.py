@@ -31,6 +31,7 @@ from trl_ext.execution.remote import (
 )
 from trl_ext.execution.server import spawn, stop
 from trl_ext.rewards import atask_reward, task_reward
+from trl_ext.rewards.code import public_pass
 from trl_ext.rewards.code import score as code_score
 from trl_ext.trainers.rlef import make_private_tests_reward
 
@@ -436,7 +437,7 @@ def test_a_hung_replica_times_out_and_is_used_again_once_it_recovers():
         stop(alive)
 
 
-def test_no_endpoint_means_unscorable_not_wrong(execution):
+def test_no_endpoint_means_unscorable_not_wrong(execution, monkeypatch):
     execution(
         "sandbox-fusion=http://127.0.0.1:9;max_attempts=2;backoff_s=0.01"
     )  # the discard port: nothing listens
@@ -457,6 +458,14 @@ def test_no_endpoint_means_unscorable_not_wrong(execution):
         [{"prompt": [{"role": "user", "content": "print 1"}], **{k: v[0] for k, v in rows.items()}}]
     )
     with pytest.raises(RuntimeError, match="1 of 1 samples could not be judged"):
+        harness_score(problems, [["print(1)"]], [1])
+    assert public_pass(["print(1)"], [{"public_tests": [{"input": "", "output": "1"}]}]) == [
+        None
+    ]  # not False
+    # judged locally, but the public check that picks n@k's submissions fails (a sandbox lost in between)
+    execution("local")
+    monkeypatch.setattr("trl_ext.rewards.code.public_pass", lambda texts, rows: [None] * len(texts))
+    with pytest.raises(RuntimeError, match="1 of 1 public-test checks could not be judged"):
         harness_score(problems, [["print(1)"]], [1])
 
 

@@ -342,6 +342,11 @@ def score(
         public = public_pass(
             [c for i in with_public for c in completions[i]], [rows[i] for i in with_public for _ in range(n)]
         )
+        unjudged = sum(p is None for p in public)
+        if unjudged:  # which samples n@k submits depends on them: a guess would publish a wrong score
+            raise RuntimeError(
+                f"{unjudged} of {len(public)} public-test checks could not be judged: no sandbox could run them"
+            )
         public = [public[j * n : (j + 1) * n] for j in range(len(with_public))]
         for k in (k for k in ks if k >= submissions):
             per_problem[f"{submissions}@{k}"] = [

@@ -108,15 +108,16 @@ def score(
     return scores
 
 
-def public_pass(texts: list[str], rows: list[dict]) -> list[bool]:
-    """Whether each completion passes the public tests (rows without public tests: False)."""
+def public_pass(texts: list[str], rows: list[dict]) -> list[bool | None]:
+    """Whether each completion passes the public tests (rows without public tests: False); None where no sandbox
+    could run them (unknown, not failed)."""
     has_public = [bool(as_list(r.get("public_tests"))) for r in rows]
     scores = (
         score([t if h else "" for t, h in zip(texts, has_public)], rows, tests="public")
         if any(has_public)
         else []
     )
-    return [bool(s) for s in scores] if scores else [False] * len(texts)
+    return [None if s is None else bool(s) for s in scores] if scores else [False] * len(texts)
 
 
 def answers(texts: list[str], rows: list[dict]) -> list[tuple | None]:
